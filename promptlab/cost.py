@@ -1,0 +1,207 @@
+"""Money and tokens: the dated price table, token counting, `estimate()` before a run, `Budget` during one.
+
+Prices are `Decimal` USD per 1M tokens, shipped as package data (``promptlab/data/prices.yaml``, dated) and
+overridable with `set_price` or `load_prices`. A model missing from the table has an unknown cost: None in
+the API and NA in results, never 0. The local model costs 0.
+
+Token counts before a call come from real tokenizers where we have them — ``tiktoken`` for OpenAI models (if
+installed with its encodings), the local model's own tokenizer — and otherwise from a documented
+approximation: ``ceil(characters / 4)`` per text plus 4 tokens per message for role framing (OpenAI's own
+rule of thumb for English; expect ±25% on other languages and code). `count_tokens` says which it used.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from .errors import PromptlabError
+from .providers import canonical_model_id, split_model_id
+from .providers.base import Request
+
+PER_TOKENS = Decimal(1_000_000)
+MESSAGE_OVERHEAD_TOKENS = 4
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    """USD per 1M input and output tokens."""
+
+    input: Decimal
+    output: Decimal
+
+
+class PriceTable:
+    """Prices by canonical model id, with the date they were read."""
+
+    def __init__(self, prices: dict[str, ModelPrice], as_of: str):
+        self.prices = dict(prices)
+        self.as_of = as_of
+
+    @classmethod
+    def from_yaml(cls, path: str | Path | None = None) -> PriceTable:
+        """Read a price table file (the bundled one when no path is given)."""
+        text = Path(path).read_text() if path else files("promptlab").joinpath("data/prices.yaml").read_text()
+        data = yaml.safe_load(text)
+        prices = {canonical_model_id(m): ModelPrice(Decimal(str(p["input"])), Decimal(str(p["output"])))
+                  for m, p in data["models"].items()}
+        return cls(prices, str(data.get("as_of", "unknown")))
+
+    def get(self, model_id: str) -> ModelPrice | None:
+        """The price of a model, or None when unknown."""
+        return self.prices.get(canonical_model_id(model_id))
+
+    def cost(self, model_id: str, input_tokens: int | None, output_tokens: int | None) -> Decimal | None:
+        """USD for one call; None when the price or a token count is unknown."""
+        price = self.get(model_id)
+        if price is None or input_tokens is None or output_tokens is None:
+            return None
+        return (price.input * input_tokens + price.output * output_tokens) / PER_TOKENS
+
+
+@lru_cache(maxsize=1)
+def _bundled() -> PriceTable:
+    return PriceTable.from_yaml()
+
+
+_overrides: dict[str, ModelPrice] = {}
+
+
+def prices() -> PriceTable:
+    """The table in force: the bundled one plus this session's overrides."""
+    table = _bundled()
+    return PriceTable({**table.prices, **_overrides}, table.as_of)
+
+
+def set_price(model_id: str, input_per_1m: float | str | Decimal, output_per_1m: float | str | Decimal) -> None:
+    """Override (or add) a model's price for this process, in USD per 1M tokens."""
+    _overrides[canonical_model_id(model_id)] = ModelPrice(Decimal(str(input_per_1m)), Decimal(str(output_per_1m)))
+
+
+def load_prices(path: str | Path) -> None:
+    """Override prices from a YAML file in the bundled layout."""
+    _overrides.update(PriceTable.from_yaml(path).prices)
+
+
+def price_call(model_id: str, input_tokens: int | None, output_tokens: int | None) -> Decimal | None:
+    """USD for one call at the prices in force; None when unknown."""
+    return prices().cost(model_id, input_tokens, output_tokens)
+
+
+# ---- token counting --------------------------------------------------------------------------------------
+def approx_tokens(text: str) -> int:
+    """The documented approximation: one token per 4 characters, rounded up."""
+    return math.ceil(len(text) / 4)
+
+
+@lru_cache(maxsize=4)
+def _tiktoken_encoding(model: str) -> Any:
+    try:
+        import tiktoken
+
+        try:
+            return tiktoken.encoding_for_model(model)
+        except KeyError:
+            return tiktoken.get_encoding("o200k_base")
+    except Exception:  # not installed, or its encoding files cannot be fetched offline
+        return None
+
+
+def count_tokens(model_id: str, text: str) -> tuple[int, str]:
+    """Tokens in ``text`` for ``model_id`` and the method used (``tiktoken``, ``gemma``, ``approx``)."""
+    provider, model = split_model_id(model_id)
+    if provider == "local":
+        from .providers.local import count_tokens as gemma_tokens
+
+        return gemma_tokens(text), "gemma"
+    if provider == "openai" and (encoding := _tiktoken_encoding(model)) is not None:
+        return len(encoding.encode(text)), "tiktoken"
+    return approx_tokens(text), "approx"
+
+
+def request_tokens(model_id: str, request: Request) -> tuple[int, str]:
+    """Input tokens of a whole request: system and every message, with per-message framing."""
+    provider, _ = split_model_id(model_id)
+    if provider == "local":
+        from .providers.local import render_transcript
+
+        return count_tokens(model_id, render_transcript(request))
+    texts = [request.system, *(m.content for m in request.messages)]
+    counted = [count_tokens(model_id, t) for t in texts if t]
+    overhead = MESSAGE_OVERHEAD_TOKENS * (len(request.messages) + 1)
+    return sum(n for n, _ in counted) + overhead, counted[0][1] if counted else "approx"
+
+
+# ---- budget ----------------------------------------------------------------------------------------------
+class BudgetExceeded(PromptlabError):
+    """A call was refused because it would take spending past the budget."""
+
+
+@dataclass
+class Budget:
+    """A spending cap for a run, in USD. The runner reserves each call's worst-case cost before making it
+    (input tokens estimated, output at ``max_tokens``), settles the actual cost after, and schedules no call
+    that would go past ``usd``. What was spent stays in the results.
+
+    Args:
+        usd: the cap.
+    """
+
+    usd: Decimal | float | str
+    spent: Decimal = Decimal(0)
+    reserved: Decimal = Decimal(0)
+    refused: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.usd = Decimal(str(self.usd))
+        if self.usd < 0:
+            raise ValueError(f"a budget must be >= 0 USD, got {self.usd!r}")
+
+    def reserve(self, worst_case: Decimal) -> bool:
+        """Hold ``worst_case`` USD for a call; False (and counted as refused) if it would pass the cap."""
+        with self._lock:
+            if self.spent + self.reserved + worst_case > self.usd:
+                self.refused += 1
+                return False
+            self.reserved += worst_case
+            return True
+
+    def settle(self, reserved: Decimal, actual: Decimal | None) -> None:
+        """Replace a reservation by the actual cost (the reservation when the actual is unknown)."""
+        with self._lock:
+            self.reserved -= reserved
+            self.spent += reserved if actual is None else actual
+
+    @property
+    def remaining(self) -> Decimal:
+        """USD not yet spent or reserved."""
+        return self.usd - self.spent - self.reserved
+
+    def __repr__(self) -> str:
+        return f"Budget(usd={self.usd}, spent={self.spent:.6f}, refused={self.refused})"
+
+
+def worst_case_cost(model_id: str, request: Request) -> Decimal | None:
+    """The most one call can cost: estimated input tokens plus ``max_tokens`` of output."""
+    input_tokens, _ = request_tokens(model_id, request)
+    return price_call(model_id, input_tokens, request.max_tokens)
+
+
+def estimate_frame(rows: list[dict]) -> pd.DataFrame:
+    """Aggregate per-call estimates into one row per variant × model (what `estimate` returns)."""
+    frame = pd.DataFrame(rows)
+    grouped = frame.groupby(["variant", "model"], sort=False)
+    out = grouped.agg(calls=("input_tokens", "size"), input_tokens=("input_tokens", "sum"),
+                      output_tokens_max=("output_tokens_max", "sum"), tokenizer=("tokenizer", "first"))
+    costs = grouped["cost_usd_max"].agg(lambda s: float("nan") if s.isna().any() else s.sum())
+    return out.assign(cost_usd_max=costs).reset_index()

@@ -1,0 +1,466 @@
+"""Run a suite against prompt variants and models: `await arun(...)` in a notebook cell, `run(...)` anywhere.
+
+For every case × variant × model × repeat the runner renders the request, then (per provider, with bounded
+concurrency) looks it up in the response cache or calls the provider with a timeout and retries, falls back
+along ``fallbacks`` when a model fails for good, prices the call, and scores the answer. A failed call is a
+row with ``error_type`` and ``error``, never an exception; the run raises only past ``max_error_rate``
+(and the exception carries the results, so nothing is lost).
+
+Calls are ordered by model, then variant, then repeat, then case, so calls that share a prompt prefix run
+back to back — that is what lets the local model reuse its evaluated prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime as dt
+import random
+import uuid
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any
+
+from . import __version__
+from .cache import ResponseCache, cache_key
+from .cost import Budget, estimate_frame, price_call, request_tokens, worst_case_cost
+from .errors import PromptlabError, ProviderError, RunError
+from .prompt import Prompt
+from .providers import canonical_model_id, make_provider, split_model_id
+from .providers.base import Completion, Provider, Request
+from .results import Results, build_frame
+from .scoring import Scorer, default_scorer, score_one
+from .suite import Case, Suite
+
+Variants = Prompt | Mapping[str, Prompt] | Iterable[Prompt]
+ModelSpec = str | Provider
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything that shapes a run besides the suite, the variants and the models (see `run`)."""
+
+    repeats: int = 1
+    scorer: Scorer | None = None
+    concurrency: int | Mapping[str, int] | None = None
+    timeout_s: float = 60.0
+    retries: int = 4
+    backoff: bool = True
+    fallbacks: tuple[ModelSpec, ...] = ()
+    cache: bool | ResponseCache = True
+    budget: Budget | None = None
+    max_error_rate: float = 0.5
+    progress: bool = True
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Job:
+    """One planned call: a case, a variant's prompt, a model and a repeat index."""
+
+    order: int
+    case: Case
+    variant: str
+    prompt: Prompt
+    model_id: str
+    repeat: int
+    request: Request
+
+
+@dataclass
+class Outcome:
+    """What happened to one job."""
+
+    job: Job
+    completion: Completion | None = None
+    error_type: str | None = None
+    error: str | None = None
+    attempts: int = 0
+    cached: bool = False
+    answered_by: str | None = None
+    cost_usd: Decimal | None = None
+
+
+# ---- planning --------------------------------------------------------------------------------------------
+def as_variants(variants: Variants) -> dict[str, Prompt]:
+    """Name the variants: a dict keeps its names; a list is named A, B, C …; one prompt is ``A``."""
+    if isinstance(variants, Prompt):
+        return {"A": variants}
+    if isinstance(variants, Mapping):
+        named = dict(variants)
+    else:
+        named = {chr(ord("A") + i): p for i, p in enumerate(variants)}
+    bad = {name: type(p).__name__ for name, p in named.items() if not isinstance(p, Prompt)}
+    if bad or not named:
+        raise RunError(f"variants must be Prompt objects (got {bad or 'none'!r}). "
+                       "Load them with pl.load_prompt('prompts/...yaml').")
+    return named
+
+
+@dataclass
+class ProviderPool:
+    """The provider instances of a run, keyed by provider name; instances passed in are used as they are."""
+
+    instances: dict[str, Provider] = field(default_factory=dict)
+
+    def resolve(self, spec: ModelSpec) -> str:
+        """Register ``spec`` and return its canonical model id."""
+        if isinstance(spec, Provider):
+            self.instances.setdefault(spec.name, spec)
+            return spec.model_id(getattr(spec, "model_name", "default"))
+        model_id = canonical_model_id(spec)
+        name, _ = split_model_id(model_id)
+        if name not in self.instances:
+            self.instances[name] = make_provider(model_id)
+        return model_id
+
+    def for_model(self, model_id: str) -> Provider:
+        """The provider that serves ``model_id``."""
+        return self.instances[split_model_id(model_id)[0]]
+
+
+def plan(suite: Suite, variants: dict[str, Prompt], models: list[str | None], repeats: int,
+         pool: ProviderPool) -> list[Job]:
+    """Every job in execution order; renders every request first so template errors surface before any call."""
+    jobs = []
+    for spec in models:
+        for variant, prompt in variants.items():
+            model_id = pool.resolve(spec if spec is not None else prompt.model)
+            for repeat in range(repeats):
+                for case in suite:
+                    request = prompt.render(case.input, model=split_model_id(model_id)[1])
+                    jobs.append(Job(len(jobs), case, variant, prompt, model_id, repeat, request))
+    return jobs
+
+
+def _check_suite(suite: Suite) -> None:
+    if not isinstance(suite, Suite):
+        raise RunError(f"suite must be a Suite, got {type(suite).__name__}. Load one with pl.load_suite(path).")
+    if len(suite) == 0:
+        raise RunError(f"suite {suite.name!r} has no cases; nothing to run. Add cases or check your filter.")
+
+
+def _as_model_list(model: ModelSpec | Iterable[ModelSpec] | None) -> list[ModelSpec | None]:
+    if model is None or isinstance(model, (str, Provider)):
+        return [model]
+    return list(model)
+
+
+# ---- calling ---------------------------------------------------------------------------------------------
+class _Run:
+    """The mutable state of one run in progress: providers, cache, budget, counters and the progress bar."""
+
+    def __init__(self, options: RunOptions, pool: ProviderPool, total: int):
+        self.options = options
+        self.pool = pool
+        self.cache = _open_cache(options.cache)
+        self.hits = self.misses = self.errors = self.done = 0
+        self.spent = Decimal(0)
+        self.stopped_reason: str | None = None
+        self.total = total
+        self.bar = _progress_bar(total, options.progress)
+        self.rng = random.Random(options.seed)
+
+    async def execute(self, job: Job) -> Outcome:
+        """Run one job through its model and then its fallbacks, recording who answered."""
+        chain = [job.model_id] + [self.pool.resolve(spec) for spec in self.options.fallbacks]
+        outcome = Outcome(job)
+        for model_id in chain:
+            request = replace(job.request, model=split_model_id(model_id)[1])
+            outcome = await self._call(job, model_id, request)
+            if outcome.completion is not None:
+                break
+        self._account(outcome)
+        return outcome
+
+    async def _call(self, job: Job, model_id: str, request: Request) -> Outcome:
+        provider = self.pool.for_model(model_id)
+        key = cache_key(provider.name, request, job.repeat)
+        if self.cache is not None and (hit := self.cache.get(key)) is not None:
+            self.hits += 1
+            return Outcome(job, hit, cached=True, answered_by=model_id, cost_usd=_price(model_id, hit))
+        reservation = self._reserve(model_id, request)
+        if reservation is None:
+            return Outcome(job, error_type="budget_exceeded",
+                           error=f"not called: the budget of {self.options.budget.usd} USD would be exceeded")
+        outcome = await self._call_with_retries(job, provider, model_id, request)
+        if self.options.budget is not None:
+            self.options.budget.settle(reservation, outcome.cost_usd)
+        if outcome.completion is not None and self.cache is not None:
+            self.misses += 1
+            self.cache.put(key, provider.name, outcome.completion)
+        return outcome
+
+    def _reserve(self, model_id: str, request: Request) -> Decimal | None:
+        budget = self.options.budget
+        if budget is None:
+            return Decimal(0)
+        worst = worst_case_cost(model_id, request)
+        if worst is None:  # checked before the run starts; kept as a guard
+            return None
+        if not budget.reserve(worst):
+            self.stopped_reason = f"budget of {budget.usd} USD reached"
+            return None
+        return worst
+
+    async def _call_with_retries(self, job: Job, provider: Provider, model_id: str, request: Request) -> Outcome:
+        attempts = self.options.retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                completion = await asyncio.wait_for(provider.complete(request), self.options.timeout_s)
+                return Outcome(job, completion, attempts=attempt, answered_by=model_id,
+                               cost_usd=_price(model_id, completion))
+            except (ProviderError, TimeoutError) as exc:
+                error = _as_provider_error(exc, self.options.timeout_s)
+                if not error.retryable or attempt == attempts:
+                    return Outcome(job, error_type=error.error_type, error=str(error), attempts=attempt)
+                await asyncio.sleep(self._delay(attempt, error.retry_after_s))
+            except PromptlabError as exc:  # a configuration problem (missing key, extra not installed)
+                raise exc
+            except Exception as exc:  # a provider bug must not sink the run: record it on the row
+                return Outcome(job, error_type="exception", error=f"{type(exc).__name__}: {exc}", attempts=attempt)
+        raise AssertionError("unreachable")
+
+    def _delay(self, attempt: int, retry_after_s: float | None) -> float:
+        """Exponential backoff with full jitter, never shorter than the server's Retry-After."""
+        if not self.options.backoff:
+            return 0.0
+        backoff = self.rng.uniform(0, min(30.0, 0.5 * 2 ** (attempt - 1)))
+        return max(backoff, retry_after_s or 0.0)
+
+    def _account(self, outcome: Outcome) -> None:
+        self.done += 1
+        self.errors += outcome.completion is None
+        self.spent += outcome.cost_usd or 0
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(errors=self.errors, cost_usd=f"{self.spent:.4f}", refresh=False)
+
+    def too_many_errors(self) -> bool:
+        """True once enough calls have finished to tell that the error rate is past the limit."""
+        enough = self.done >= min(20, self.total)
+        return enough and self.done > 0 and self.errors / self.done > self.options.max_error_rate
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _price(model_id: str, completion: Completion) -> Decimal | None:
+    # Price by the model that answered when the table knows it (a dated id), else by the id asked for.
+    served = completion.model if ":" in completion.model else f"{split_model_id(model_id)[0]}:{completion.model}"
+    cost = price_call(served, completion.input_tokens, completion.output_tokens)
+    return cost if cost is not None else price_call(model_id, completion.input_tokens, completion.output_tokens)
+
+
+def _as_provider_error(exc: Exception, timeout_s: float) -> ProviderError:
+    if isinstance(exc, ProviderError):
+        return exc
+    return ProviderError(f"no answer within {timeout_s} s (timeout_s={timeout_s}); raise timeout_s if the model "
+                         "is slow", error_type="timeout", retryable=True)
+
+
+def _open_cache(cache: bool | ResponseCache) -> ResponseCache | None:
+    if isinstance(cache, ResponseCache):
+        return cache
+    return ResponseCache() if cache else None
+
+
+def _progress_bar(total: int, show: bool) -> Any:
+    if not show:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="promptlab", unit="call", leave=True)
+
+
+async def _drain(state: _Run, jobs: list[Job]) -> list[Outcome]:
+    """Run jobs with a worker pool per provider (bounded concurrency, jobs taken in plan order)."""
+    outcomes: dict[int, Outcome] = {}
+    queues: dict[str, deque[Job]] = {}
+    for job in jobs:
+        queues.setdefault(split_model_id(job.model_id)[0], deque()).append(job)
+
+    async def worker(queue: deque[Job]) -> None:
+        while queue and state.stopped_reason is None:
+            job = queue.popleft()
+            outcomes[job.order] = await state.execute(job)
+            if state.too_many_errors():
+                state.stopped_reason = f"error rate past max_error_rate={state.options.max_error_rate}"
+
+    workers = [worker(queue) for name, queue in queues.items()
+               for _ in range(min(len(queue), _concurrency(state, name)))]
+    await asyncio.gather(*workers)
+    return [outcomes.get(job.order) or _not_run(job, state.stopped_reason) for job in jobs]
+
+
+def _concurrency(state: _Run, provider_name: str) -> int:
+    """Workers for one provider: the ``concurrency`` option, else the provider's default. The local model is
+    one instance per process, so it always gets one worker."""
+    if provider_name == "local":
+        return 1
+    wanted = state.options.concurrency
+    if isinstance(wanted, Mapping):
+        wanted = wanted.get(provider_name)
+    return max(1, int(wanted)) if wanted else state.pool.instances[provider_name].max_concurrency
+
+
+def _not_run(job: Job, reason: str | None) -> Outcome:
+    error_type = "budget_exceeded" if reason and reason.startswith("budget") else "not_run"
+    return Outcome(job, error_type=error_type, error=f"not called: {reason}")
+
+
+# ---- scoring and assembling --------------------------------------------------------------------------------
+def _score(outcomes: list[Outcome], suite: Suite, scorer: Scorer | None) -> list[dict]:
+    chosen = scorer or default_scorer(suite.labels)
+    rows = []
+    for outcome in outcomes:
+        score, scoring_error = (None, None)
+        if outcome.completion is not None:
+            score, scoring_error = score_one(chosen, outcome.job.case, outcome.completion.text)
+        rows.append(_row(outcome, score, scoring_error))
+    return rows
+
+
+def _row(outcome: Outcome, score: Any, scoring_error: str | None) -> dict:
+    job, completion = outcome.job, outcome.completion
+    error_type, error = outcome.error_type, outcome.error
+    if scoring_error is not None:
+        error_type, error = "scoring_error", scoring_error
+    return {
+        "case_id": job.case.id, "category": job.case.category, "difficulty": job.case.difficulty,
+        "variant": job.variant, "prompt_name": job.prompt.name, "prompt_version": job.prompt.version,
+        "prompt_hash": job.prompt.content_hash, "model_pinned": job.prompt.model, "model": job.model_id,
+        "model_served": completion.model if completion else None, "answered_by": outcome.answered_by,
+        "repeat": job.repeat, "input": job.case.input, "output": completion.text if completion else None,
+        "expected": job.case.expected, "score": score.value if score else None,
+        "passed": score.passed if score else None, "reason": score.reason if score else None,
+        "input_tokens": completion.input_tokens if completion else None,
+        "output_tokens": completion.output_tokens if completion else None,
+        "cost_usd": outcome.cost_usd, "latency_s": completion.latency_s if completion else None,
+        "finish_reason": completion.finish_reason if completion else None, "cached": outcome.cached,
+        "attempts": outcome.attempts, "error_type": error_type, "error": error,
+    }
+
+
+def _metadata(run_id: str, variants: dict[str, Prompt], state: _Run, started: dt.datetime,
+              outcomes: list[Outcome]) -> dict:
+    served = sorted({o.completion.model for o in outcomes if o.completion is not None})
+    return {
+        "run_id": run_id, "promptlab_version": __version__, "seed": state.options.seed,
+        "started_at": started.isoformat(), "finished_at": dt.datetime.now(dt.UTC).isoformat(),
+        "prompts": {name: {"ref": p.ref, "hash": p.content_hash, "model_pinned": p.model}
+                    for name, p in variants.items()},
+        "models_asked": sorted({o.job.model_id for o in outcomes}), "models_served": served,
+        "repeats": state.options.repeats, "cache": {"hits": state.hits, "misses": state.misses,
+                                                    "enabled": state.cache is not None},
+        "stopped": state.stopped_reason,
+        "budget_usd": str(state.options.budget.usd) if state.options.budget else None,
+    }
+
+
+# ---- the public faces ------------------------------------------------------------------------------------
+async def arun(suite: Suite, variants: Variants, model: ModelSpec | Iterable[ModelSpec] | None = None,
+               **options: Any) -> Results:
+    """Run ``suite`` against ``variants`` on ``model`` (the async engine; ``await`` it in a notebook).
+
+    Args:
+        suite: the cases.
+        variants: one `Prompt`, a list (named A, B, …) or a dict ``{name: Prompt}``.
+        model: a model id (``"local:gemma-3-270m"``), a `Provider`, or a list of them. None runs each
+            prompt on the model it pins; naming a model runs every variant on it — an explicit choice that
+            the results record (``model_pinned`` beside ``model`` and ``model_served``).
+        **options: see `RunOptions`: ``repeats``, ``scorer``, ``concurrency``, ``timeout_s``, ``retries``,
+            ``backoff``, ``fallbacks``, ``cache``, ``budget``, ``max_error_rate``, ``progress``, ``seed``.
+
+    Returns:
+        `Results` with one row per case × variant × model × repeat.
+
+    Raises:
+        RunError: past ``max_error_rate`` (its ``results`` attribute holds every row), or on bad arguments.
+    """
+    opts = _options(options)
+    _check_suite(suite)
+    named = as_variants(variants)
+    pool = ProviderPool()
+    jobs = plan(suite, named, _as_model_list(model), opts.repeats, pool)
+    _check_budget_priced(jobs, opts)
+    run_id, started = uuid.uuid4().hex[:12], dt.datetime.now(dt.UTC)
+    state = _Run(opts, pool, len(jobs))
+    try:
+        outcomes = await _drain(state, jobs)
+    finally:
+        state.close()
+    results = Results(build_frame(_score(outcomes, suite, opts.scorer), run_id),
+                      _metadata(run_id, named, state, started, outcomes))
+    _raise_past_error_rate(results, state)
+    return results
+
+
+def run(suite: Suite, variants: Variants, model: ModelSpec | Iterable[ModelSpec] | None = None,
+        **options: Any) -> Results:
+    """The synchronous face of `arun`; works in scripts and inside Jupyter (no nest_asyncio needed)."""
+    coroutine = arun(suite, variants, model, **options)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    # A loop is already running (Jupyter): run ours on a worker thread with its own loop.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def _options(options: dict[str, Any]) -> RunOptions:
+    unknown = set(options) - set(RunOptions.__dataclass_fields__)
+    if unknown:
+        raise RunError(f"unknown run option(s) {sorted(unknown)!r}. Known: {sorted(RunOptions.__dataclass_fields__)}.")
+    if "fallbacks" in options:
+        options = {**options, "fallbacks": tuple(options["fallbacks"])}
+    opts = RunOptions(**options)
+    if opts.repeats < 1:
+        raise RunError(f"repeats must be >= 1, got {opts.repeats!r}.")
+    if not 0 <= opts.max_error_rate <= 1:
+        raise RunError(f"max_error_rate must be within [0, 1], got {opts.max_error_rate!r}.")
+    return opts
+
+
+def _check_budget_priced(jobs: list[Job], opts: RunOptions) -> None:
+    if opts.budget is None:
+        return
+    unpriced = sorted({j.model_id for j in jobs if worst_case_cost(j.model_id, j.request) is None})
+    if unpriced:
+        raise RunError(f"a budget needs prices, and {unpriced!r} have none. Add them with "
+                       "pl.set_price(model_id, input_per_1m, output_per_1m), or run without budget=.")
+
+
+def _raise_past_error_rate(results: Results, state: _Run) -> None:
+    failed = results.df["error_type"].notna() & (results.df["error_type"] != "budget_exceeded")
+    rate = failed.mean() if len(results.df) else 0.0
+    if rate > state.options.max_error_rate:
+        first = results.df.loc[failed, ["case_id", "model", "error_type", "error"]].head(3).to_dict("records")
+        error = RunError(f"{failed.sum()} of {len(results.df)} calls failed ({rate:.0%}, above "
+                         f"max_error_rate={state.options.max_error_rate}). First errors: {first!r}. "
+                         "The rows are in this exception's `results` attribute.")
+        error.results = results
+        raise error
+
+
+def estimate(suite: Suite, variants: Variants, models: ModelSpec | Iterable[ModelSpec] | None = None,
+             repeats: int = 1) -> Any:
+    """What a run would cost, before any call: per variant × model, calls, input tokens (counted by real
+    tokenizers where available), the output-token ceiling (``max_tokens``) and the worst-case cost in USD
+    (NA for an unpriced model)."""
+    _check_suite(suite)
+    pool = ProviderPool()
+    jobs = plan(suite, as_variants(variants), _as_model_list(models), repeats, pool)
+    rows = []
+    for job in jobs:
+        tokens, method = request_tokens(job.model_id, job.request)
+        cost = price_call(job.model_id, tokens, job.request.max_tokens)
+        rows.append({"variant": job.variant, "model": job.model_id, "input_tokens": tokens,
+                     "output_tokens_max": job.request.max_tokens, "tokenizer": method,
+                     "cost_usd_max": float(cost) if cost is not None else float("nan")})
+    return estimate_frame(rows)
+
