@@ -159,7 +159,6 @@ class Budget:
     usd: Decimal | float | str
     spent: Decimal = Decimal(0)
     reserved: Decimal = Decimal(0)
-    refused: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -168,10 +167,9 @@ class Budget:
             raise ValueError(f"a budget must be >= 0 USD, got {self.usd!r}")
 
     def reserve(self, worst_case: Decimal) -> bool:
-        """Hold ``worst_case`` USD for a call; False (and counted as refused) if it would pass the cap."""
+        """Hold ``worst_case`` USD for a call; False if it would take spending past the cap."""
         with self._lock:
             if self.spent + self.reserved + worst_case > self.usd:
-                self.refused += 1
                 return False
             self.reserved += worst_case
             return True
@@ -188,7 +186,7 @@ class Budget:
         return self.usd - self.spent - self.reserved
 
     def __repr__(self) -> str:
-        return f"Budget(usd={self.usd}, spent={self.spent:.6f}, refused={self.refused})"
+        return f"Budget(usd={self.usd}, spent={self.spent:.6f}, remaining={self.remaining:.6f})"
 
 
 def worst_case_cost(model_id: str, request: Request) -> Decimal | None:

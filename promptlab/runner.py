@@ -181,7 +181,7 @@ class _Run:
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             self.hits += 1
             return Outcome(job, hit, cached=True, answered_by=model_id, cost_usd=_price(model_id, hit))
-        reservation = self._reserve(model_id, request)
+        reservation = await self._reserve(model_id, request)
         if reservation is None:
             return Outcome(job, error_type="budget_exceeded",
                            error=f"not called: the budget of {self.options.budget.usd} USD would be exceeded")
@@ -193,17 +193,21 @@ class _Run:
             self.cache.put(key, provider.name, outcome.completion)
         return outcome
 
-    def _reserve(self, model_id: str, request: Request) -> Decimal | None:
+    async def _reserve(self, model_id: str, request: Request) -> Decimal | None:
+        """Hold the call's worst-case cost; while other calls are in flight, wait for them to settle (their
+        actual cost is usually far below the worst case) before giving up on the budget."""
         budget = self.options.budget
         if budget is None:
             return Decimal(0)
         worst = worst_case_cost(model_id, request)
-        if worst is None:  # checked before the run starts; kept as a guard
-            return None
-        if not budget.reserve(worst):
-            self.stopped_reason = f"budget of {budget.usd} USD reached"
-            return None
-        return worst
+        while worst is not None and self.stopped_reason is None:
+            if budget.reserve(worst):
+                return worst
+            if budget.reserved == 0:
+                break
+            await asyncio.sleep(0.005)
+        self.stopped_reason = self.stopped_reason or f"budget of {budget.usd} USD reached"
+        return None
 
     async def _call_with_retries(self, job: Job, provider: Provider, model_id: str, request: Request) -> Outcome:
         attempts = self.options.retries + 1

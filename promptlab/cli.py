@@ -1,0 +1,122 @@
+"""The ``promptlab`` command: a thin face over the library, for terminals and CI pipelines.
+
+Exit codes: 0 success, 1 the run finished but a gate failed (for example ``--min-accuracy``),
+2 bad arguments or input files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import PromptlabError
+
+EXIT_OK, EXIT_GATE, EXIT_USAGE = 0, 1, 2
+
+
+def _eval_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="run prompt variants on a suite and write an HTML report",
+                       description="Run one or more prompt files on a suite, compare them (paired by case) "
+                                   "against the first, print a summary and write a standalone HTML report.")
+    p.add_argument("--suite", required=True, help="suite file (YAML or JSONL)")
+    p.add_argument("--prompt", action="append", required=True, metavar="[NAME=]PATH",
+                   help="prompt file; repeat for variants (the first is the baseline). NAME defaults to A, B, …")
+    p.add_argument("--model", default=None,
+                   help="model id to run every variant on (e.g. local:gemma-3-270m); default: each prompt's pin")
+    p.add_argument("--sample", type=int, default=None, help="run a seeded sample of N cases")
+    p.add_argument("--repeats", type=int, default=1, help="answers per case (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="seed for sampling and bootstrap (default 0)")
+    p.add_argument("--report", type=Path, default=None, help="write the HTML report here")
+    p.add_argument("--save", type=Path, default=None, help="save the results (Parquet) here")
+    p.add_argument("--no-cache", action="store_true", help="bypass the response cache")
+    p.add_argument("--min-accuracy", type=float, default=None,
+                   help="exit 1 when any variant's accuracy is below this (a CI gate)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _named_prompts(specs: list[str]) -> dict:
+    from .prompt import load_prompt
+
+    named = {}
+    for i, spec in enumerate(specs):
+        name, sep, path = spec.partition("=")
+        if not sep:
+            name, path = chr(ord("A") + i), spec
+        named[name] = load_prompt(path)
+    return named
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Run, compare, print, report."""
+    from .runner import run
+    from .suite import load_suite
+
+    suite = load_suite(args.suite)
+    if args.sample:
+        suite = suite.sample(args.sample, seed=args.seed)
+    variants = _named_prompts(args.prompt)
+    results = run(suite, variants, args.model, repeats=args.repeats, cache=not args.no_cache,
+                  progress=not args.quiet, seed=args.seed)
+    comparison = _compare(results, next(iter(variants)), args.seed) if len(variants) > 1 else None
+    _print_summary(results, comparison)
+    if args.save:
+        results.save(args.save)
+    if args.report:
+        from .report import comparison_report
+
+        path = comparison_report(args.report, results, comparison, f"promptlab — {suite.name}")
+        print(f"report: {path}")
+    return _gate(results, args.min_accuracy)
+
+
+def _compare(results, baseline: str, seed: int):
+    from .compare import compare
+
+    return compare(results, baseline=baseline, seed=seed)
+
+
+def _print_summary(results, comparison) -> None:
+    table = results.summary()
+    cols = [c for c in ["variant", "model", "n", "accuracy", "ci_low", "ci_high", "errors", "p50_s", "p95_s",
+                        "cost_usd"] if c in table]
+    print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if comparison is not None:
+        print()
+        print(comparison.summary_text())
+
+
+def _gate(results, min_accuracy: float | None) -> int:
+    if min_accuracy is None:
+        return EXIT_OK
+    worst = results.accuracy()["accuracy"].min()
+    if worst < min_accuracy:
+        print(f"gate failed: accuracy {worst:.3f} < --min-accuracy {min_accuracy}", file=sys.stderr)
+        return EXIT_GATE
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="promptlab", description=__doc__.splitlines()[0],
+                                     epilog="Exit codes: 0 ok, 1 a gate failed, 2 bad arguments or input.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _eval_parser(sub)
+    return parser
+
+
+COMMANDS = {"eval": cmd_eval}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``promptlab`` command."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except PromptlabError as exc:
+        print(f"promptlab {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
