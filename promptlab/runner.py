@@ -116,6 +116,11 @@ class ProviderPool:
             self.instances[name] = make_provider(model_id)
         return model_id
 
+    async def aclose(self) -> None:
+        """Close every provider's connections on this event loop (SDK clients are bound to their loop)."""
+        for provider in self.instances.values():
+            await provider.aclose()
+
     def for_model(self, model_id: str) -> Provider:
         """The provider that serves ``model_id``."""
         return self.instances[split_model_id(model_id)[0]]
@@ -397,6 +402,7 @@ async def arun(suite: Suite, variants: Variants, model: ModelSpec | Iterable[Mod
         outcomes = await _drain(state, jobs)
     finally:
         state.close()
+        await pool.aclose()
     results = Results(build_frame(_score(outcomes, suite, opts.scorer), run_id),
                       _metadata(run_id, named, state, started, outcomes))
     _raise_past_error_rate(results, state)
