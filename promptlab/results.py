@@ -3,7 +3,7 @@
 Columns (`COLUMNS`; units in names; unknown is NA, never 0):
 
 ============== ======== =====================================================================
-column         dtype    meaning
+column         dtype    meaning (extra columns follow: ``score_<criterion>`` per judge criterion)
 ============== ======== =====================================================================
 run_id         string   the run that produced the row
 case_id        string   the case's id in its suite
@@ -61,7 +61,7 @@ _JSON_COLUMNS = ("input", "expected")
 
 def build_frame(rows: list[dict], run_id: str) -> pd.DataFrame:
     """A results DataFrame in the fixed schema from row dicts (missing keys become NA)."""
-    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "run_id"])
+    frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=[c for c in COLUMNS if c != "run_id"])
     frame.insert(0, "run_id", run_id)
     return conform(frame)
 

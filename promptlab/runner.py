@@ -31,7 +31,7 @@ from .prompt import Prompt
 from .providers import canonical_model_id, make_provider, split_model_id
 from .providers.base import Completion, Provider, Request
 from .results import Results, build_frame
-from .scoring import Scorer, default_scorer, score_one
+from .scoring import Scorer, ascore_one, default_scorer
 from .suite import Case, Suite
 
 Variants = Prompt | Mapping[str, Prompt] | Iterable[Prompt]
@@ -322,23 +322,28 @@ def _not_run(job: Job, reason: str | None) -> Outcome:
 
 
 # ---- scoring and assembling --------------------------------------------------------------------------------
-def _score(outcomes: list[Outcome], suite: Suite, scorer: Scorer | None) -> list[dict]:
+async def _score(outcomes: list[Outcome], suite: Suite, scorer: Scorer | None) -> list[dict]:
+    """Score every answer; scorers that call models (a judge) run concurrently within their own limit."""
     chosen = scorer or default_scorer(suite.labels)
-    rows = []
-    for outcome in outcomes:
-        score, scoring_error = (None, None)
-        if outcome.completion is not None:
-            score, scoring_error = score_one(chosen, outcome.job.case, outcome.completion.text)
-        rows.append(_row(outcome, score, scoring_error))
-    return rows
+    semaphore = asyncio.Semaphore(getattr(chosen, "concurrency", 8))
+
+    async def one(outcome: Outcome) -> dict:
+        if outcome.completion is None:
+            return _row(outcome, None, None)
+        async with semaphore:
+            score, scoring_error = await ascore_one(chosen, outcome.job.case, outcome.completion.text)
+        return _row(outcome, score, scoring_error)
+
+    return list(await asyncio.gather(*[one(outcome) for outcome in outcomes]))
 
 
 def _row(outcome: Outcome, score: Any, scoring_error: str | None) -> dict:
     job, completion = outcome.job, outcome.completion
     error_type, error = outcome.error_type, outcome.error
     if scoring_error is not None:
-        error_type, error = "scoring_error", scoring_error
-    return {
+        error_type, error = (score.error_type or "scoring_error"), scoring_error
+    details = {f"score_{name}": value for name, value in (score.details if score else {}).items()}
+    return details | {
         "case_id": job.case.id, "category": job.case.category, "difficulty": job.case.difficulty,
         "variant": job.variant, "prompt_name": job.prompt.name, "prompt_version": job.prompt.version,
         "prompt_hash": job.prompt.content_hash, "model_pinned": job.prompt.model, "model": job.model_id,
@@ -403,8 +408,12 @@ async def arun(suite: Suite, variants: Variants, model: ModelSpec | Iterable[Mod
     finally:
         state.close()
         await pool.aclose()
-    results = Results(build_frame(_score(outcomes, suite, opts.scorer), run_id),
-                      _metadata(run_id, named, state, started, outcomes))
+    try:
+        rows = await _score(outcomes, suite, opts.scorer)
+    finally:
+        if hasattr(opts.scorer, "aclose"):
+            await opts.scorer.aclose()
+    results = Results(build_frame(rows, run_id), _metadata(run_id, named, state, started, outcomes))
     _raise_past_error_rate(results, state)
     return results
 
@@ -412,7 +421,12 @@ async def arun(suite: Suite, variants: Variants, model: ModelSpec | Iterable[Mod
 def run(suite: Suite, variants: Variants, model: ModelSpec | Iterable[ModelSpec] | None = None,
         **options: Any) -> Results:
     """The synchronous face of `arun`; works in scripts and inside Jupyter (no nest_asyncio needed)."""
-    coroutine = arun(suite, variants, model, **options)
+    return run_sync(arun(suite, variants, model, **options))
+
+
+def run_sync(coroutine: Any) -> Any:
+    """Run a coroutine to completion from synchronous code, also when an event loop is already running
+    (Jupyter): then it runs on a worker thread with its own loop."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -13,7 +13,7 @@ import math
 import re
 import string
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .suite import Case
@@ -23,11 +23,17 @@ _PUNCT = str.maketrans("", "", string.punctuation + "“”‘’«»¿¡。、�
 
 @dataclass(frozen=True)
 class Score:
-    """A scorer's verdict: a value in [0, 1] (or a graded number), pass/fail, and why."""
+    """A scorer's verdict: a value in [0, 1] (or a graded number), pass/fail, and why.
+
+    ``details`` holds sub-scores (a judge's per-criterion scores; they become ``score_<name>`` columns);
+    ``error_type`` marks a verdict that could not be reached (``judge_failure``).
+    """
 
     value: float | None
     passed: bool | None
     reason: str = ""
+    details: dict = field(default_factory=dict)
+    error_type: str | None = None
 
 
 class Scorer(Protocol):
@@ -180,10 +186,28 @@ def default_scorer(labels: Iterable[str] | None) -> Scorer:
     return ExactMatch(tuple(labels) if labels else None)
 
 
+def _chosen(scorer: Scorer, case: Case) -> Scorer:
+    if case.scorer is None:
+        return scorer
+    if case.scorer not in BUILTIN_SCORERS:
+        raise ValueError(f"case {case.id!r} names scorer {case.scorer!r}; known: {sorted(BUILTIN_SCORERS)}")
+    return BUILTIN_SCORERS[case.scorer]()
+
+
 def score_one(scorer: Scorer, case: Case, output: str) -> tuple[Score, str | None]:
     """Run a scorer (or the case's own named one); an exception becomes a scoring error, not a crash."""
-    chosen = BUILTIN_SCORERS[case.scorer]() if case.scorer in BUILTIN_SCORERS else scorer
     try:
-        return as_score(chosen(case, output)), None
+        return as_score(_chosen(scorer, case)(case, output)), None
     except Exception as exc:  # a user's scorer may raise anything; record it on the row
         return Score(None, None, ""), f"{type(exc).__name__}: {exc}"
+
+
+async def ascore_one(scorer: Scorer, case: Case, output: str) -> tuple[Score, str | None]:
+    """`score_one` for scorers that call models (they have ``ascore``, like the LLM judge)."""
+    if case.scorer is not None or not hasattr(scorer, "ascore"):
+        return score_one(scorer, case, output)
+    try:
+        score = await scorer.ascore(case, output)
+    except Exception as exc:  # a judge bug must not sink the run
+        return Score(None, None, ""), f"{type(exc).__name__}: {exc}"
+    return score, (score.reason if score.error_type else None)
