@@ -194,3 +194,28 @@ class Results:
         from .display import results_html
 
         return results_html(self)
+
+
+# ---- the article's face -----------------------------------------------------------------------------------
+class EvalResult:
+    """The article's evaluation result: ``total``, ``correct``, ``accuracy``, ``by_category``, ``failures``.
+
+    A thin view of `Results` for one variant on one model, so code written against the article keeps
+    working; ``results`` holds the full frame with intervals, latency and cost.
+    """
+
+    def __init__(self, results: Results):
+        self.results = results
+        scored = results.df["passed"].dropna().astype(bool)
+        self.total = int(len(results.df))
+        self.correct = int(scored.sum())
+        self.accuracy = self.correct / self.total if self.total else float("nan")
+        by_cat = results.df.groupby("category", sort=False)["passed"]
+        self.by_category = {k: float(v.fillna(False).astype(bool).mean()) for k, v in by_cat}
+        self.failures = results.failures()[["input", "expected", "actual", "category", "reason"]].to_dict("records")
+
+    def __repr__(self) -> str:
+        return f"EvalResult(total={self.total}, correct={self.correct}, accuracy={self.accuracy:.3f})"
+
+    def _repr_html_(self) -> str:
+        return self.results._repr_html_()

@@ -488,3 +488,14 @@ def estimate(suite: Suite, variants: Variants, models: ModelSpec | Iterable[Mode
                      "cost_usd_max": float(cost) if cost is not None else float("nan")})
     return estimate_frame(rows)
 
+
+
+def evaluate_prompt(prompt: Prompt, suite: Suite, model: ModelSpec | None = None, **options: Any) -> Any:
+    """The article's ``evaluate_prompt``: run one prompt on a suite and return an `EvalResult`.
+
+    Accuracy counts a call that failed as not correct (the article's definition: correct / total); the
+    `Results` behind it (``.results``) keeps failed calls apart, with intervals.
+    """
+    from .results import EvalResult
+
+    return EvalResult(run(suite, {"A": prompt}, model, **options))

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from . import stats
 
@@ -38,14 +37,14 @@ def _group_accuracy(group: pd.DataFrame, confidence: float) -> pd.Series:
 
 
 def _over_cases(group: pd.DataFrame, confidence: float) -> dict[str, Any]:
-    """Per-case pass rates, averaged; SE over cases and a CLT interval on that scale."""
-    per_case = group.dropna(subset=["passed"]).groupby("case_id")["passed"].mean().astype(float)
-    cases = len(per_case)
-    se = float(per_case.std(ddof=1) / np.sqrt(cases)) if cases > 1 else np.nan
-    z = norm.ppf(0.5 + confidence / 2)
-    mean = float(per_case.mean()) if cases else np.nan
-    return {"cases": cases, "accuracy": mean, "se_cases": se,
-            "ci_low": max(0.0, mean - z * se), "ci_high": min(1.0, mean + z * se)}
+    """Per-case pass rates, averaged; SE over cases and a CLT interval on that scale (clipped to [0, 1])."""
+    scored = group.dropna(subset=["passed"])
+    if scored.empty:
+        return {"cases": 0, "se_cases": np.nan}
+    result = stats.case_mean_se(scored["passed"].astype(float).to_numpy(), scored["case_id"].to_numpy(),
+                                confidence)
+    return {"cases": result.n, "accuracy": result.mean, "se_cases": result.se,
+            "ci_low": max(0.0, result.low), "ci_high": min(1.0, result.high)}
 
 
 def accuracy_table(df: pd.DataFrame, by: list[str], confidence: float) -> pd.DataFrame:
