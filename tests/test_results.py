@@ -88,7 +88,7 @@ def test_format_compliance():
     df = frame([True, True, True])
     df["output"] = pd.array(['{"a": 1}', "not json", '{"b": 2}'], dtype="string")
     row = pl.Results(df).format_compliance().iloc[0]
-    # proportion_confint(2, 3, method="wilson") -> (0.2076596, 0.9385060)
+    # proportion_confint(2, 3, method="wilson") -> (0.2076596, 0.9385081)
     assert row["compliance"] == pytest.approx(2 / 3) and row["ci_low"] == pytest.approx(0.2076596, abs=1e-6)
 
 
