@@ -31,10 +31,9 @@ from .scoring import AnyOf, Contains, ExactMatch, JsonSchema, JsonValid, Numeric
 from .suite import Case, Suite, load_suite
 
 __all__ = [
-    "COLUMNS",
-    "LOCAL_MODEL_ID",
     "AnyOf",
     "Budget",
+    "COLUMNS",
     "Case",
     "Completion",
     "Contains",
@@ -42,6 +41,7 @@ __all__ = [
     "FakeProvider",
     "JsonSchema",
     "JsonValid",
+    "LOCAL_MODEL_ID",
     "Message",
     "MissingAPIKeyError",
     "MissingDependencyError",
