@@ -126,7 +126,7 @@ def format_table(df: pd.DataFrame, by: list[str], scorer: Any, confidence: float
     for keys, group in frame.groupby(by, sort=False):
         n, k = len(group), int(group["format_ok"].sum())
         low, high = _wilson(k, n, confidence)
-        rows.append({**dict(zip(by, keys)), "n": n, "format_ok": k, "compliance": k / n, "ci_low": low,
+        rows.append({**dict(zip(by, keys, strict=True)), "n": n, "format_ok": k, "compliance": k / n, "ci_low": low,
                      "ci_high": high})
     return pd.DataFrame(rows, columns=by + ["n", "format_ok", "compliance", "ci_low", "ci_high"])
 

@@ -58,7 +58,7 @@ def test_plan_runs_calls_sharing_a_prefix_back_to_back():
     jobs = plan(suite, {"A": PROMPT, "B": PROMPT.with_changes(system="Other.")}, [pl.LOCAL_MODEL_ID], 2,
                 ProviderPool())
     prefixes = [job.request.prefix_key() for job in jobs]
-    changes = sum(a != b for a, b in zip(prefixes, prefixes[1:]))
+    changes = sum(a != b for a, b in zip(prefixes, prefixes[1:], strict=False))
     assert changes == 1  # all of A's calls, then all of B's: the prefix changes once
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 import promptlab as pl
 from promptlab.prompt import Prompt, load_prompt
@@ -125,7 +126,7 @@ def test_sandbox_blocks_attribute_escape_via_filters():
 
 def test_prompt_is_immutable(tmp_path):
     prompt = load_prompt(write(tmp_path, BASE))
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         prompt.system = "changed"
 
 

@@ -55,7 +55,8 @@ def test_one_row_per_case_and_variant_in_the_schema():
 
 
 def test_failed_calls_are_rows_with_na_not_zero():
-    fake = pl.FakeProvider({"Text: text 0": ProviderError("boom", error_type="server", retryable=True)}, default="positive")
+    boom = ProviderError("boom", error_type="server", retryable=True)
+    fake = pl.FakeProvider({"Text: text 0": boom}, default="positive")
     results = pl.run(suite(), PROMPT, fake, progress=False, cache=False, backoff=False, retries=1)
     row = results.df.set_index("case_id").loc["c0"]
     assert row["error_type"] == "server" and row["attempts"] == 2

@@ -74,5 +74,5 @@ class Provider(ABC):
         """The full ``provider:model`` id for a bare model name."""
         return f"{self.name}:{model}"
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - a hook with a default, not an abstract method
         """Release connections; the default holds none."""
