@@ -96,16 +96,42 @@ def _gate(results, min_accuracy: float | None) -> int:
     return EXIT_OK
 
 
+def _report_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="execute a notebook and write standalone HTML to share",
+                       description="Run a notebook top to bottom (in its own folder) and write it as one HTML "
+                                   "file with its interactive plots inside; it opens with no network.")
+    p.add_argument("notebook", type=Path, help="the .ipynb file")
+    p.add_argument("-o", "--output", type=Path, default=None, help="HTML file (default reports/<name>.html)")
+    p.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a value of the notebook's `parameters` cell (repeatable)")
+    p.add_argument("--timeout", type=int, default=1800, help="seconds a single cell may run (default 1800)")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Execute a notebook and write its HTML."""
+    from .report import notebook_report, parse_parameters
+
+    try:
+        parameters = parse_parameters(args.param)
+        path = notebook_report(args.notebook, args.output, parameters=parameters, timeout_s=args.timeout)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"promptlab report: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"report: {path}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="promptlab", description=__doc__.splitlines()[0],
                                      epilog="Exit codes: 0 ok, 1 a gate failed, 2 bad arguments or input.")
     sub = parser.add_subparsers(dest="command", required=True)
     _eval_parser(sub)
+    _report_parser(sub)
     return parser
 
 
-COMMANDS = {"eval": cmd_eval}
+COMMANDS = {"eval": cmd_eval, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

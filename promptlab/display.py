@@ -159,3 +159,64 @@ def results_html(results: Any) -> str:
             + (f" · stopped: {meta['stopped']}" if meta.get("stopped") else ""))
     return card("Results", paragraph(info, "pl-muted"), _accuracy_section(results), _category_section(results),
                 _cost_latency_section(results), _error_section(results), _failure_section(results))
+
+
+# ---- paired comparison -----------------------------------------------------------------------------------
+def _cmp_value(value: Any, metric: str) -> str:
+    """A rate as a percentage (pass/fail) or a score to 3 significant digits."""
+    if metric == "passed":
+        return fmt_pct(value)
+    return "NA" if value is None or value != value else f"{value:.3g}"
+
+
+def _cmp_diff(value: Any, metric: str) -> str:
+    if value is None or value != value:
+        return "NA"
+    if math.isinf(value):
+        return "−∞" if value < 0 else "+∞"
+    return f"{100 * value:+.1f} pts" if metric == "passed" else f"{value:+.3g}"
+
+
+def _cmp_verdict(verdict: str) -> str:
+    css = {"better": "pl-good", "worse": "pl-bad"}.get(verdict, "pl-muted")
+    return f"<span class='{css}'>{esc(verdict)}</span>"
+
+
+def _cmp_guard(row: Any) -> str:
+    cost = "NA" if row.cost_diff_usd != row.cost_diff_usd else f"{row.cost_diff_usd:+.3g} $/call"
+    p95 = "NA" if row.p95_diff_s != row.p95_diff_s else f"{row.p95_diff_s:+.3f} s"
+    return f"cost {cost} · p95 {p95} · errors {_cmp_diff(row.error_rate_diff, 'passed')}"
+
+
+def _cmp_label(row: Any, by_cat: bool) -> str:
+    return f"{row.variant} @ {row.model}" + (f" [{row.category}]" if by_cat else "")
+
+
+def comparison_html(comparison: Any) -> str:
+    """The card of a `Comparison`: one row per variant (× category), verdicts, power notes, guardrails."""
+    df, metric = comparison.df, comparison.metric
+    what = "pass rate" if metric == "passed" else "mean score"
+    title = f"Comparison against {comparison.baseline!r} — {what}"
+    notes = "".join(paragraph(m, "pl-muted") for m in comparison.messages)
+    if df.empty:
+        return card(title, notes or paragraph("nothing to compare", "pl-muted"))
+    by_cat = "category" in df.columns
+    headers = ["variant", "model", *(["category"] if by_cat else []), "n", "baseline", "variant",
+               "diff [95% CI]", "p", "p exact", "p adj", "b / c", "r", "verdict",
+               "guardrails (variant − baseline)"]
+    rows = []
+    for r in df.itertuples():
+        ci = f"{_cmp_diff(r.diff, metric)} [{_cmp_diff(r.ci_low, metric)}, {_cmp_diff(r.ci_high, metric)}]"
+        rows.append([r.variant, r.model, *([r.category] if by_cat else []), r.n,
+                     _cmp_value(r.baseline_mean, metric), _cmp_value(r.variant_mean, metric), ci,
+                     f"{r.p_value:.3g}", f"{r.p_exact:.3g}", f"{r.p_adj:.3g}", f"{r.b} / {r.c}",
+                     "NA" if r.correlation != r.correlation else f"{r.correlation:.2f}",
+                     _cmp_verdict(r.verdict), _cmp_guard(r)])
+    verdict_col = headers.index("verdict")
+    adjust = "Benjamini–Hochberg across categories" if by_cat else "Holm across variants"
+    methods = " | ".join(dict.fromkeys(df["method"]))
+    method = paragraph(f"paired by case; {methods}; p adj: {adjust}; verdicts at α = {comparison.alpha}",
+                       "pl-muted")
+    power = "".join(paragraph(f"{_cmp_label(r, by_cat)}: {r.power_note}" + (f" — {r.note}" if r.note else ""),
+                              "pl-muted") for r in df.itertuples())
+    return card(title, table(headers, rows, raw_columns=[verdict_col]), method, power, notes)

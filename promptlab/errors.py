@@ -11,7 +11,17 @@ Every message says what happened, shows the offending value with ``!r`` and says
     ├── MissingDependencyError an optional extra is not installed (names the pip command)
     ├── MissingAPIKeyError     a hosted provider has no key (names the environment variable)
     ├── ProviderError          a provider call failed; carries ``error_type`` for the results row
-    └── RunError               a run failed as a whole (for example past ``max_error_rate``)
+    ├── RunError               a run failed as a whole (for example past ``max_error_rate``)
+    ├── StatsError             a statistic cannot be computed from the data or arguments given
+    ├── EventLogError          an event is invalid, or an event log cannot be read or written
+    ├── ExperimentError        an A/B test, canary or shadow is configured wrongly (arms, weights)
+    ├── AlertConfigError       an alert rules file is unreadable or invalid
+    ├── PromptUnavailableError the registry failed and no last good version is cached
+    ├── TokenBudgetExceeded    a call was refused: it would take a token budget past its limit
+    ├── RegistryError          the registry cannot do what was asked (unknown prompt, bad move, bad file)
+    │   ├── IntegrityError     a registered version file was edited after registration
+    │   └── EvidenceError      evidence cannot be used (wrong version, unreadable file, wrong type)
+    └── GateRefused            a lifecycle gate refused a move; names the gate and the evidence needed
 """
 
 from __future__ import annotations
@@ -81,3 +91,114 @@ class ProviderError(PromptlabError, RuntimeError):
 
 class RunError(PromptlabError, RuntimeError):
     """A run as a whole could not go on (too many failed calls, a bad argument)."""
+
+
+class StatsError(PromptlabError, ValueError):
+    """A statistic was asked for with data or arguments it cannot use (bad counts, unknown baseline …)."""
+
+
+class EventLogError(PromptlabError, ValueError):
+    """An event is invalid (a missing prompt, a raw unit id where a hash belongs …), or a log cannot be read."""
+
+
+class ExperimentError(PromptlabError, ValueError):
+    """An A/B test, canary or shadow is configured wrongly (fewer than two arms, a weight <= 0 …)."""
+
+
+class AlertConfigError(PromptlabError, ValueError):
+    """An alert rules file could not be read or does not follow the rules format."""
+
+
+class PromptUnavailableError(PromptlabError, RuntimeError):
+    """The registry could not give the live prompt version and no last good version was cached."""
+
+
+class TokenBudgetExceeded(PromptlabError, RuntimeError):
+    """A call was refused because it would take a token budget past its limit.
+
+    Attributes:
+        budget: the budget's name.
+        used: tokens already used in the current period.
+        requested: tokens the refused call asked for.
+        limit: the budget's limit per period.
+        period: the period's key (``2024-05-01`` for daily, ``2024-05`` for monthly, ``total``).
+    """
+
+    def __init__(self, budget: str, used: int, requested: int, limit: int, period: str):
+        self.budget, self.used, self.requested, self.limit, self.period = budget, used, requested, limit, period
+        super().__init__(
+            f"token budget {budget!r} refuses {requested!r} tokens: {used!r} of {limit!r} already used in "
+            f"period {period!r}. Wait for the next period, raise the limit, or lower max_tokens."
+        )
+
+    def __reduce__(self):  # picklable across processes (the message is rebuilt from the fields)
+        return type(self), (self.budget, self.used, self.requested, self.limit, self.period)
+
+
+class CompressionError(PromptlabError, ValueError):
+    """A compression rule is unknown, or it produced an invalid prompt (`promptlab.optimize.compress`)."""
+
+
+class RoutingError(PromptlabError, LookupError):
+    """A routing table has no route for a task, no model met a task's bar, or a routing file is invalid."""
+
+
+class LockfileError(PromptlabError, ValueError):
+    """A model lockfile (``promptlab.lock.yaml``) is unreadable or does not follow the lockfile format."""
+
+
+class ModelDriftError(PromptlabError, RuntimeError):
+    """A pinned model name was answered by a model id other than the one recorded (or by several).
+
+    Attributes:
+        drift: the offending rows (asked model, served ids, calls, the locked id) as a DataFrame.
+    """
+
+    def __init__(self, message: str, drift: object = None):
+        super().__init__(message)
+        self.drift = drift
+
+    def __reduce__(self):  # picklable across processes
+        return type(self), (str(self), self.drift)
+
+
+class RegistryError(PromptlabError, ValueError):
+    """The prompt registry cannot do what was asked: an unknown prompt or version, a move the lifecycle does
+    not allow, an invalid registry file."""
+
+
+class IntegrityError(RegistryError):
+    """A registered version no longer matches the hash recorded when it was registered (edited by hand),
+    or its file is missing. Registered versions are immutable: restore the file or register a new version."""
+
+
+class EvidenceError(RegistryError):
+    """Evidence given to the registry cannot be used: it holds no rows of the prompt version, the file is
+    unreadable, or the object is of a type the registry does not know."""
+
+
+class GateRefused(PromptlabError):
+    """A lifecycle gate refused to move a prompt version.
+
+    Attributes:
+        gate: the gate that refused (``test``, ``review``, ``staging`` or ``production``).
+        failures: what failed, one sentence each.
+        needed: the evidence or action that would satisfy the gate, one sentence each.
+        details: the gate's full report (a `GateResult`; for production it holds the `Checklist`).
+    """
+
+    def __init__(self, message: str, *, gate: str, failures: tuple[str, ...] = (), needed: tuple[str, ...] = (),
+                 details: object = None):
+        super().__init__(message)
+        self.gate = gate
+        self.failures = tuple(failures)
+        self.needed = tuple(needed)
+        self.details = details
+
+    def __reduce__(self):  # picklable across processes (keyword fields travel with the message)
+        return _rebuild_gate_refused, (str(self), self.gate, self.failures, self.needed)
+
+
+def _rebuild_gate_refused(message: str, gate: str, failures: tuple[str, ...],
+                          needed: tuple[str, ...]) -> GateRefused:
+    return GateRefused(message, gate=gate, failures=failures, needed=needed)

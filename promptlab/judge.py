@@ -95,19 +95,36 @@ class Judge:
         return {"type": "object", "properties": {c.name: item for c in self.criteria},
                 "required": [c.name for c in self.criteria]}
 
-    def request(self, case: Case, output: str) -> Request:
-        """The judge's request for one answer."""
+    def request(self, case: Case, output: str, structured: bool = True) -> Request:
+        """The judge's request for one answer.
+
+        With structured output the verdict's shape comes from the schema; without it (the local base model)
+        a worked example shows the ``criterion: score - reason`` line format to continue.
+        """
         low, high = self.scale
-        rubric = "\n".join(f"- {c.name}: {c.description}" for c in self.criteria)
         task = case.input if isinstance(case.input, str) else json.dumps(case.input, ensure_ascii=False)
-        parts = [f"TASK:\n{task}", f"RESPONSE:\n{output}"]
-        if case.expected is not None:
-            parts.append(f"REFERENCE (a good answer, for comparison):\n{case.expected}")
-        example = ", ".join(f'"{c.name}": {{"score": {high}, "reason": "..."}}' for c in self.criteria[:2])
-        parts.append(f"CRITERIA:\n{rubric}\n\nAnswer with JSON only, like {{{example}, ...}}.")
+        question = Message("user", self._question(task, output, case.expected, structured))
+        messages = (question,) if structured else (*self._worked_example(), question)
         return Request(model=split_model_id(self.model_id)[1], system=_SYSTEM.format(low=low, high=high),
-                       messages=(Message("user", "\n\n".join(parts)),), temperature=self.temperature,
-                       max_tokens=150 * len(self.criteria))
+                       messages=messages, temperature=self.temperature, max_tokens=60 * len(self.criteria))
+
+    def _question(self, task: str, output: str, expected: Any, structured: bool) -> str:
+        rubric = "\n".join(f"- {c.name}: {c.description}" for c in self.criteria)
+        parts = [f"TASK:\n{task}", f"RESPONSE:\n{output}"]
+        if expected is not None:
+            parts.append(f"REFERENCE (a good answer, for comparison):\n{expected}")
+        shape = ("Answer with JSON: one {\"score\": int, \"reason\": str} object per criterion." if structured
+                 else "Answer one line per criterion: `name: score - reason`.")
+        parts.append(f"CRITERIA:\n{rubric}\n\n{shape}")
+        return "\n\n".join(parts)
+
+    def _worked_example(self) -> tuple[Message, Message]:
+        low, high = self.scale
+        question = self._question("print(1 + 1)", "It prints 2.", "It prints 2.", structured=False)
+        lines = "\n".join(f"{c.name}: {high if i % 2 == 0 else (low + high) // 2} - "
+                          f"{'fully meets it' if i % 2 == 0 else 'partly meets it'}"
+                          for i, c in enumerate(self.criteria))
+        return Message("user", question), Message("assistant", lines)
 
     # ---- scoring --------------------------------------------------------------------------------------
     def __call__(self, case: Case, output: str) -> Score:
@@ -128,7 +145,7 @@ class Judge:
 
     async def ascore(self, case: Case, output: str, *, judge_repeat: int = 0) -> Score:
         """Score one answer: per-criterion scores in ``details``, the overall in ``value``."""
-        request = self.request(case, output)
+        request = self.request(case, output, self.structured)
         last_problem = ""
         for attempt in range(self.retries + 1):
             try:
@@ -143,6 +160,11 @@ class Judge:
         return Score(None, None, f"judge failure after {self.retries + 1} attempts: {last_problem}",
                      error_type="judge_failure")
 
+    @property
+    def structured(self) -> bool:
+        """Whether the judge model offers structured output (tool use / JSON schema)."""
+        return hasattr(self.provider, "complete_structured")
+
     async def _verdict(self, request: Request, judge_repeat: int, attempt: int) -> dict:
         """The judge's parsed answer, from the cache when this exact call was made before."""
         key = cache_key(self.provider.name, request, judge_repeat, namespace=f"judge:{attempt}")
@@ -154,9 +176,8 @@ class Judge:
         return parse_verdict(hit.text, [c.name for c in self.criteria])
 
     async def _call(self, request: Request) -> Completion:
-        structured = getattr(self.provider, "complete_structured", None)
-        if structured is not None:
-            completion, _ = await structured(request, self.schema(), name="verdict")
+        if self.structured:
+            completion, _ = await self.provider.complete_structured(request, self.schema(), name="verdict")
             return completion
         return await self.provider.complete(request)
 

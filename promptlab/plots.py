@@ -45,9 +45,9 @@ def plot_accuracy(results: Any, by_category: bool = True) -> Any:
 
 
 def plot_latency(results: Any) -> Any:
-    """Latency distribution per variant × model (box plot of uncached calls)."""
+    """Latency distribution per variant × model (box plot of answered calls)."""
     go = _plotly()
-    df = results.df[~results.df["cached"].astype(bool) & results.df["latency_s"].notna()]
+    df = results.df[results.df["latency_s"].notna()]
     fig = go.Figure()
     for i, ((variant, model), group) in enumerate(df.groupby(["variant", "model"], sort=False)):
         fig.add_box(y=group["latency_s"].tolist(), name=f"{variant} · {model}", boxpoints="outliers",

@@ -5,7 +5,11 @@ The file carries plotly.js inline, so it opens with no network — send it to a 
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+import os
+import re
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +63,97 @@ def comparison_report(path: str | Path, results: Any, comparison: Any | None, ti
     prompts = ", ".join(f"{k} = {v['ref']} ({v['hash']})" for k, v in (meta.get("prompts") or {}).items())
     subtitle = f"run {meta.get('run_id', '?')} · models {', '.join(meta.get('models_served') or [])} · {prompts}"
     return write_report(path, title, sections, subtitle)
+
+
+# ---- notebooks -------------------------------------------------------------------------------------------
+# Figures carry plotly.js inline (the "notebook" renderer, first figure only) and keep the mimetype for
+# JupyterLab; every external <script src=...> (nbconvert's require.js and MathJax, plotly's MathJax) is dropped.
+_RENDERER = "plotly_mimetype+notebook"
+_EXTERNAL_SCRIPT = re.compile(r'<script[^>]*\bsrc="(?:(?:https?:)?//[^"]*)?"[^>]*>\s*</script>')
+
+
+def parse_parameters(pairs: list[str]) -> dict[str, Any]:
+    """``["SAMPLE=20", "MODEL=local:gemma-3-270m"]`` → values (Python literals where they parse, else text)."""
+    values = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"a parameter must look like NAME=VALUE, got {pair!r}")
+        try:
+            values[key] = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            values[key] = raw
+    return values
+
+
+def inject_parameters(notebook: Any, parameters: dict[str, Any]) -> None:
+    """Insert an ``injected-parameters`` cell after the cell tagged ``parameters`` (papermill's convention)."""
+    import nbformat
+
+    if not parameters:
+        return
+    index = next((i for i, c in enumerate(notebook.cells) if "parameters" in c.get("metadata", {}).get("tags", [])),
+                 None)
+    if index is None:
+        raise ValueError("the notebook has no cell tagged 'parameters' to override; tag one in JupyterLab "
+                         "(property inspector → cell tags)")
+    source = "\n".join(f"{key} = {value!r}" for key, value in parameters.items())
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
+    notebook.cells.insert(index + 1, cell)
+
+
+@contextmanager
+def _environment(**values: str):
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def execute_notebook(path: Path, parameters: dict[str, Any] | None = None, timeout_s: int = 1800) -> Any:
+    """Run a notebook top to bottom in its own folder (as nbmake does) and return the executed node."""
+    import nbformat
+    from nbconvert.preprocessors import ExecutePreprocessor
+
+    notebook = nbformat.read(path, as_version=4)
+    inject_parameters(notebook, parameters or {})
+    with _environment(PLOTLY_RENDERER=_RENDERER):
+        ExecutePreprocessor(timeout=timeout_s, kernel_name="python3").preprocess(
+            notebook, {"metadata": {"path": str(path.parent)}})
+    return notebook
+
+
+def offline_html(notebook: Any) -> str:
+    """The executed notebook as one standalone HTML page that fetches nothing from the network."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab", require_js_url="", mathjax_url="", jquery_url="",
+                            widget_renderer_url="", mermaid_js_url="")
+    body, _ = exporter.from_notebook_node(notebook)
+    return _EXTERNAL_SCRIPT.sub("", body)
+
+
+def notebook_report(path: str | Path, output: str | Path | None = None, *,
+                    parameters: dict[str, Any] | None = None, timeout_s: int = 1800) -> Path:
+    """Execute a notebook and write it as standalone HTML with its interactive plots inside.
+
+    Args:
+        path: the notebook.
+        output: the HTML file (default: ``reports/<notebook name>.html`` beside the current folder).
+        parameters: values that override the notebook's ``parameters`` cell.
+        timeout_s: the longest a single cell may run.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"notebook {str(path)!r} does not exist. Check the path.")
+    html = offline_html(execute_notebook(path, parameters, timeout_s))
+    output = Path(output) if output else Path("reports") / f"{path.stem}.html"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(html, encoding="utf-8")
+    return output

@@ -26,8 +26,9 @@ passed         boolean  pass/fail (NA when the call failed or the scorer gives n
 reason         string   why it failed, from the scorer
 input_tokens   Int64    tokens in, as reported by the provider (NA when not reported)
 output_tokens  Int64    tokens out, as reported (NA when not reported)
-cost_usd       float64  USD for the call (NaN when the model is unpriced; 0 for the local model)
-latency_s      float64  seconds the provider took (NaN for failed calls)
+cost_usd       float64  USD the call costs (NaN when unpriced; 0 for the local model); a cached answer was
+                        paid once, when first made — ``cached`` tells
+latency_s      float64  seconds the provider took (NaN for failed calls; for a cached answer, when made)
 finish_reason  string   stop, length, … as the provider says
 cached         bool     answered from the response cache (no call paid)
 attempts       Int64    calls made, retries included (0 for cached or skipped)

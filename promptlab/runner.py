@@ -104,6 +104,7 @@ class ProviderPool:
     """The provider instances of a run, keyed by provider name; instances passed in are used as they are."""
 
     instances: dict[str, Provider] = field(default_factory=dict)
+    connect: bool = True  # False: only name models (estimates need no keys and open no connections)
 
     def resolve(self, spec: ModelSpec) -> str:
         """Register ``spec`` and return its canonical model id."""
@@ -112,7 +113,7 @@ class ProviderPool:
             return spec.model_id(getattr(spec, "model_name", "default"))
         model_id = canonical_model_id(spec)
         name, _ = split_model_id(model_id)
-        if name not in self.instances:
+        if self.connect and name not in self.instances:
             self.instances[name] = make_provider(model_id)
         return model_id
 
@@ -218,7 +219,8 @@ class _Run:
         attempts = self.options.retries + 1
         for attempt in range(1, attempts + 1):
             try:
-                completion = await asyncio.wait_for(provider.complete(request), self.options.timeout_s)
+                async with asyncio.timeout(self.options.timeout_s):  # no extra task per call, unlike wait_for
+                    completion = await provider.complete(request)
                 return Outcome(job, completion, attempts=attempt, answered_by=model_id,
                                cost_usd=_price(model_id, completion))
             except (ProviderError, TimeoutError) as exc:
@@ -242,7 +244,8 @@ class _Run:
     def _account(self, outcome: Outcome) -> None:
         self.done += 1
         self.errors += outcome.completion is None
-        self.spent += outcome.cost_usd or 0
+        if not outcome.cached:  # "cost so far" is what this run paid
+            self.spent += outcome.cost_usd or 0
         if self.bar is not None:
             self.bar.update(1)
             self.bar.set_postfix(errors=self.errors, cost_usd=f"{self.spent:.4f}", refresh=False)
@@ -430,10 +433,25 @@ def run_sync(coroutine: Any) -> Any:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coroutine)
+        return asyncio.run(_boxed(coroutine)).value
     # A loop is already running (Jupyter): run ours on a worker thread with its own loop.
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
+        return pool.submit(asyncio.run, _boxed(coroutine)).result().value
+
+
+class _Box:
+    """Holds a coroutine's result with a cheap repr. On Python 3.11 `asyncio.run` formats the repr of its
+    main task (and so of the task's result) while restoring the SIGINT handler; a `Results` repr computes
+    summaries (and imports scipy), which cost a second of CPU per run."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+async def _boxed(coroutine: Any) -> _Box:
+    return _Box(await coroutine)
 
 
 def _options(options: dict[str, Any]) -> RunOptions:
@@ -477,7 +495,7 @@ def estimate(suite: Suite, variants: Variants, models: ModelSpec | Iterable[Mode
     tokenizers where available), the output-token ceiling (``max_tokens``) and the worst-case cost in USD
     (NA for an unpriced model)."""
     _check_suite(suite)
-    pool = ProviderPool()
+    pool = ProviderPool(connect=False)
     jobs = plan(suite, as_variants(variants), _as_model_list(models), repeats, pool)
     rows = []
     for job in jobs:

@@ -85,10 +85,18 @@ def _latency_row(values: pd.Series, confidence: float) -> pd.Series:
     return pd.Series(row)
 
 
+LATENCY_COLUMNS = ["n", "p50_s", "p50_ci_low", "p50_ci_high", "p95_s", "p95_ci_low", "p95_ci_high"]
+
+
 def latency_table(df: pd.DataFrame, by: list[str], confidence: float) -> pd.DataFrame:
-    """p50 and p95 latency per group (uncached answered calls only), named quantile definition, with CIs."""
-    live = df[~df["cached"].astype(bool)]
-    table = live.groupby(by, sort=False)["latency_s"].apply(_latency_row, confidence=confidence).unstack()
+    """p50 and p95 latency per group, named quantile definition, with order-statistic CIs.
+
+    Every answered call counts; a cached answer carries the latency measured when it was first made.
+    """
+    answered = df[df["latency_s"].notna()]
+    if answered.empty:
+        return pd.DataFrame(columns=by + LATENCY_COLUMNS)
+    table = answered.groupby(by, sort=False)["latency_s"].apply(_latency_row, confidence=confidence).unstack()
     table = table.reset_index()
     table["n"] = table["n"].astype("Int64")
     table.attrs["quantile_method"] = stats.QUANTILE_METHOD
