@@ -72,12 +72,14 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for column, dtype in COLUMNS.items():
         if column not in out:
-            out[column] = pd.NA if dtype != "float64" else np.nan
+            out[column] = {"float64": np.nan, "bool": False}.get(dtype, pd.NA)
         if dtype == "float64":
             out[column] = pd.to_numeric(out[column].astype(object).where(out[column].notna(), np.nan),
                                         errors="coerce").astype("float64")
         elif dtype == "object":
             out[column] = out[column].astype(object)
+        elif dtype == "bool":
+            out[column] = out[column].fillna(False).astype(bool)
         else:
             out[column] = out[column].astype(dtype)
     return out[list(COLUMNS) + [c for c in out.columns if c not in COLUMNS]]
