@@ -1,43 +1,107 @@
 """promptlab: production prompt engineering in Jupyter.
 
 ``import promptlab as pl`` gives the notebook surface: load prompts and suites, run them on a model,
-read the results, compare variants with paired statistics.
+read the results, compare variants with paired statistics, plot, judge, explore.
+
+Names are imported on first use (PEP 562), so ``import promptlab`` stays fast: pandas, scipy, plotly and
+the SDKs load only when something needs them.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from .cache import ResponseCache
-from .cost import Budget, count_tokens, load_prices, prices, set_price
-from .errors import (
-    MissingAPIKeyError,
-    MissingDependencyError,
-    MissingVariablesError,
-    ModelSpecError,
-    PromptFileError,
-    PromptlabError,
-    ProviderError,
-    RenderError,
-    RunError,
-    SuiteFileError,
-)
-from .prompt import Prompt, load_prompt
-from .providers import Completion, FakeProvider, Message, Provider, Request
-from .providers.local import LOCAL_MODEL_ID
-from .results import COLUMNS, Results
-from .runner import arun, estimate, run
-from .scoring import AnyOf, Contains, ExactMatch, JsonSchema, JsonValid, Numeric, Regex, Score
-from .suite import Case, Suite, load_suite
+# public name -> the module that owns it
+_EXPORTS: dict[str, str] = {
+    "AnthropicProvider": ".providers.anthropic",
+    "AnyOf": ".scoring",
+    "Budget": ".cost",
+    "COLUMNS": ".results",
+    "Case": ".suite",
+    "Comparison": ".comparison",
+    "Completion": ".providers",
+    "Contains": ".scoring",
+    "Criterion": ".judge",
+    "EvalResult": ".results",
+    "ExactMatch": ".scoring",
+    "FakeLLMServer": ".testing",
+    "FakeProvider": ".providers",
+    "JsonSchema": ".scoring",
+    "JsonValid": ".scoring",
+    "LOCAL_MODEL_ID": ".providers.local",
+    "Message": ".providers",
+    "MissingAPIKeyError": ".errors",
+    "MissingDependencyError": ".errors",
+    "MissingVariablesError": ".errors",
+    "ModelSpecError": ".errors",
+    "Numeric": ".scoring",
+    "OpenAIProvider": ".providers.openai",
+    "Prompt": ".prompt",
+    "PromptFileError": ".errors",
+    "PromptlabError": ".errors",
+    "Provider": ".providers",
+    "ProviderError": ".errors",
+    "Regex": ".scoring",
+    "RenderError": ".errors",
+    "Request": ".providers",
+    "ResponseCache": ".cache",
+    "Results": ".results",
+    "RunError": ".errors",
+    "Score": ".scoring",
+    "StatsError": ".errors",
+    "Suite": ".suite",
+    "SuiteFileError": ".errors",
+    "always_valid": ".sequential",
+    "always_valid_proportions": ".sequential",
+    "arun": ".runner",
+    "compare": ".comparison",
+    "count_tokens": ".cost",
+    "estimate": ".runner",
+    "evaluate_prompt": ".runner",
+    "explore": ".widgets",
+    "holm": ".stats",
+    "is_significant": ".sequential",
+    "judge": ".judge",
+    "load_prices": ".cost",
+    "load_prompt": ".prompt",
+    "load_suite": ".suite",
+    "mcnemar": ".stats",
+    "mde_two_proportions": ".planning",
+    "paired_plan_from_pilot": ".planning",
+    "plot_accuracy": ".plots",
+    "plot_cost_quality": ".plots",
+    "plot_latency": ".plots",
+    "plot_power": ".plots",
+    "plot_sequential": ".plots",
+    "plot_significance": ".plots",
+    "prices": ".cost",
+    "quantile_ci": ".stats",
+    "rejudge": ".judge",
+    "run": ".runner",
+    "sample_size_paired": ".planning",
+    "sample_size_two_proportions": ".planning",
+    "set_price": ".cost",
+    "srm_check": ".sequential",
+    "two_proportion_ztest": ".sequential",
+    "wilson_interval": ".stats",
+}
 
 __all__ = [
+    "AnthropicProvider",
     "AnyOf",
     "Budget",
     "COLUMNS",
     "Case",
+    "Comparison",
     "Completion",
     "Contains",
+    "Criterion",
+    "EvalResult",
     "ExactMatch",
+    "FakeLLMServer",
     "FakeProvider",
     "JsonSchema",
     "JsonValid",
@@ -48,6 +112,7 @@ __all__ = [
     "MissingVariablesError",
     "ModelSpecError",
     "Numeric",
+    "OpenAIProvider",
     "Prompt",
     "PromptFileError",
     "PromptlabError",
@@ -60,16 +125,93 @@ __all__ = [
     "Results",
     "RunError",
     "Score",
+    "StatsError",
     "Suite",
     "SuiteFileError",
     "__version__",
+    "always_valid",
+    "always_valid_proportions",
     "arun",
+    "compare",
     "count_tokens",
     "estimate",
+    "evaluate_prompt",
+    "explore",
+    "holm",
+    "is_significant",
+    "judge",
     "load_prices",
     "load_prompt",
     "load_suite",
+    "mcnemar",
+    "mde_two_proportions",
+    "paired_plan_from_pilot",
+    "plot_accuracy",
+    "plot_cost_quality",
+    "plot_latency",
+    "plot_power",
+    "plot_sequential",
+    "plot_significance",
     "prices",
+    "quantile_ci",
+    "rejudge",
     "run",
+    "sample_size_paired",
+    "sample_size_two_proportions",
     "set_price",
+    "srm_check",
+    "two_proportion_ztest",
+    "wilson_interval",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'promptlab' has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name], __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
+    from .cache import ResponseCache
+    from .comparison import Comparison, compare
+    from .cost import Budget, count_tokens, load_prices, prices, set_price
+    from .errors import (
+        MissingAPIKeyError,
+        MissingDependencyError,
+        MissingVariablesError,
+        ModelSpecError,
+        PromptFileError,
+        PromptlabError,
+        ProviderError,
+        RenderError,
+        RunError,
+        StatsError,
+        SuiteFileError,
+    )
+    from .judge import Criterion, judge, rejudge
+    from .planning import (
+        mde_two_proportions,
+        paired_plan_from_pilot,
+        sample_size_paired,
+        sample_size_two_proportions,
+    )
+    from .plots import plot_accuracy, plot_cost_quality, plot_latency, plot_power, plot_sequential, plot_significance
+    from .prompt import Prompt, load_prompt
+    from .providers import Completion, FakeProvider, Message, Provider, Request
+    from .providers.anthropic import AnthropicProvider
+    from .providers.local import LOCAL_MODEL_ID
+    from .providers.openai import OpenAIProvider
+    from .results import COLUMNS, EvalResult, Results
+    from .runner import arun, estimate, evaluate_prompt, run
+    from .scoring import AnyOf, Contains, ExactMatch, JsonSchema, JsonValid, Numeric, Regex, Score
+    from .sequential import always_valid, always_valid_proportions, is_significant, srm_check, two_proportion_ztest
+    from .stats import holm, mcnemar, quantile_ci, wilson_interval
+    from .suite import Case, Suite, load_suite
+    from .testing import FakeLLMServer
+    from .widgets import explore

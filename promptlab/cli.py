@@ -71,7 +71,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _compare(results, baseline: str, seed: int):
-    from .compare import compare
+    from .comparison import compare
 
     return compare(results, baseline=baseline, seed=seed)
 

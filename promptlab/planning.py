@@ -115,7 +115,7 @@ def smallest_detectable_difference(n: int, omega2: float, alpha: float = 0.05, p
                                    alternative: str = "two-sided") -> float:
     """The smallest paired difference ``n`` cases detect with the given power: (z_α + z_β)·sqrt(ω²/n).
 
-    ``inf`` for n = 0. Used for the power note of `promptlab.compare.compare`.
+    ``inf`` for n = 0. Used for the power note of `promptlab.comparison.compare`.
     """
     if omega2 < 0:
         raise StatsError(f"omega2={omega2!r} is a variance and must be >= 0.")

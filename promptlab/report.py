@@ -52,12 +52,13 @@ def write_report(path: str | Path, title: str, sections: list[str], subtitle: st
 
 def comparison_report(path: str | Path, results: Any, comparison: Any | None, title: str) -> Path:
     """The main job's report: summary card, paired comparison, accuracy and latency plots, failures."""
-    from .plots import plot_accuracy, plot_latency
+    from .plots import plot_accuracy, plot_latency, plot_significance
 
     sections = [section("Summary", results._repr_html_())]
-    if comparison is not None:
-        sections.append(section("Paired comparison against the baseline", comparison._repr_html_()))
     figures = [plot_accuracy(results, by_category=True), plot_latency(results)]
+    if comparison is not None and len(comparison.df):
+        sections.append(section("Paired comparison against the baseline", comparison._repr_html_()))
+        figures.insert(0, plot_significance(comparison))
     sections.append(section("Plots", figures_html(figures)))
     meta = results.meta
     prompts = ", ".join(f"{k} = {v['ref']} ({v['hash']})" for k, v in (meta.get("prompts") or {}).items())

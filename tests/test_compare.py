@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from promptlab import stats
-from promptlab.compare import COLUMNS, VERDICTS, Comparison, compare
+from promptlab.comparison import COLUMNS, VERDICTS, Comparison, compare
 from promptlab.errors import StatsError
 from promptlab.results import Results
 

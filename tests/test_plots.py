@@ -8,7 +8,7 @@ import pytest
 
 import promptlab as pl
 from promptlab import planning, plots
-from promptlab.compare import compare
+from promptlab.comparison import compare
 from promptlab.results import build_frame
 from promptlab.sequential import always_valid_proportions
 

@@ -152,7 +152,7 @@ def test_sample_size_and_mde_invert_each_other(p1, lift):
 def test_compare_swapping_baseline_flips_the_sign(pairs):
     import pandas as pd
 
-    from promptlab.compare import compare
+    from promptlab.comparison import compare
 
     rows = [{"case_id": f"c{i}", "variant": v, "model": "m", "repeat": 0, "passed": outcome}
             for i, pair in enumerate(pairs) for v, outcome in zip("AB", pair, strict=True)]

@@ -1,0 +1,93 @@
+"""Shareable reports render their plots in a real browser, offline (headless Chromium)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import promptlab as pl
+from promptlab.cli import main
+from promptlab.report import comparison_report, notebook_report, parse_parameters
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium; installed here when missing and we may (root), as a fresh CI machine needs."""
+    found = shutil.which("chromium")
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env, timeout=600)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=False, env=env, timeout=900)
+        found = shutil.which("chromium")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is required in CI and could not be installed (apt-get install chromium)")
+        pytest.skip("chromium not installed: apt-get install chromium to run the browser check")
+    return found
+
+
+def rendered_dom(chromium: str, html: Path, tmp_path: Path) -> str:
+    """The page's DOM after its scripts ran, in headless Chromium with no network."""
+    command = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
+               "--dump-dom", html.resolve().as_uri()]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
+
+
+def assert_offline(html: str) -> None:
+    external = re.findall(r'<(?:script|link|img)[^>]+(?:src|href)="(?:https?:)?//[^"]*"', html)
+    assert not external, external
+
+
+def small_results() -> pl.Results:
+    suite = pl.Suite("s", labels=["positive", "negative"])
+    for i in range(12):
+        suite.add_case(f"text {i}", "positive" if i % 2 else "negative", category=["happy_path", "edge_case"][i % 2])
+    prompt = pl.Prompt(name="p", version="1", model="claude-3-5-sonnet-20241022")
+    variants = {"A": prompt, "B": prompt.with_changes(system="other")}
+    return pl.run(suite, variants, pl.FakeProvider("positive"), progress=False, cache=False)
+
+
+def test_comparison_report_renders_its_plots_offline(chromium, tmp_path):
+    results = small_results()
+    path = comparison_report(tmp_path / "r.html", results, pl.compare(results, baseline="A"), "demo")
+    assert_offline(path.read_text())
+    dom = rendered_dom(chromium, path, tmp_path)
+    assert dom.count('class="main-svg"') >= 3  # significance, accuracy, latency drew their SVGs
+    assert "Paired comparison against the baseline" in dom
+
+
+def test_notebook_report_executes_and_renders_offline(chromium, tmp_path):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_markdown_cell("# Report test"),
+        nbformat.v4.new_code_cell("N = 3", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("import plotly.graph_objects as go\ngo.Figure(go.Bar(y=list(range(N))))"),
+    ]
+    source = tmp_path / "nb.ipynb"
+    nbformat.write(notebook, source)
+    path = notebook_report(source, tmp_path / "nb.html", parameters={"N": 5})
+    html = path.read_text()
+    assert_offline(html)
+    assert '"y":[0,1,2,3,4]' in html  # the injected N = 5 ran after the default N = 3
+    assert 'class="main-svg"' in rendered_dom(chromium, path, tmp_path)
+
+
+def test_parameters_parse_literals_and_text():
+    assert parse_parameters(["SAMPLE=20", "MODEL=local:gemma-3-270m", "X=None"]) == \
+        {"SAMPLE": 20, "MODEL": "local:gemma-3-270m", "X": None}
+    with pytest.raises(ValueError, match="NAME=VALUE"):
+        parse_parameters(["oops"])
+
+
+def test_cli_report_rejects_a_missing_notebook(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "missing.ipynb")]) == 2
+    assert "does not exist" in capsys.readouterr().err
