@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,12 @@ DEFAULT_TEMPLATE = "{{ input }}"
 
 # One sandboxed environment for every prompt: templates can reach their variables, never Python internals.
 _JINJA = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False, autoescape=False)
+
+
+@lru_cache(maxsize=256)
+def _compiled(template: str) -> Any:
+    """Compile a template once per process (rendering a suite reuses it for every case)."""
+    return _JINJA.from_string(template)
 
 
 def normalize_text(text: str) -> str:
@@ -148,7 +154,7 @@ class Prompt(BaseModel):
         if missing:
             raise MissingVariablesError(self.name, sorted(missing), list(variables))
         try:
-            return _JINJA.from_string(self.template).render(**variables)
+            return _compiled(self.template).render(**variables)
         except Exception as exc:  # sandbox violations and template runtime errors alike
             raise RenderError(
                 f"prompt {self.name!r} failed to render for input {case_input!r}: {exc}. "
