@@ -16,11 +16,16 @@ Every message says what happened, shows the offending value with ``!r`` and says
     ├── EventLogError          an event is invalid, or an event log cannot be read or written
     ├── ExperimentError        an A/B test, canary or shadow is configured wrongly (arms, weights)
     ├── AlertConfigError       an alert rules file is unreadable or invalid
+    ├── AlertDeliveryError     an alert sink (a webhook) could not deliver an alert
     ├── PromptUnavailableError the registry failed and no last good version is cached
     ├── TokenBudgetExceeded    a call was refused: it would take a token budget past its limit
     ├── RegistryError          the registry cannot do what was asked (unknown prompt, bad move, bad file)
     │   ├── IntegrityError     a registered version file was edited after registration
     │   └── EvidenceError      evidence cannot be used (wrong version, unreadable file, wrong type)
+    ├── CompressionError       a compression rule or its arguments are invalid
+    ├── RoutingError           no model meets a task's accuracy bar, or a routing table is invalid
+    ├── LockfileError          the model lockfile is unreadable, or would be overwritten by a change
+    │   └── ModelDriftError    a pinned model was answered by a different served id (``.drift``)
     └── GateRefused            a lifecycle gate refused a move; names the gate and the evidence needed
 """
 
@@ -202,3 +207,7 @@ class GateRefused(PromptlabError):
 def _rebuild_gate_refused(message: str, gate: str, failures: tuple[str, ...],
                           needed: tuple[str, ...]) -> GateRefused:
     return GateRefused(message, gate=gate, failures=failures, needed=needed)
+
+
+class AlertDeliveryError(PromptlabError, RuntimeError):
+    """An alert sink could not deliver an alert (a webhook answered an error or could not be reached)."""

@@ -54,6 +54,7 @@ class RunOptions:
     max_error_rate: float = 0.5
     progress: bool = True
     seed: int = 0
+    providers: Mapping[str, Provider] | None = None
 
 
 @dataclass(frozen=True)
@@ -107,15 +108,26 @@ class ProviderPool:
     connect: bool = True  # False: only name models (estimates need no keys and open no connections)
 
     def resolve(self, spec: ModelSpec) -> str:
-        """Register ``spec`` and return its canonical model id."""
+        """Register ``spec`` and return its canonical model id.
+
+        A `Provider` instance answers as its ``model_name`` (``default`` when it has none); to name hosted
+        models through your own instance, pass ``providers={"openai": OpenAIProvider(base_url=...)}`` and
+        use string ids. Two different instances may not share a provider name in one run.
+        """
         if isinstance(spec, Provider):
-            self.instances.setdefault(spec.name, spec)
+            self._register(spec)
             return spec.model_id(getattr(spec, "model_name", "default"))
         model_id = canonical_model_id(spec)
         name, _ = split_model_id(model_id)
         if self.connect and name not in self.instances:
             self.instances[name] = make_provider(model_id)
         return model_id
+
+    def _register(self, provider: Provider) -> None:
+        known = self.instances.setdefault(provider.name, provider)
+        if known is not provider:
+            raise RunError(f"two different providers are both named {provider.name!r} in one run ({known!r} and "
+                           f"{provider!r}). Give each its own `name` so their model ids differ.")
 
     async def aclose(self) -> None:
         """Close every provider's connections on this event loop (SDK clients are bound to their loop)."""
@@ -246,9 +258,9 @@ class _Run:
         self.errors += outcome.completion is None
         if not outcome.cached:  # "cost so far" is what this run paid
             self.spent += outcome.cost_usd or 0
-        if self.bar is not None:
-            self.bar.update(1)
+        if self.bar is not None:  # postfix first, so the line update(1) draws includes this call
             self.bar.set_postfix(errors=self.errors, cost_usd=f"{self.spent:.4f}", refresh=False)
+            self.bar.update(1)
 
     def too_many_errors(self) -> bool:
         """True once enough calls have finished to tell that the error rate is past the limit."""
@@ -390,7 +402,8 @@ async def arun(suite: Suite, variants: Variants, model: ModelSpec | Iterable[Mod
             prompt on the model it pins; naming a model runs every variant on it — an explicit choice that
             the results record (``model_pinned`` beside ``model`` and ``model_served``).
         **options: see `RunOptions`: ``repeats``, ``scorer``, ``concurrency``, ``timeout_s``, ``retries``,
-            ``backoff``, ``fallbacks``, ``cache``, ``budget``, ``max_error_rate``, ``progress``, ``seed``.
+            ``backoff``, ``fallbacks``, ``cache``, ``budget``, ``max_error_rate``, ``progress``, ``seed``, and
+            ``providers`` (``{"openai": OpenAIProvider(base_url=...)}``: your instances serve string ids).
 
     Returns:
         `Results` with one row per case × variant × model × repeat.
@@ -401,7 +414,7 @@ async def arun(suite: Suite, variants: Variants, model: ModelSpec | Iterable[Mod
     opts = _options(options)
     _check_suite(suite)
     named = as_variants(variants)
-    pool = ProviderPool()
+    pool = ProviderPool(dict(opts.providers or {}))
     jobs = plan(suite, named, _as_model_list(model), opts.repeats, pool)
     _check_budget_priced(jobs, opts)
     run_id, started = uuid.uuid4().hex[:12], dt.datetime.now(dt.UTC)

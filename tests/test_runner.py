@@ -175,3 +175,14 @@ def test_scorer_errors_are_recorded():
                      cache=False, max_error_rate=1.0)
     assert (results.df["error_type"] == "scoring_error").all()
     assert results.df["output"].notna().all() and "scorer bug" in results.df["error"].iloc[0]
+
+
+def test_provider_instances_serve_string_ids_and_names_must_differ():
+    fake = pl.FakeProvider(answer_by_parity)
+    fake.name = "openai"
+    results = pl.run(suite(2), PROMPT, "openai:gpt-4o-mini-2024-07-18", providers={"openai": fake},
+                     progress=False, cache=False)
+    assert (results.df["model"] == "openai:gpt-4o-mini-2024-07-18").all()
+    assert fake.calls[0].model == "gpt-4o-mini-2024-07-18"
+    with pytest.raises(pl.RunError, match="both named 'fake'"):
+        pl.run(suite(2), PROMPT, [pl.FakeProvider("x"), pl.FakeProvider("y")], progress=False, cache=False)

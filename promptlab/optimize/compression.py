@@ -124,6 +124,7 @@ def _tidy_line(line: str) -> str:
     """One line with runs of spaces collapsed, no space before punctuation or at the end; indentation kept."""
     indent = line[: len(line) - len(line.lstrip(" \t"))]
     body = re.sub(r"[ \t]+([,.;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", line.strip(" \t")))
+    body = re.sub(r",([.;:!?])", r"\1", body)  # "text, please." minus "please" leaves "text,."
     return indent + body if body else ""
 
 
