@@ -25,7 +25,7 @@ Every message says what happened, shows the offending value with ``!r`` and says
     ├── CompressionError       a compression rule or its arguments are invalid
     ├── RoutingError           no model meets a task's accuracy bar, or a routing table is invalid
     ├── LockfileError          the model lockfile is unreadable, or would be overwritten by a change
-    │   └── ModelDriftError    a pinned model was answered by a different served id (``.drift``)
+    ├── ModelDriftError        a pinned model was answered by a different served id (``.drift``)
     └── GateRefused            a lifecycle gate refused a move; names the gate and the evidence needed
 """
 
