@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "Budget": ".cost",
     "COLUMNS": ".results",
     "Case": ".suite",
+    "Checklist": ".checklist",
     "Comparison": ".comparison",
     "CompatibilityMatrix": ".optimize.compatibility",
     "Completion": ".providers",
@@ -28,9 +29,14 @@ _EXPORTS: dict[str, str] = {
     "Contains": ".scoring",
     "Criterion": ".judge",
     "EvalResult": ".results",
+    "Evidence": ".evidence",
+    "EvidenceError": ".errors",
     "ExactMatch": ".scoring",
     "FakeLLMServer": ".testing",
     "FakeProvider": ".providers",
+    "GateRefused": ".errors",
+    "GateResult": ".lifecycle",
+    "IntegrityError": ".errors",
     "JsonSchema": ".scoring",
     "JsonValid": ".scoring",
     "LOCAL_MODEL_ID": ".providers.local",
@@ -43,11 +49,15 @@ _EXPORTS: dict[str, str] = {
     "Numeric": ".scoring",
     "OpenAIProvider": ".providers.openai",
     "Prompt": ".prompt",
+    "PromptDiff": ".diff",
     "PromptFileError": ".errors",
+    "PromptRegistry": ".registry",
     "PromptlabError": ".errors",
     "Provider": ".providers",
     "ProviderError": ".errors",
     "Regex": ".scoring",
+    "Registry": ".registry",
+    "RegistryError": ".errors",
     "RenderError": ".errors",
     "Request": ".providers",
     "ResponseCache": ".cache",
@@ -66,6 +76,7 @@ _EXPORTS: dict[str, str] = {
     "compare": ".comparison",
     "compress": ".optimize.compression",
     "count_tokens": ".cost",
+    "diff": ".diff",
     "estimate": ".runner",
     "evaluate_prompt": ".runner",
     "explore": ".widgets",
@@ -110,6 +121,7 @@ __all__ = [
     "Budget",
     "COLUMNS",
     "Case",
+    "Checklist",
     "Comparison",
     "CompatibilityMatrix",
     "Completion",
@@ -117,9 +129,14 @@ __all__ = [
     "Contains",
     "Criterion",
     "EvalResult",
+    "Evidence",
+    "EvidenceError",
     "ExactMatch",
     "FakeLLMServer",
     "FakeProvider",
+    "GateRefused",
+    "GateResult",
+    "IntegrityError",
     "JsonSchema",
     "JsonValid",
     "LOCAL_MODEL_ID",
@@ -132,11 +149,15 @@ __all__ = [
     "Numeric",
     "OpenAIProvider",
     "Prompt",
+    "PromptDiff",
     "PromptFileError",
+    "PromptRegistry",
     "PromptlabError",
     "Provider",
     "ProviderError",
     "Regex",
+    "Registry",
+    "RegistryError",
     "RenderError",
     "Request",
     "ResponseCache",
@@ -156,6 +177,7 @@ __all__ = [
     "compare",
     "compress",
     "count_tokens",
+    "diff",
     "estimate",
     "evaluate_prompt",
     "explore",
@@ -209,9 +231,14 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
     from .cache import ResponseCache
+    from .checklist import Checklist
     from .comparison import Comparison, compare
     from .cost import Budget, count_tokens, load_prices, prices, set_price
+    from .diff import PromptDiff, diff
     from .errors import (
+        EvidenceError,
+        GateRefused,
+        IntegrityError,
         MissingAPIKeyError,
         MissingDependencyError,
         MissingVariablesError,
@@ -219,12 +246,15 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
         PromptFileError,
         PromptlabError,
         ProviderError,
+        RegistryError,
         RenderError,
         RunError,
         StatsError,
         SuiteFileError,
     )
+    from .evidence import Evidence
     from .judge import Criterion, judge, rejudge
+    from .lifecycle import GateResult
     from .optimize.compatibility import CompatibilityMatrix, test_model_compatibility
     from .optimize.compression import Compression, compress
     from .optimize.noninferiority import NonInferiority, noninferiority
@@ -237,6 +267,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
     from .providers.anthropic import AnthropicProvider
     from .providers.local import LOCAL_MODEL_ID
     from .providers.openai import OpenAIProvider
+    from .registry import PromptRegistry, Registry
     from .results import COLUMNS, EvalResult, Results
     from .runner import arun, estimate, evaluate_prompt, run
     from .scoring import AnyOf, Contains, ExactMatch, JsonSchema, JsonValid, Numeric, Regex, Score

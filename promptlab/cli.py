@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .cli_registry import HANDLERS as REGISTRY_HANDLERS
+from .cli_registry import add_registry_commands
 from .errors import PromptlabError
 
 EXIT_OK, EXIT_GATE, EXIT_USAGE = 0, 1, 2
@@ -128,10 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _eval_parser(sub)
     _report_parser(sub)
+    add_registry_commands(sub)
     return parser
 
 
-COMMANDS = {"eval": cmd_eval, "report": cmd_report}
+COMMANDS = {"eval": cmd_eval, "report": cmd_report, **REGISTRY_HANDLERS}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,21 +26,16 @@ pull request shows what a promotion was based on.
 
 from __future__ import annotations
 
-import datetime as dt
-import math
-import re
-import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import EvidenceError, RegistryError
+from .errors import RegistryError
+from .evidence import EVIDENCE_KINDS, LIVE_KINDS, SUITE_KINDS, ComparisonRow, EvalSummary, Evidence
 from .prompt import Prompt
 
 STATES = ("draft", "test", "review", "staging", "production", "optimize")
@@ -51,8 +46,6 @@ FORWARD: dict[str, tuple[str, ...]] = {"test": ("draft", "optimize"), "review": 
 """Gated moves: target state → the states it may be entered from."""
 BACKWARD: dict[str, tuple[str, ...]] = {"draft": ("test", "review", "staging"), "optimize": ("production",)}
 """Moves back (no gate, a reason required): target state → the states it may be entered from."""
-EVIDENCE_KINDS = ("eval", "comparison", "shadow", "canary")
-LIVE_KINDS = ("shadow", "canary")
 
 
 def allowed_moves(state: str) -> tuple[str, ...]:
@@ -139,283 +132,6 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {error['msg']} (got {error.get('input')!r})"
 
 
-# ---- evidence records -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class EvalSummary:
-    """The numbers of an eval of one prompt version (rows on the pinned model when there are any).
-
-    ``accuracy`` counts calls with no verdict (failed calls, scoring errors) as failures; ``ci_low`` and
-    ``ci_high`` are its Wilson interval. ``format_compliance`` is None for free-text output; latency and
-    cost are None when unknown (all answers cached, an unpriced model).
-    """
-
-    cases: int
-    calls: int
-    categories: dict[str, int]
-    accuracy: float
-    ci_low: float
-    ci_high: float
-    no_verdict: int
-    output_format: str
-    format_compliance: float | None
-    p95_latency_s: float | None
-    cost_per_call_usd: float | None
-    models: tuple[str, ...]
-    on_pinned_model: bool
-    cases_outside_suite: int | None = None
-
-
-@dataclass(frozen=True)
-class ComparisonRow:
-    """The candidate against a baseline on one model, from a paired comparison (`promptlab.compare`)."""
-
-    variant: str
-    baseline: str
-    baseline_ref: str | None
-    model: str
-    metric: str
-    n: int
-    diff: float
-    ci_low: float
-    ci_high: float
-    p_adj: float
-    verdict: str
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """One piece of evidence attached to a prompt version, as stored in ``configs/evidence/<id>.json``."""
-
-    id: str
-    kind: str
-    prompt: str
-    version: str
-    content_hash: str
-    created: str
-    actor: str
-    source: str
-    eval: EvalSummary | None = None
-    comparison: tuple[ComparisonRow, ...] = ()
-    rows_file: str | None = None
-
-    @property
-    def ref(self) -> str:
-        """``name@version`` of the prompt version the evidence is about."""
-        return f"{self.prompt}@{self.version}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready record (NaN becomes null)."""
-        return _json_ready(asdict(self))
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Evidence:
-        """Rebuild a record written by `to_dict`."""
-        try:
-            ev = data.get("eval")
-            rows = tuple(ComparisonRow(**_nan_back(r)) for r in data.get("comparison") or ())
-            summary = EvalSummary(**{**_nan_back(ev), "models": tuple(ev["models"])}) if ev else None
-            return cls(**{**data, "eval": summary, "comparison": rows})
-        except (TypeError, KeyError) as exc:
-            raise EvidenceError(f"evidence record {data.get('id')!r} does not follow the evidence format "
-                                f"({exc}). Attach evidence through the registry.") from None
-
-    def __repr__(self) -> str:
-        parts = [f"{self.kind} for {self.ref}"]
-        if self.eval:
-            parts.append(f"accuracy {self.eval.accuracy:.1%} on {self.eval.cases} cases")
-        parts += [f"{r.verdict} vs {r.baseline_ref or r.baseline}" for r in self.comparison]
-        return f"Evidence({self.id!r}: {'; '.join(parts)})"
-
-
-def _json_ready(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, np.generic):
-        return _json_ready(value.item())
-    return value
-
-
-def _nan_back(data: dict[str, Any]) -> dict[str, Any]:
-    floats = {"diff", "ci_low", "ci_high", "p_adj", "accuracy"}
-    return {k: (float("nan") if v is None and k in floats else v) for k, v in data.items()}
-
-
-def new_evidence_id(prompt: Prompt, kind: str) -> str:
-    """A unique, sortable, file-name-safe id: ``<UTC time>-<name>-<version>-<kind>-<random>``."""
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", f"{prompt.name}-{prompt.version}")
-    return f"{stamp}-{safe}-{kind}-{secrets.token_hex(3)}"
-
-
-# ---- summarising Results / Comparison objects -------------------------------------------------------------
-def evidence_frame(source: Any) -> tuple[pd.DataFrame | None, Any]:
-    """The results rows behind ``source`` and the comparison, if it is one: ``(rows, comparison)``."""
-    if hasattr(source, "verdicts") and hasattr(source, "baseline"):  # a promptlab Comparison
-        rows = getattr(source, "source", None)
-        rows = rows if rows is not None else getattr(source, "_source", None)
-        return rows, source
-    frame = getattr(source, "df", None)
-    if isinstance(frame, pd.DataFrame):
-        return frame, None
-    raise EvidenceError(f"cannot use {type(source).__name__!r} as evidence; pass a Results, a Comparison, or "
-                        "the path of results saved with Results.save (.parquet) or an evidence record (.json).")
-
-
-def version_rows(frame: pd.DataFrame, prompt: Prompt) -> pd.DataFrame:
-    """The rows that ran exactly this version (by content hash; by name and version when hashes are absent)."""
-    hashes = frame["prompt_hash"] if "prompt_hash" in frame else pd.Series(pd.NA, index=frame.index)
-    if hashes.notna().any():
-        rows = frame[hashes.eq(prompt.content_hash).fillna(False).astype(bool)]
-    else:
-        rows = frame[frame["prompt_name"].eq(prompt.name).fillna(False).astype(bool)
-                     & frame["prompt_version"].astype("string").eq(prompt.version).fillna(False).astype(bool)]
-    if rows.empty:
-        raise EvidenceError(f"the evidence holds no rows of {prompt.ref} (hash {prompt.content_hash!r}); it holds "
-                            f"{_refs_in(frame)!r}. Run the suite on this exact version and attach those results.")
-    return rows
-
-
-def _refs_in(frame: pd.DataFrame) -> list[str]:
-    if frame.empty or "prompt_name" not in frame:
-        return []
-    keys = frame[["prompt_name", "prompt_version", "prompt_hash"]].drop_duplicates().astype(str)
-    return [f"{n}@{v} ({h})" for n, v, h in keys.itertuples(index=False)]
-
-
-def on_pinned(models: pd.Series, pinned: str) -> pd.Series:
-    """Which rows ran on the model the prompt pins (``anthropic:claude-x`` matches ``claude-x``)."""
-    want = _bare(pinned)
-    return models.astype("string").map(lambda m: _bare(m) == want if isinstance(m, str) else False).astype(bool)
-
-
-def _bare(model_id: str) -> str:
-    from .providers import split_model_id
-
-    try:
-        return split_model_id(model_id)[1]
-    except Exception:  # an id with no known provider: compare it as written
-        return model_id
-
-
-def summarise_eval(rows: pd.DataFrame, prompt: Prompt, thresholds: Thresholds,
-                   suite_ids: frozenset[str] | None = None) -> EvalSummary:
-    """The `EvalSummary` of this version's rows (pinned-model rows only, when there are any)."""
-    pinned = on_pinned(rows["model"], prompt.model)
-    used = rows[pinned] if pinned.any() else rows
-    passed = int(used["passed"].fillna(False).astype(bool).sum())
-    calls = len(used)
-    interval = _wilson(passed, calls)
-    cases = used.drop_duplicates("case_id")
-    outside = None if suite_ids is None else int((~cases["case_id"].isin(suite_ids)).sum())
-    return EvalSummary(
-        cases=len(cases), calls=calls,
-        categories={str(k): int(v) for k, v in cases["category"].fillna("NA").value_counts(sort=False).items()},
-        accuracy=passed / calls if calls else float("nan"), ci_low=interval[0], ci_high=interval[1],
-        no_verdict=int(used["passed"].isna().sum()), output_format=thresholds.output_format,
-        format_compliance=_format_compliance(used, prompt, thresholds), p95_latency_s=_p95(used),
-        cost_per_call_usd=_cost_per_call(used), models=tuple(sorted(used["model"].dropna().astype(str).unique())),
-        on_pinned_model=bool(pinned.any()), cases_outside_suite=outside)
-
-
-def _wilson(successes: int, n: int) -> tuple[float, float]:
-    from .stats import wilson_interval
-
-    if n == 0:
-        return float("nan"), float("nan")
-    interval = wilson_interval(successes, n)
-    return float(interval.low), float(interval.high)
-
-
-def _format_compliance(rows: pd.DataFrame, prompt: Prompt, thresholds: Thresholds) -> float | None:
-    if not thresholds.structured:
-        return None
-    check = _format_check(prompt, thresholds)
-    outputs = rows["output"]
-    ok = outputs.map(lambda text: isinstance(text, str) and check(text), na_action="ignore")
-    return float(ok.fillna(False).astype(bool).sum() / len(rows)) if len(rows) else float("nan")
-
-
-def _format_check(prompt: Prompt, thresholds: Thresholds) -> Any:
-    from .scoring import ExactMatch, JsonValid
-    from .suite import Case
-
-    if thresholds.output_format == "json":
-        placeholder = Case(id="format", input="")
-        return lambda text: bool(JsonValid()(placeholder, text).passed)
-    labels = prompt.metadata.get("labels")
-    if not labels:
-        raise RegistryError(f"{prompt.ref}: output_format 'labels' needs the label set in the prompt file "
-                            "(metadata: {labels: [...]}) — add it, or set output_format: text in configs/gates.yaml.")
-    matcher = ExactMatch(tuple(labels))
-    return lambda text: matcher.extract(text) is not None and len(text.split()) <= 3
-
-
-def _p95(rows: pd.DataFrame) -> float | None:
-    from .stats import quantile_ci
-
-    live = rows[~rows["cached"].fillna(False).astype(bool)]["latency_s"].dropna().to_numpy(dtype=float)
-    return float(quantile_ci(live, q=0.95).estimate) if len(live) else None
-
-
-def _cost_per_call(rows: pd.DataFrame) -> float | None:
-    answered = rows[rows["output"].notna()]
-    if answered.empty or answered["cost_usd"].isna().any():
-        return None
-    return float(answered["cost_usd"].sum() / len(answered))
-
-
-def comparison_rows(comparison: Any, rows: pd.DataFrame | None, prompt: Prompt,
-                    variant: str | None = None) -> tuple[ComparisonRow, ...]:
-    """The comparison's rows for the variant that is this prompt version (found by content hash)."""
-    df = comparison.df
-    name = variant or _variant_of(df, rows, prompt, comparison.baseline)
-    mine = df[df["variant"] == name]
-    if mine.empty:
-        raise EvidenceError(f"the comparison has no row for variant {name!r}; its variants are "
-                            f"{sorted(df['variant'].unique())!r}. Pass variant= to name the one that is "
-                            f"{prompt.ref}.")
-    baseline_ref = _ref_of_variant(rows, comparison.baseline)
-    return tuple(ComparisonRow(str(r.variant), str(r.baseline), baseline_ref, str(r.model), str(r.metric),
-                               int(r.n), float(r.diff), float(r.ci_low), float(r.ci_high), float(r.p_adj),
-                               str(r.verdict)) for r in mine.itertuples())
-
-
-def _variant_of(df: pd.DataFrame, rows: pd.DataFrame | None, prompt: Prompt, baseline: str) -> str:
-    if rows is not None and "prompt_hash" in rows:
-        names = rows.loc[rows["prompt_hash"].eq(prompt.content_hash).fillna(False).astype(bool), "variant"]
-        names = [n for n in names.dropna().unique() if n != baseline]
-        if len(names) == 1:
-            return str(names[0])
-    candidates = [v for v in df["variant"].unique() if v != baseline] if len(df) else []
-    if len(candidates) == 1:
-        return str(candidates[0])
-    raise EvidenceError(f"cannot tell which variant of the comparison is {prompt.ref} (variants: "
-                        f"{candidates!r}); pass variant= naming it.")
-
-
-def _ref_of_variant(rows: pd.DataFrame | None, variant: str) -> str | None:
-    if rows is None or "prompt_name" not in rows:
-        return None
-    sub = rows[rows["variant"] == variant][["prompt_name", "prompt_version"]].drop_duplicates()
-    return f"{sub.iloc[0, 0]}@{sub.iloc[0, 1]}" if len(sub) == 1 else None
-
-
-def shadow_comparison(frame: pd.DataFrame, prompt: Prompt) -> Any:
-    """Compare this version with the one other version of the same prompt in a shadow/canary frame, if any."""
-    from .compare import compare
-
-    same = frame[frame["prompt_name"].eq(prompt.name).fillna(False).astype(bool)]
-    mine = version_rows(same, prompt)["variant"].dropna().unique()
-    others = [v for v in same["variant"].dropna().unique() if v not in set(mine)]
-    if len(mine) != 1 or len(others) != 1:
-        return None
-    return compare(same[same["variant"].isin([mine[0], others[0]])], baseline=str(others[0]))
-
-
 # ---- gates --------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class GateResult:
@@ -482,8 +198,8 @@ def format_failures(summary: EvalSummary, t: Thresholds) -> list[str]:
 
 
 def gate_test(prompt: Prompt, evidence: Sequence[Evidence], t: Thresholds, suite: str | None) -> GateResult:
-    """The test gate: the latest eval of this version meets the accuracy (and format) thresholds."""
-    record = latest(evidence, need_eval=True)
+    """The test gate: the latest suite eval of this version meets the accuracy (and format) thresholds."""
+    record = latest(evidence, SUITE_KINDS, need_eval=True)
     if record is None:
         return GateResult("test", prompt.ref, False, (f"no eval evidence is attached to {prompt.ref}",),
                           (needed_eval(prompt, t, suite),))
@@ -514,7 +230,7 @@ def gate_staging(prompt: Prompt, evidence: Sequence[Evidence], t: Thresholds) ->
     if record is None:
         return GateResult("staging", prompt.ref, False, (f"no shadow or canary evidence for {prompt.ref}",), needed)
     failures = [f"{record.kind}: {r.verdict} than {r.baseline_ref or r.baseline} on {r.model} "
-                f"({_points(r)}, p_adj {r.p_adj:.3g})" for r in record.comparison if r.verdict == "worse"]
+                f"({points(r)}, p_adj {r.p_adj:.3g})" for r in record.comparison if r.verdict == "worse"]
     if not record.comparison:
         if record.eval is None:
             failures.append(f"the {record.kind} evidence has neither a comparison nor an eval summary")
@@ -525,7 +241,8 @@ def gate_staging(prompt: Prompt, evidence: Sequence[Evidence], t: Thresholds) ->
                       details=record)
 
 
-def _points(row: ComparisonRow) -> str:
+def points(row: ComparisonRow) -> str:
+    """A comparison row's difference: points for pass rates, the raw difference for scores."""
     return f"{100 * row.diff:+.1f} points" if row.metric == "passed" else f"{row.diff:+.3g}"
 
 
@@ -535,3 +252,105 @@ def refusal_message(result: GateResult, state: str, to: str) -> str:
     lines += [f"  failed: {f}" for f in result.failures]
     lines += [f"  needed: {n}" for n in result.needed]
     return "\n".join(lines)
+
+
+# ---- the history and what it implies ------------------------------------------------------------------------
+class HistoryEvent(BaseModel):
+    """One line of ``configs/history.jsonl``: who did what to which version, when, from what to what, why.
+
+    ``action`` is ``register`` (a new immutable version, with its file and hashes), ``move`` (a lifecycle
+    move; moves into staging or production also move that environment's alias, ``from_version`` →
+    ``to_version``), ``evidence`` (evidence attached without a move) or ``rollback`` (an alias moved back).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seq: int = Field(ge=1)
+    at: str
+    actor: str
+    action: Literal["register", "move", "evidence", "rollback"]
+    prompt: str
+    version: str | None = None
+    from_state: str | None = None
+    to_state: str | None = None
+    env: str | None = None
+    from_version: str | None = None
+    to_version: str | None = None
+    evidence: tuple[str, ...] = ()
+    reviewer: str | None = None
+    reason: str = ""
+    file: str | None = None
+    content_hash: str | None = None
+    definition_hash: str | None = None
+
+    def __repr__(self) -> str:
+        what = {"register": f"registered {self.prompt}@{self.version}",
+                "move": f"{self.prompt}@{self.version} {self.from_state} → {self.to_state}",
+                "evidence": f"evidence for {self.prompt}@{self.version}",
+                "rollback": f"{self.prompt} {self.env} {self.from_version} → {self.to_version} (rollback)"}
+        return f"HistoryEvent(#{self.seq} {what[self.action]} by {self.actor!r} at {self.at})"
+
+
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """What the history implies: registrations, states, evidence, reviews, and each alias's deployments.
+
+    ``deployed[(name, env)]`` is a stack: a move into ``env`` pushes the version, a rollback pops it, so the
+    top is what is live and the one below is what a rollback returns to.
+    """
+
+    registered: dict[Key, HistoryEvent]
+    states: dict[Key, str]
+    evidence: dict[Key, tuple[str, ...]]
+    reviews: dict[Key, HistoryEvent]
+    deployed: dict[Key, tuple[str, ...]]
+    order: tuple[Key, ...]
+
+    def state(self, name: str, version: str) -> str | None:
+        """The lifecycle state of a version (None when it was never registered)."""
+        return self.states.get((name, version))
+
+    def live(self, env: str) -> dict[str, str]:
+        """``{prompt name: live version}`` in ``env`` according to the history."""
+        return {name: stack[-1] for (name, e), stack in self.deployed.items() if e == env and stack}
+
+    def latest(self, name: str) -> str | None:
+        """The most recently registered version of ``name``."""
+        versions = [v for n, v in self.order if n == name]
+        return versions[-1] if versions else None
+
+
+def replay(events: Iterable[HistoryEvent]) -> Ledger:
+    """Fold the history, oldest first, into a `Ledger`."""
+    registered: dict[Key, HistoryEvent] = {}
+    states: dict[Key, str] = {}
+    evidence: dict[Key, tuple[str, ...]] = {}
+    reviews: dict[Key, HistoryEvent] = {}
+    deployed: dict[Key, tuple[str, ...]] = {}
+    for event in events:
+        key = (event.prompt, event.version or "")
+        evidence[key] = evidence.get(key, ()) + tuple(event.evidence)
+        if event.action == "register":
+            registered[key], states[key] = event, "draft"
+        elif event.action == "move":
+            states[key] = event.to_state or states.get(key, "draft")
+            if event.to_state == "review":
+                reviews[key] = event
+            if event.env:
+                deployed[(event.prompt, event.env)] = deployed.get((event.prompt, event.env), ()) + (event.version,)
+        elif event.action == "rollback":
+            deployed[(event.prompt, event.env)] = _pop_to(deployed.get((event.prompt, event.env), ()),
+                                                          event.to_version)
+    return Ledger(registered, states, evidence, reviews, deployed, tuple(registered))
+
+
+def _pop_to(stack: tuple[str, ...], version: str | None) -> tuple[str, ...]:
+    """The stack after a rollback to ``version``: everything above its last place below the top is popped."""
+    below = stack[:-1]
+    for i in range(len(below) - 1, -1, -1):
+        if below[i] == version:
+            return below[: i + 1]
+    return below
