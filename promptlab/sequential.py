@@ -120,8 +120,10 @@ def welch_test(mean_a: float, var_a: float, n_a: int, mean_b: float, var_b: floa
     _check_alternative(alternative)
     if n_a < 2 or n_b < 2:
         raise StatsError(f"welch_test needs at least 2 units per arm; got n_a={n_a!r}, n_b={n_b!r}.")
-    if var_a + var_b == 0:
-        return TwoArmResult(0.0, 1.0 if mean_a == mean_b else 0.0, mean_b - mean_a, alternative, "welch t")
+    if var_a + var_b == 0:  # no spread: the difference is certain, so p is 0 or 1 by its direction
+        diff = mean_b - mean_a
+        agrees = {"two-sided": diff != 0, "greater": diff > 0, "less": diff < 0}[alternative]
+        return TwoArmResult(0.0, 0.0 if agrees else 1.0, diff, alternative, "welch t")
     res = st.ttest_ind_from_stats(mean_b, math.sqrt(var_b), n_b, mean_a, math.sqrt(var_a), n_a,
                                   equal_var=False, alternative=alternative)
     df = (var_a / n_a + var_b / n_b) ** 2 / ((var_a / n_a) ** 2 / (n_a - 1) + (var_b / n_b) ** 2 / (n_b - 1))

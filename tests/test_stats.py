@@ -365,3 +365,12 @@ def test_paired_plan_from_pilot():
     assert plan.correlation == pytest.approx(stats.paired_ttest(S_A, S_B).correlation)
     with pytest.raises(StatsError, match="complete pairs"):
         planning.paired_plan_from_pilot([1], [0], delta=0.1)
+
+
+def test_welch_without_spread_respects_the_alternative():
+    from promptlab.sequential import welch_test
+
+    # no variance: B is certainly lower, so "B greater" has p 1 and "B less" p 0
+    assert welch_test(1.0, 0.0, 10, 0.5, 0.0, 10, alternative="greater").p_value == 1.0
+    assert welch_test(1.0, 0.0, 10, 0.5, 0.0, 10, alternative="less").p_value == 0.0
+    assert welch_test(1.0, 0.0, 10, 1.0, 0.0, 10).p_value == 1.0

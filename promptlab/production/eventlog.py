@@ -35,13 +35,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
 import sqlite3
 import threading
 import time
 import weakref
 from collections.abc import Iterable, Sequence
-from dataclasses import astuple, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -135,14 +136,16 @@ class Event:
 
     def row(self) -> tuple:
         """The values in `COLUMN_NAMES` order, booleans as 0/1."""
-        values = dict(zip([f.name for f in fields(self)], astuple(self), strict=True))
-        for name in ("success", "format_ok"):
-            if values[name] is not None:
-                values[name] = int(bool(values[name]))
-        return tuple(values[name] for name in COLUMN_NAMES)
+        return tuple(_as_int_flag(getattr(self, name)) if name in _FLAGS else getattr(self, name)
+                     for name in COLUMN_NAMES)
 
 
 _EVENT_FIELDS = frozenset(f.name for f in fields(Event))
+_FLAGS = frozenset({"success", "format_ok"})
+
+
+def _as_int_flag(value: Any) -> int | None:
+    return None if value is None else int(bool(value))
 
 
 def _schema_sql() -> list[str]:
@@ -151,6 +154,7 @@ def _schema_sql() -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {TABLE} (event_id INTEGER PRIMARY KEY, {columns})",
         f"CREATE INDEX IF NOT EXISTS {TABLE}_prompt_ts ON {TABLE} (prompt, ts_ms)",
         f"CREATE INDEX IF NOT EXISTS {TABLE}_experiment ON {TABLE} (experiment, arm)",
+        f"CREATE INDEX IF NOT EXISTS {TABLE}_ts ON {TABLE} (ts_ms)",
         f"CREATE TRIGGER IF NOT EXISTS {TABLE}_no_update BEFORE UPDATE ON {TABLE} "
         "BEGIN SELECT RAISE(ABORT, 'the promptlab event log is append-only'); END",
         f"CREATE TRIGGER IF NOT EXISTS {TABLE}_no_delete BEFORE DELETE ON {TABLE} "
@@ -178,8 +182,14 @@ def _write_rows(conn: sqlite3.Connection, rows: Sequence[tuple]) -> None:
     conn.execute("COMMIT")
 
 
-def _flush_at_exit(conn: sqlite3.Connection, buffer: list[tuple], lock: threading.Lock) -> None:
-    """Write what is still buffered when the log is garbage-collected or the interpreter exits."""
+def _flush_at_exit(conn: sqlite3.Connection, buffer: list[tuple], lock: threading.Lock, pid: int) -> None:
+    """Write what is still buffered when the log is garbage-collected or the interpreter exits.
+
+    In a forked child nothing is touched: a SQLite connection must never be used (or closed, which may
+    checkpoint and remove the WAL under the parent) in a process other than the one that opened it.
+    """
+    if os.getpid() != pid:
+        return
     with lock:
         if buffer:
             try:
@@ -197,7 +207,8 @@ class EventLog:
     buffers one event; the buffer is written when it holds ``batch_size`` events, when the oldest buffered
     event is older than ``max_delay_s`` (checked on the next write), on `flush`, before every read, on `close`,
     and when the log is garbage-collected or the interpreter exits. Safe to share between threads; several
-    processes may write the same file (SQLite serialises their batches).
+    processes may write the same file (SQLite serialises their batches) — each opening its own `EventLog` after
+    any fork (a log used across a fork refuses with `EventLogError`).
 
     Args:
         path: the SQLite file (created with its folder if missing).
@@ -220,7 +231,8 @@ class EventLog:
         self._conn = _connect(self.path)
         for statement in _schema_sql():
             self._conn.execute(statement)
-        self._finalizer = weakref.finalize(self, _flush_at_exit, self._conn, self._buffer, self._lock)
+        self._pid = os.getpid()
+        self._finalizer = weakref.finalize(self, _flush_at_exit, self._conn, self._buffer, self._lock, self._pid)
 
     # ---- writing --------------------------------------------------------------------------------------
     def append(self, event: Event) -> None:
@@ -281,6 +293,9 @@ class EventLog:
     def _check_open(self) -> None:
         if not self._finalizer.alive:
             raise EventLogError(f"the event log {str(self.path)!r} is closed; open a new EventLog(path).")
+        if os.getpid() != self._pid:
+            raise EventLogError(f"the event log {str(self.path)!r} was opened in process {self._pid!r}, before a "
+                                "fork; open an EventLog(path) in each process (after forking) instead.")
 
     def close(self) -> None:
         """Flush and close the file (safe to call twice)."""
@@ -321,7 +336,7 @@ class EventLog:
         head = self.query(f"SELECT COUNT(*) AS n, MIN(ts_ms) AS first_ms, MAX(ts_ms) AS last_ms FROM {TABLE}")
         prompts = self.query(f"SELECT prompt, COUNT(*) AS n FROM {TABLE} GROUP BY prompt ORDER BY n DESC")
         return {"path": str(self.path), "events": int(head["n"].iloc[0]), "first_ms": head["first_ms"].iloc[0],
-                "last_ms": head["last_ms"].iloc[0], "prompts": dict(zip(prompts["prompt"], prompts["n"]))}
+                "last_ms": head["last_ms"].iloc[0], "prompts": dict(zip(prompts["prompt"], prompts["n"], strict=True))}
 
     def to_parquet(self, path: str | Path, *, chunk_rows: int = 250_000) -> Path:
         """Export every event to one Parquet file (streamed in chunks; memory stays flat)."""
@@ -425,7 +440,8 @@ def _duckdb() -> Any:
     try:
         import duckdb
     except ImportError as exc:
-        raise MissingDependencyError("reading a Parquet event log needs DuckDB: pip install duckdb") from exc
+        raise MissingDependencyError("reading a Parquet event log needs DuckDB: pip install 'promptlab[scale]' "
+                                     "(or pip install duckdb)") from exc
     return duckdb
 
 

@@ -15,11 +15,16 @@ Guardrails are read beside the decision, each at α, outside its multiplicity fa
 always-valid machinery, in the direction that hurts:
 
 * ``error_rate`` — the share of calls with an error;
-* ``latency_tail`` — the share of calls slower than the baseline's p95 (about 5% when nothing changed), a
-  count-based test of "p95 got worse";
+* ``latency_tail`` — the share of calls slower than the p95 of all arms pooled (about 5% in every arm when
+  nothing changed), a count-based test of "p95 got worse". The threshold is pooled, not the baseline's own
+  p95, so its estimation error is common to both arms and cancels in the difference;
 * ``cost_per_call_usd`` — the mean cost of calls with a known price.
 
 A guardrail *degrades* when its confidence sequence for B − A lies entirely above its margin.
+
+An arm whose count is degenerate at a look (no events, or only events) gets the Agresti–Caffo adjustment
+(`smooth_counts`) before the test, so that a zero variance cannot hide a difference such as "every canary call
+fails, no stable call does".
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import pandas as pd
 
 from ..errors import ExperimentError
 from ..sequential import DEFAULT_TUNING, SRMResult, always_valid, always_valid_proportions, srm_check
-from ..stats import wilson_interval
+from ..stats import QUANTILE_METHOD, wilson_interval
 from .query import EventFilter, Source, aggregate, latency_values, mean_var, quantile_row
 
 STATUS_KEEP = "keep running"
@@ -42,7 +47,9 @@ GUARDRAILS = ("error_rate", "latency_tail", "cost_per_call_usd")
 ARM_COLUMNS = ["arm", "weight", "n", "units", "success_rate", "success_low", "success_high", "error_rate",
                "mean_latency_s", "p50_s", "p95_s", "p95_low_s", "p95_high_s", "cost_per_call_usd"]
 DECISION_COLUMNS = ["arm", "n", "baseline_rate", "arm_rate", "diff", "ci_low", "ci_high", "p_value", "p_adj",
-                    "alpha_family", "verdict"]
+                    "alpha_family", "verdict", "note"]
+CHANGED_NOTE = ("the effect changed over time (the confidence sequences of earlier looks exclude the latest "
+                "one); read from the last look alone")
 GUARDRAIL_COLUMNS = ["arm", "guardrail", "baseline", "value", "diff", "ci_low", "ci_high", "p_value", "margin",
                      "degraded"]
 
@@ -178,8 +185,8 @@ def analyze_experiment(source: Source, design: Design, *, look_every_s: float = 
                        until_ms=base.until_ms)
     latencies = latency_values(source, ["arm"], where=filt)
     by_arm = {arm: part["latency_s"].to_numpy(dtype=float) for arm, part in latencies.groupby("arm")}
-    base_lat = by_arm.get(design.baseline, np.empty(0))
-    threshold = float(np.quantile(base_lat, 0.95, method="inverted_cdf")) if base_lat.size else math.inf
+    pooled = latencies["latency_s"].to_numpy(dtype=float)
+    threshold = float(np.quantile(pooled, 0.95, method=QUANTILE_METHOD)) if pooled.size else math.inf
     windows = aggregate(source, ["arm"], where=filt, window_s=look_every_s,
                         latency_over_s=threshold if math.isfinite(threshold) else 1e300)
     units = aggregate(source, ["arm"], where=filt, units=True)[["arm", "units"]] if len(windows) else None
@@ -239,9 +246,31 @@ def _family(design: Design) -> float:
     return design.alpha / max(1, len(design.challengers))
 
 
-def _intersect(looks: pd.DataFrame) -> tuple[float, float]:
-    """The running intersection of the confidence sequences, at the last look."""
-    return float(looks["ci_low"].cummax().iloc[-1]), float(looks["ci_high"].cummin().iloc[-1])
+def _intersect(looks: pd.DataFrame) -> tuple[float, float, bool]:
+    """The running intersection of the confidence sequences at the last look, and whether it held.
+
+    An empty intersection means the effect moved over time (the sequences assume a fixed effect); then the
+    last look's own sequence is returned, with False.
+    """
+    low, high = float(looks["ci_low"].cummax().iloc[-1]), float(looks["ci_high"].cummin().iloc[-1])
+    if low <= high:
+        return low, high, True
+    return float(looks["ci_low"].iloc[-1]), float(looks["ci_high"].iloc[-1]), False
+
+
+def smooth_counts(x: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Agresti–Caffo for degenerate looks: an arm with no events or only events (x = 0 or x = n, n > 0) gets
+    one event and one non-event added, so its variance is not 0. Without it a canary failing every call
+    against a stable arm that never fails has zero variance in both arms, and the test would see nothing."""
+    edge = (n > 0) & ((x == 0) | (x == n))
+    return np.where(edge, x + 1, x), np.where(edge, n + 2, n)
+
+
+def _proportions(a: pd.DataFrame, b: pd.DataFrame, x: str, n: str, alpha: float, tuning: float) -> pd.DataFrame:
+    """The always-valid looks of b[x]/b[n] − a[x]/a[n] on cumulative counts (degenerate arms smoothed)."""
+    xa, na = smooth_counts(a[x].astype(int).to_numpy(), a[n].astype(int).to_numpy())
+    xb, nb = smooth_counts(b[x].astype(int).to_numpy(), b[n].astype(int).to_numpy())
+    return always_valid_proportions(xa, na, xb, nb, alpha=alpha, tuning=tuning)
 
 
 def _decision(design: Design, cumulative: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -252,16 +281,16 @@ def _decision(design: Design, cumulative: dict[str, pd.DataFrame]) -> tuple[pd.D
         b = cumulative[arm]
         if not len(a) or a["success_n"].iloc[-1] == 0 or b["success_n"].iloc[-1] == 0:
             rows.append([arm, int(_final(cumulative, arm, "n")), math.nan, math.nan, math.nan, -math.inf,
-                         math.inf, 1.0, 1.0, family, "inconclusive"])
+                         math.inf, 1.0, 1.0, family, "inconclusive", "no calls in an arm yet"])
             continue
-        seq = always_valid_proportions(a["successes"].astype(int).to_numpy(), a["success_n"].astype(int).to_numpy(),
-                                       b["successes"].astype(int).to_numpy(), b["success_n"].astype(int).to_numpy(),
-                                       alpha=family, tuning=design.tuning)
-        low, high = _intersect(seq)
-        p = float(seq["p_value"].iloc[-1])
+        seq = _proportions(a, b, "successes", "success_n", family, design.tuning)
+        low, high, steady = _intersect(seq)
+        p = float(seq["p_value"].iloc[-1] if steady else seq["p_look"].iloc[-1])
         verdict = "better" if low > 0 else "worse" if high < 0 else "inconclusive"
+        note = "" if steady else CHANGED_NOTE
         ra, rb = a["successes"].iloc[-1] / a["success_n"].iloc[-1], b["successes"].iloc[-1] / b["success_n"].iloc[-1]
-        rows.append([arm, int(b["n"].iloc[-1]), ra, rb, rb - ra, low, high, p, min(1.0, p * k), family, verdict])
+        rows.append([arm, int(b["n"].iloc[-1]), ra, rb, rb - ra, low, high, p, min(1.0, p * k), family, verdict,
+                     note])
         looks.append(seq.assign(arm=arm, window_ms=a["window_ms"].to_numpy()))
     look_frame = pd.concat(looks, ignore_index=True) if looks else pd.DataFrame(columns=["arm", "n"])
     return pd.DataFrame(rows, columns=DECISION_COLUMNS), look_frame
@@ -273,9 +302,7 @@ def _guardrail_sequence(design: Design, a: pd.DataFrame, b: pd.DataFrame, name: 
     alpha, tuning = design.alpha, design.tuning
     if name in ("error_rate", "latency_tail"):
         x, n = ("errors", "n") if name == "error_rate" else ("latency_over", "latency_n")
-        seq = always_valid_proportions(a[x].astype(int).to_numpy(), a[n].astype(int).to_numpy(),
-                                       b[x].astype(int).to_numpy(), b[n].astype(int).to_numpy(),
-                                       alpha=alpha, tuning=tuning)
+        seq = _proportions(a, b, x, n, alpha, tuning)
         va = a[x].iloc[-1] / a[n].iloc[-1] if a[n].iloc[-1] else math.nan
         vb = b[x].iloc[-1] / b[n].iloc[-1] if b[n].iloc[-1] else math.nan
         return float(va), float(vb), seq
@@ -304,9 +331,9 @@ def _guardrails(design: Design, cumulative: dict[str, pd.DataFrame]) -> pd.DataF
                 rows.append([arm, name, math.nan, math.nan, math.nan, -math.inf, math.inf, 1.0, margin, False])
                 continue
             va, vb, seq = _guardrail_sequence(design, a, b, name)
-            low, high = _intersect(seq)
-            rows.append([arm, name, va, vb, vb - va, low, high, float(seq["p_value"].iloc[-1]), margin,
-                         bool(low > margin)])
+            low, high, steady = _intersect(seq)
+            p = float(seq["p_value"].iloc[-1] if steady else seq["p_look"].iloc[-1])
+            rows.append([arm, name, va, vb, vb - va, low, high, p, margin, bool(low > margin)])
     return pd.DataFrame(rows, columns=GUARDRAIL_COLUMNS)
 
 
