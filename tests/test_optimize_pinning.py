@@ -154,7 +154,7 @@ def test_unlocked_models_are_reported_not_failed(tmp_path):
 
 
 def test_bad_lockfiles(tmp_path):
-    with pytest.raises(LockfileError, match="does not exist. Create it with write_lockfile"):
+    with pytest.raises(LockfileError, match="does not exist. Create or write it again with write_lockfile"):
         load_lockfile(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: 1\nmodels: {m: {served: x, pinned: true, first_seen: a, last_seen: b, calls: -1}}\n")

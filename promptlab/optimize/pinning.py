@@ -27,8 +27,9 @@ from typing import Any
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from ..config_files import load_model_file
 from ..cost import prices
 from ..errors import LockfileError, ModelDriftError, ModelSpecError
 from ..prompt import Prompt, load_prompt
@@ -247,20 +248,8 @@ def load_lockfile(path: str | Path = DEFAULT_LOCKFILE) -> Lockfile:
         LockfileError: the file is missing, not YAML, or not in the lockfile format.
     """
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise LockfileError(f"lockfile {str(path)!r} does not exist. Create it with "
-                            "write_lockfile(results, path).") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise LockfileError(f"lockfile {str(path)!r} cannot be read ({exc}). Fix it or write it again.") from None
-    try:
-        lock = Lockfile.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(file)'}: {e['msg']} (got {e['input']!r})"
-                             for e in exc.errors())
-        raise LockfileError(f"{path}: not a promptlab lockfile ({problems}). Write it again with "
-                            "write_lockfile(results, path).") from None
+    lock = load_model_file(path, Lockfile, "lockfile", LockfileError,
+                           "Create or write it again with write_lockfile(results, path).")
     if lock.version != LOCKFILE_VERSION:
         raise LockfileError(f"{path}: lockfile version {lock.version!r} is not supported (expected "
                             f"{LOCKFILE_VERSION!r}). Write it again with this promptlab.")

@@ -29,8 +29,9 @@ from typing import Any
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from ..config_files import load_model_file
 from ..errors import RoutingError
 from ..results import Results
 
@@ -451,20 +452,8 @@ def load_routing_table(path: str | Path) -> RoutingTable:
             which field and how to fix it).
     """
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RoutingError(f"routing table {str(path)!r} does not exist. Export one with "
-                           "routing_table(...).save(path).") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise RoutingError(f"routing table {str(path)!r} cannot be read ({exc}). Fix or re-export it.") from None
-    try:
-        parsed = RoutingFile.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(file)'}: {e['msg']} (got {e['input']!r})"
-                             for e in exc.errors())
-        raise RoutingError(f"{path}: not a routing table ({problems}). Re-export it with "
-                           "routing_table(...).save(path).") from None
+    parsed = load_model_file(path, RoutingFile, "routing table", RoutingError,
+                             "Export one (again) with routing_table(...).save(path).")
     if parsed.version != FILE_VERSION:
         raise RoutingError(f"{path}: routing table version {parsed.version!r} is not supported (expected "
                            f"{FILE_VERSION!r}). Re-export it with this promptlab.")
