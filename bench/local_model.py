@@ -72,7 +72,8 @@ def main() -> None:
         kit_s, accuracy = time_kit(suite, prompt)
         kit.append(kit_s)
     med = statistics.median
-    print(f"prompt {prompt.ref}: {prefix_tokens} tokens for the first case; {len(suite)} cases x {args.rounds} rounds")
+    print(f"prompt {prompt.ref}: {prefix_tokens} tokens for the first case; "
+          f"{len(suite)} cases x {args.rounds} rounds")
     print(f"bare llama-cpp, from scratch : {med(scratch):.4f} s/case  (rounds: {', '.join(f'{x:.4f}' for x in scratch)})")
     print(f"bare llama-cpp, shared prefix: {med(shared):.4f} s/case  (rounds: {', '.join(f'{x:.4f}' for x in shared)})")
     print(f"promptlab run (no cache)     : {med(kit):.4f} s/case  (rounds: {', '.join(f'{x:.4f}' for x in kit)})")
