@@ -74,9 +74,9 @@ def main() -> None:
     med = statistics.median
     print(f"prompt {prompt.ref}: {prefix_tokens} tokens for the first case; "
           f"{len(suite)} cases x {args.rounds} rounds")
-    print(f"bare llama-cpp, from scratch : {med(scratch):.4f} s/case  (rounds: {', '.join(f'{x:.4f}' for x in scratch)})")
-    print(f"bare llama-cpp, shared prefix: {med(shared):.4f} s/case  (rounds: {', '.join(f'{x:.4f}' for x in shared)})")
-    print(f"promptlab run (no cache)     : {med(kit):.4f} s/case  (rounds: {', '.join(f'{x:.4f}' for x in kit)})")
+    for label, values in (("bare llama-cpp, from scratch ", scratch), ("bare llama-cpp, shared prefix", shared),
+                          ("promptlab run (no cache)     ", kit)):
+        print(f"{label}: {med(values):.4f} s/case  (rounds: {', '.join(f'{x:.4f}' for x in values)})")
     print(f"ratio promptlab / bare shared-prefix: {med(kit) / med(shared):.3f}  (target <= 1.25)")
     print(f"accuracy on the sample: {accuracy:.3f}")
 
