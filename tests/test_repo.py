@@ -51,3 +51,12 @@ def test_bundled_content_is_valid_and_big_enough():
         suite = tickets if "support" in str(path) else sentiment
         for case in suite:
             prompt.render(case.input)  # no missing variables anywhere
+
+
+def test_the_house_is_lint_clean():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--output-format", "concise", str(ROOT)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:]
