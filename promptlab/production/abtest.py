@@ -154,7 +154,8 @@ class PromptABTest:
             look_every_s: look window for the running minimum of the always-valid p (hourly by default).
             where: an optional time range (`EventFilter.between`).
         """
-        return analyze_experiment(source or self.log, self.design, look_every_s=look_every_s, where=where)
+        return analyze_experiment(self.log if source is None else source, self.design, look_every_s=look_every_s,
+                                  where=where)
 
     def __repr__(self) -> str:
         split = ", ".join(f"{a}={w:g}" for a, w in zip(self.design.arms, self.design.weights, strict=True))

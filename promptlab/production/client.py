@@ -321,7 +321,8 @@ class ProductionClient:
     def __repr__(self) -> str:
         fallbacks = [m for m, _ in self.fallbacks]
         return (f"ProductionClient({self.ref!r}, provider={self.provider.name!r}, fallbacks={fallbacks!r}, "
-                f"budget={'yes' if self.budget else 'no'}, log={'yes' if self.log else 'no'})")
+                f"budget={'yes' if self.budget is not None else 'no'}, "
+                f"log={'yes' if self.log is not None else 'no'})")
 
 
 def _tokens_used(answer: Answer) -> int | None:

@@ -179,7 +179,7 @@ class Shadow:
 
     def compare(self, source: Any = None) -> ShadowReport:
         """Pair live and shadow answers by request and compare them (needs the shadow calls drained)."""
-        source = source or self.client.log
+        source = self.client.log if source is None else source
         sql = (f"SELECT l.success AS live, s.success AS shadow, COUNT(*) AS n FROM {TABLE} l JOIN {TABLE} s "
                "ON l.request_id = s.request_id WHERE l.experiment = ? AND s.experiment = ? AND l.arm = ? "
                "AND s.arm = ? AND l.success IS NOT NULL AND s.success IS NOT NULL GROUP BY l.success, s.success")
@@ -265,7 +265,8 @@ class Canary:
 
     def check(self, source: Any = None) -> ABTestReport:
         """Read the canary now; roll back when the candidate is significantly worse (status ``stop canary``)."""
-        report = analyze_experiment(source or self.client.log, self.design, look_every_s=self.look_every_s)
+        source = self.client.log if source is None else source
+        report = analyze_experiment(source, self.design, look_every_s=self.look_every_s)
         self.last_report = report
         if report.status.startswith("stop") and not self.rolled_back:
             self._rollback(report)
