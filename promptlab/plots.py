@@ -126,18 +126,19 @@ def plot_cost_quality(results: Any) -> Any:
     return fig
 
 
-def plot_sequential(looks: pd.DataFrame, alpha: float = 0.05) -> Any:
+def plot_sequential(looks: pd.DataFrame, alpha: float = 0.05, label: str = "B − A") -> Any:
     """An A/B test over time: the always-valid p-value (running minimum) and the confidence sequence.
 
     Args:
         looks: the DataFrame of `promptlab.sequential.always_valid_proportions` (or `always_valid`) called
             with cumulative counts per look (columns n, estimate, p_value, ci_low, ci_high).
         alpha: the test's error rate, drawn as a line on the p-value panel.
+        label: what the difference is, e.g. ``"canary − live"`` (the top panel's title).
     """
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        subplot_titles=("difference (B − A) with its confidence sequence", "always-valid p-value"))
+                        subplot_titles=(f"difference ({label}) with its confidence sequence", "always-valid p-value"))
     n = looks["n"].tolist()
     fig.add_scatter(x=n + n[::-1], y=looks["ci_high"].tolist() + looks["ci_low"].tolist()[::-1], fill="toself",
                     line={"width": 0}, fillcolor="rgba(76,114,176,0.2)", name="confidence sequence", row=1, col=1)

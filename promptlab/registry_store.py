@@ -249,7 +249,7 @@ class RegistryStore:
                                  f"the history says {expected.get(name)!r}; aliases move only by promote / rollback "
                                  "(restore the file from git).")
                          for name in sorted(set(on_file) | set(expected)) if on_file.get(name) != expected.get(name)]
-        return problems
+        return problems + _stale_staging(ledger)
 
     # ---- writing (hold the lock) --------------------------------------------------------------------------------
     def locked(self) -> _LockGuard:
@@ -275,6 +275,19 @@ class RegistryStore:
         data = {"environment": env, "prompts": {n: e.model_dump() for n, e in sorted(entries.items())}}
         body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
         atomic_write(self.configs_dir / f"{env}.yaml", _ALIAS_HEADER.format(env=env) + body)
+
+
+def _stale_staging(ledger: Ledger) -> list[Problem]:
+    """Staging aliases that point at a version sent back to draft ("changes needed"): staging traffic would
+    still reach a version the lifecycle withdrew."""
+    stale = []
+    for name, version in ledger.live("staging").items():
+        state = ledger.state(name, version)
+        if state == "draft":
+            stale.append(Problem("alias", name, f"staging serves {name}@{version}, which went back to draft; "
+                                 f"promote another version to staging or roll back (promptlab rollback {name} "
+                                 "--env staging)."))
+    return stale
 
 
 class _LockGuard:

@@ -451,3 +451,12 @@ def test_processes_appending_at_once_keep_every_event(reg, repo, suite):
     assert len(events) == 1 + workers * times
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert len(reg.evidence(prompt.ref)) == workers * times and reg.verify() == ()
+
+
+def test_a_staging_version_sent_back_to_draft_is_flagged_until_staging_moves(reg, suite):
+    reg.register(f"{SENTIMENT}@1.0.0", actor="ann")
+    walk_to(reg, f"{SENTIMENT}@1.0.0", "staging", suite)
+    assert not reg.status().problems
+    reg.promote(f"{SENTIMENT}@1.0.0", "draft", reason="changes needed", actor="bob")
+    problems = [p for p in reg.status().problems if p.kind == "alias"]
+    assert len(problems) == 1 and "went back to draft" in problems[0].message
