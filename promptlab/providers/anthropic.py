@@ -89,19 +89,8 @@ class AnthropicProvider(SDKProvider):
             raw=response.model_dump(mode="json", exclude_none=True),
         )
 
-    async def complete(self, request: Request, *, timeout_s: float | None = None) -> Completion:
-        """Answer one request through the Messages API.
-
-        Args:
-            request: the provider-neutral request.
-            timeout_s: overrides the provider's timeout for this call.
-
-        Raises:
-            ProviderError: with ``error_type`` rate_limit, overloaded, server, timeout, connection,
-                bad_request, auth, not_found or bad_response.
-        """
-        response, seconds = await self._call(request, {}, _anthropic_sdk(), timeout_s)
-        return self._completion(request, response, seconds)
+    def _sdk(self) -> ModuleType:
+        return _anthropic_sdk()
 
     async def complete_structured(self, request: Request, json_schema: dict, *, name: str = "result",
                                   timeout_s: float | None = None) -> tuple[Completion, dict]:

@@ -227,6 +227,28 @@ class SDKProvider(Provider):
         """One SDK call; returns the SDK's response object."""
         raise NotImplementedError
 
+    def _sdk(self) -> ModuleType:
+        """The vendor's SDK module (imported on first use); its exception classes drive error translation."""
+        raise NotImplementedError
+
+    def _completion(self, request: Request, response: Any, seconds: float) -> Completion:
+        """The SDK response as a `Completion`."""
+        raise NotImplementedError
+
+    async def complete(self, request: Request, *, timeout_s: float | None = None) -> Completion:
+        """Answer one request through the vendor's API (OpenAI Chat Completions, Anthropic Messages).
+
+        Args:
+            request: the provider-neutral request.
+            timeout_s: overrides the provider's timeout for this call.
+
+        Raises:
+            ProviderError: with ``error_type`` rate_limit, overloaded, server, timeout, connection,
+                bad_request, auth, not_found or bad_response.
+        """
+        response, seconds = await self._call(request, {}, self._sdk(), timeout_s)
+        return self._completion(request, response, seconds)
+
     def _client(self) -> Any:
         """The SDK client of the running event loop (HTTP connection pools cannot cross loops)."""
         loop = asyncio.get_running_loop()
@@ -335,19 +357,8 @@ class OpenAIProvider(SDKProvider):
             raw=response.model_dump(mode="json", exclude_none=True),
         )
 
-    async def complete(self, request: Request, *, timeout_s: float | None = None) -> Completion:
-        """Answer one request through Chat Completions.
-
-        Args:
-            request: the provider-neutral request.
-            timeout_s: overrides the provider's timeout for this call.
-
-        Raises:
-            ProviderError: with ``error_type`` rate_limit, overloaded, server, timeout, connection,
-                bad_request, auth, not_found or bad_response.
-        """
-        response, seconds = await self._call(request, {}, _openai_sdk(), timeout_s)
-        return self._completion(request, response, seconds)
+    def _sdk(self) -> ModuleType:
+        return _openai_sdk()
 
     async def complete_structured(
         self, request: Request, json_schema: dict, *, name: str = "result", strict: bool = False,
