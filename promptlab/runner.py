@@ -26,11 +26,12 @@ from typing import Any
 from . import __version__
 from .cache import ResponseCache, cache_key
 from .cost import Budget, estimate_frame, price_call, request_tokens, worst_case_cost
-from .errors import PromptlabError, ProviderError, RunError
+from .errors import RunError
 from .prompt import Prompt
 from .providers import canonical_model_id, make_provider, split_model_id
 from .providers.base import Completion, Provider, Request
 from .results import Results, build_frame
+from .retry import RetryPolicy, call_with_retries
 from .scoring import Scorer, ascore_one, default_scorer
 from .suite import Case, Suite
 
@@ -181,6 +182,7 @@ class _Run:
         self.total = total
         self.bar = _progress_bar(total, options.progress)
         self.rng = random.Random(options.seed)
+        self.retry = RetryPolicy(retries=options.retries, timeout_s=options.timeout_s, wait=options.backoff)
 
     async def execute(self, job: Job) -> Outcome:
         """Run one job through its model and then its fallbacks, recording who answered."""
@@ -229,30 +231,12 @@ class _Run:
         return None
 
     async def _call_with_retries(self, job: Job, provider: Provider, model_id: str, request: Request) -> Outcome:
-        attempts = self.options.retries + 1
-        for attempt in range(1, attempts + 1):
-            try:
-                async with asyncio.timeout(self.options.timeout_s):  # no extra task per call, unlike wait_for
-                    completion = await provider.complete(request)
-                return Outcome(job, completion, attempts=attempt, answered_by=model_id,
-                               cost_usd=_price(model_id, completion))
-            except (ProviderError, TimeoutError) as exc:
-                error = _as_provider_error(exc, self.options.timeout_s)
-                if not error.retryable or attempt == attempts:
-                    return Outcome(job, error_type=error.error_type, error=str(error), attempts=attempt)
-                await asyncio.sleep(self._delay(attempt, error.retry_after_s))
-            except PromptlabError as exc:  # a configuration problem (missing key, extra not installed)
-                raise exc
-            except Exception as exc:  # a provider bug must not sink the run: record it on the row
-                return Outcome(job, error_type="exception", error=f"{type(exc).__name__}: {exc}", attempts=attempt)
-        raise AssertionError("unreachable")
-
-    def _delay(self, attempt: int, retry_after_s: float | None) -> float:
-        """Exponential backoff with full jitter, never shorter than the server's Retry-After."""
-        if not self.options.backoff:
-            return 0.0
-        backoff = self.rng.uniform(0, min(30.0, 0.5 * 2 ** (attempt - 1)))
-        return max(backoff, retry_after_s or 0.0)
+        result = await call_with_retries(provider, request, self.retry, self.rng)
+        if result.completion is not None:
+            return Outcome(job, result.completion, attempts=result.attempts, answered_by=model_id,
+                           cost_usd=_price(model_id, result.completion))
+        error = result.last_error
+        return Outcome(job, error_type=error.error_type, error=str(error), attempts=result.attempts)
 
     def _account(self, outcome: Outcome) -> None:
         self.done += 1
@@ -282,13 +266,6 @@ def _price(model_id: str, completion: Completion) -> Decimal | None:
     served = completion.model if ":" in completion.model else f"{split_model_id(model_id)[0]}:{completion.model}"
     cost = price_call(served, completion.input_tokens, completion.output_tokens)
     return cost if cost is not None else price_call(model_id, completion.input_tokens, completion.output_tokens)
-
-
-def _as_provider_error(exc: Exception, timeout_s: float) -> ProviderError:
-    if isinstance(exc, ProviderError):
-        return exc
-    return ProviderError(f"no answer within {timeout_s} s (timeout_s={timeout_s}); raise timeout_s if the model "
-                         "is slow", error_type="timeout", retryable=True)
 
 
 def _open_cache(cache: bool | ResponseCache) -> ResponseCache | None:

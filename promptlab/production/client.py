@@ -22,7 +22,6 @@ One call does, in order:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import threading
@@ -34,8 +33,9 @@ from decimal import Decimal
 from typing import Any
 
 from ..cost import price_call, request_tokens
-from ..errors import PromptlabError, PromptUnavailableError, ProviderError, TokenBudgetExceeded
+from ..errors import PromptUnavailableError, TokenBudgetExceeded
 from ..providers.base import Completion, Provider, Request
+from ..retry import RetryPolicy, call_with_retries
 from .budget import Reservation, TokenBudget
 from .eventlog import EventLog
 
@@ -162,6 +162,9 @@ class ProductionClient:
         self._fetched_at = -float("inf")
         self._lock = threading.Lock()
         self._rng = random.Random()
+        self._retry = RetryPolicy(retries=self.policy.retries, timeout_s=self.policy.timeout_s,
+                                  backoff_s=self.policy.backoff_s, max_backoff_s=self.policy.max_backoff_s,
+                                  give_up_after_s=self.policy.max_backoff_s)
 
     # ---- the live version -------------------------------------------------------------------------------
     @property
@@ -260,33 +263,10 @@ class ProductionClient:
 
     async def _with_retries(self, provider: Provider, request: Request) -> tuple[Completion | None, int,
                                                                                      list[str]]:
-        errors: list[str] = []
-        for attempt in range(1, self.policy.retries + 2):
-            try:
-                completion = await asyncio.wait_for(provider.complete(request), self.policy.timeout_s)
-                return completion, attempt, errors
-            except (ProviderError, TimeoutError) as exc:
-                error = exc if isinstance(exc, ProviderError) else ProviderError(
-                    f"no answer within {self.policy.timeout_s} s", error_type="timeout", retryable=True)
-                errors.append(error.error_type)
-                delay = self._delay(attempt, error.retry_after_s)
-                if not error.retryable or attempt > self.policy.retries or delay is None:
-                    return None, attempt, errors
-                await asyncio.sleep(delay)
-            except PromptlabError:
-                raise  # a configuration problem (missing key, missing extra): fail loudly
-            except Exception as exc:  # a provider bug must not take the application down
-                errors.append("exception")
-                logger.warning("provider %s raised %s", provider.name, type(exc).__name__)
-                return None, attempt, errors
-        return None, self.policy.retries + 1, errors
-
-    def _delay(self, attempt: int, retry_after_s: float | None) -> float | None:
-        """Full-jitter backoff, at least Retry-After; None when Retry-After exceeds ``max_backoff_s``."""
-        if retry_after_s is not None and retry_after_s > self.policy.max_backoff_s:
-            return None
-        backoff = self._rng.uniform(0, min(self.policy.max_backoff_s, self.policy.backoff_s * 2 ** (attempt - 1)))
-        return max(backoff, retry_after_s or 0.0)
+        result = await call_with_retries(provider, request, self._retry, self._rng)
+        if result.crashed is not None:
+            logger.warning("provider %s raised %s", provider.name, result.crashed)
+        return result.completion, result.attempts, [error.error_type for error in result.errors]
 
     def _answer(self, prompt: Any, attempt: _Attempt, latency_s: float, request_id: str) -> Answer:
         c = attempt.completion
