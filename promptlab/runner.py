@@ -25,7 +25,7 @@ from typing import Any
 
 from . import __version__
 from .cache import ResponseCache, cache_key
-from .cost import Budget, estimate_frame, price_call, request_tokens, worst_case_cost
+from .cost import Budget, estimate_frame, price_call, prices, request_tokens, worst_case_cost
 from .errors import RunError
 from .prompt import Prompt
 from .providers import canonical_model_id, make_provider, split_model_id
@@ -466,7 +466,8 @@ def _options(options: dict[str, Any]) -> RunOptions:
 def _check_budget_priced(jobs: list[Job], opts: RunOptions) -> None:
     if opts.budget is None:
         return
-    unpriced = sorted({j.model_id for j in jobs if worst_case_cost(j.model_id, j.request) is None})
+    # Only the price matters here; each call's tokens are counted once, when its cost is reserved.
+    unpriced = sorted({j.model_id for j in jobs if prices().get(j.model_id) is None})
     if unpriced:
         raise RunError(f"a budget needs prices, and {unpriced!r} have none. Add them with "
                        "pl.set_price(model_id, input_per_1m, output_per_1m), or run without budget=.")
