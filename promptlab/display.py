@@ -230,7 +230,8 @@ def _num(value: Any, fmt: str = ".1f") -> str:
     return format(value, fmt)
 
 
-def _usd_per_1k(value: Any) -> str:
+def usd_per_1k(value: Any) -> str:
+    """USD per 1,000 calls, or ``unpriced`` when the cost is unknown."""
     return "unpriced" if value is None or value != value else f"${value:.4f}"
 
 
@@ -251,7 +252,7 @@ def compression_html(compression: Any) -> str:
                      "USD saved / 1k calls"],
                     [[r.model, r.tokenizer, _num(r.tokens_before, ".5g"), _num(r.tokens_after, ".5g"),
                       _num(r.saved, ".5g"),
-                      _num(r.saved_pct) + "%", _usd_per_1k(r.usd_saved_per_1k_calls)]
+                      _num(r.saved_pct) + "%", usd_per_1k(r.usd_saved_per_1k_calls)]
                      for r in compression.savings.itertuples()])
     texts = table(["before", "after"], [[f"<pre>{esc(compression.original.system)}</pre>",
                                          f"<pre>{esc(compression.prompt.system)}</pre>"]], raw_columns=[0, 1])
@@ -286,7 +287,7 @@ def noninferiority_html(result: Any) -> str:
 def routing_decision_html(decision: Any) -> str:
     """The card of a `promptlab.optimize.RoutingDecision`: the choice, every candidate, categories."""
     pct = f"{100 * decision.confidence:g}%"
-    rows = [[r.model, r.n, _ci_pct(r.accuracy, r.ci_low, r.ci_high), _usd_per_1k(r.cost_per_1k_calls_usd),
+    rows = [[r.model, r.n, _ci_pct(r.accuracy, r.ci_low, r.ci_high), usd_per_1k(r.cost_per_1k_calls_usd),
              "yes" if r.meets else "no", "yes" if r.pareto else "", "◀ chosen" if r.chosen else ""]
             for r in decision.candidates.itertuples()]
     candidates = table(["model", "n", f"accuracy [{pct} CI]", "per 1k calls", "lower bound meets",
@@ -294,7 +295,7 @@ def routing_decision_html(decision: Any) -> str:
     sections = [paragraph(decision.message, "pl-good" if decision.model else "pl-bad"), candidates]
     if decision.categories is not None:
         cats = [[r.category, r.model if r.meets else f"none (best: {r.best_model})", r.n,
-                 _ci_pct(r.accuracy, r.ci_low, r.ci_high), _usd_per_1k(r.cost_per_1k_calls_usd)]
+                 _ci_pct(r.accuracy, r.ci_low, r.ci_high), usd_per_1k(r.cost_per_1k_calls_usd)]
                 for r in decision.categories.itertuples()]
         sections += ["<b>by category</b>",
                      table(["category", "model", "n", f"accuracy [{pct} CI]", "per 1k calls"], cats)]
@@ -306,7 +307,7 @@ def routing_table_html(routing: Any) -> str:
     """The card of a `promptlab.optimize.RoutingTable`: one row per task (and category)."""
     frame = routing.to_frame()
     rows = [[r.task, r.category if isinstance(r.category, str) else "(all)", r.model or "none",
-             _num(r.threshold, "g"), fmt_pct(r.accuracy), fmt_pct(r.ci_low), _usd_per_1k(r.cost_per_1k_calls_usd),
+             _num(r.threshold, "g"), fmt_pct(r.accuracy), fmt_pct(r.ci_low), usd_per_1k(r.cost_per_1k_calls_usd),
              r.best_available, r.evaluated] for r in frame.itertuples()]
     headers = ["task", "category", "model", "threshold", "accuracy", "lower bound", "per 1k calls",
                "best available", "evaluated"]
@@ -326,7 +327,7 @@ def lock_check_html(check: Any) -> str:
 def compatibility_html(matrix: Any) -> str:
     """The card of a `promptlab.optimize.CompatibilityMatrix`: accuracy, paired verdicts, categories."""
     rows = [[r.model + (" (current)" if r.current else ""), r.n, _ci_pct(r.accuracy, r.ci_low, r.ci_high),
-             r.errors, r.served, _usd_per_1k(r.cost_per_1k_calls_usd),
+             r.errors, r.served, usd_per_1k(r.cost_per_1k_calls_usd),
              "" if r.current else f"{_num(100 * r.diff, '+.1f')} pts [{_num(100 * r.diff_ci_low, '+.1f')}, "
                                   f"{_num(100 * r.diff_ci_high, '+.1f')}]",
              "" if r.current else _num(r.p_adj, ".3g"),

@@ -86,16 +86,27 @@ def plot_significance(comparison: Any, by_category: bool = False) -> Any:
     return fig
 
 
+def pareto_mask(cost: pd.Series, accuracy: pd.Series) -> pd.Series:
+    """True for points no other point dominates (cost ≤ and accuracy ≥, one strictly); unknown cost or
+    accuracy is never on the frontier.
+
+    >>> pareto_mask(pd.Series([0.0, 1.0, 2.0, 3.0]), pd.Series([0.5, 0.8, 0.7, 0.9])).tolist()
+    [True, True, False, True]
+    """
+    known = cost.notna() & accuracy.notna()
+    out = []
+    for i in cost.index:
+        dominated = known & (cost <= cost[i]) & (accuracy >= accuracy[i]) & (
+            (cost < cost[i]) | (accuracy > accuracy[i]))
+        out.append(bool(known[i]) and not bool(dominated.any()))
+    return pd.Series(out, index=cost.index, dtype=bool)
+
+
 def pareto_frontier(points: pd.DataFrame, cost: str = "cost_per_1k_calls_usd",
                     quality: str = "accuracy") -> pd.DataFrame:
     """The rows no other row beats on both cost (lower) and quality (higher), sorted by cost."""
-    known = points.dropna(subset=[cost, quality]).sort_values([cost, quality], ascending=[True, False])
-    best, keep = -float("inf"), []
-    for index, row in known.iterrows():
-        if row[quality] > best:
-            keep.append(index)
-            best = row[quality]
-    return known.loc[keep]
+    frontier = points[pareto_mask(points[cost], points[quality])]
+    return frontier.sort_values([cost, quality], ascending=[True, False])
 
 
 def cost_quality_table(results: Any) -> pd.DataFrame:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
+from .display import fmt_pct
 
 
 def _wilson(successes: int, n: int, confidence: float) -> tuple[float, float]:
@@ -156,10 +157,6 @@ def headline(results: Any) -> str:
     if df.empty:
         return "Results(0 rows)"
     acc = results.accuracy()
-    parts = ", ".join(f"{r.variant}@{r.model}={_pct(r.accuracy)}" for r in acc.itertuples())
+    parts = ", ".join(f"{r.variant}@{r.model}={fmt_pct(r.accuracy)}" for r in acc.itertuples())
     errors = int(df["error_type"].notna().sum())
     return f"Results({len(df)} rows; accuracy {parts}; errors={errors})"
-
-
-def _pct(value: float) -> str:
-    return "NA" if value is None or pd.isna(value) else f"{100 * value:.1f}%"

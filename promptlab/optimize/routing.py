@@ -32,7 +32,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..config_files import load_model_file
+from ..display import usd_per_1k
 from ..errors import RoutingError
+from ..plots import pareto_mask
 from ..results import Results
 
 CANDIDATE_COLUMNS = ["model", "n", "accuracy", "ci_low", "ci_high", "errors", "cost_per_1k_calls_usd",
@@ -133,22 +135,6 @@ def _candidates(frame: pd.DataFrame, threshold: float, confidence: float) -> pd.
     if table["meets"].any():
         table.loc[table.index[table["meets"]][0], "chosen"] = True
     return table[CANDIDATE_COLUMNS]
-
-
-def pareto_mask(cost: pd.Series, accuracy: pd.Series) -> pd.Series:
-    """True for points no other point dominates (cost ≤ and accuracy ≥, one strictly); unknown cost or
-    accuracy is never on the frontier.
-
-    >>> pareto_mask(pd.Series([0.0, 1.0, 2.0, 3.0]), pd.Series([0.5, 0.8, 0.7, 0.9])).tolist()
-    [True, True, False, True]
-    """
-    known = cost.notna() & accuracy.notna()
-    out = []
-    for i in cost.index:
-        dominated = known & (cost <= cost[i]) & (accuracy >= accuracy[i]) & (
-            (cost < cost[i]) | (accuracy > accuracy[i]))
-        out.append(bool(known[i]) and not bool(dominated.any()))
-    return pd.Series(out, index=cost.index, dtype=bool)
 
 
 def _category_rows(frame: pd.DataFrame, threshold: float, confidence: float) -> pd.DataFrame:
@@ -268,7 +254,7 @@ class RoutingDecision:
             row = self.candidates[self.candidates["chosen"]].iloc[0]
             return (f"{self.task}: {self.model} is the cheapest model whose {pct:g}% lower bound "
                     f"{row['ci_low']:.3f} meets the threshold {self.threshold:g} "
-                    f"({_usd(row['cost_per_1k_calls_usd'])} per 1,000 calls)")
+                    f"({usd_per_1k(row['cost_per_1k_calls_usd'])} per 1,000 calls)")
         best = self.candidates.set_index("model").loc[self.best] if self.best else None
         bound = f" (lower bound {best['ci_low']:.3f})" if best is not None else ""
         return (f"{self.task}: no model meets the threshold {self.threshold:g} at {pct:g}% confidence; the best "
@@ -289,10 +275,6 @@ class RoutingDecision:
         from ..display import routing_decision_html
 
         return routing_decision_html(self)
-
-
-def _usd(value: Any) -> str:
-    return "unpriced" if value is None or (isinstance(value, float) and math.isnan(value)) else f"${value:.4f}"
 
 
 # ---- the frontier plot -------------------------------------------------------------------------------------
