@@ -459,6 +459,7 @@ class Comparison:
         seed: the bootstrap seed.
         messages: notes about the comparison as a whole (one variant only, pairing across models …).
         level: ``"variant"`` or ``"category"``.
+        source: the results rows the comparison was computed from (None when built from a table alone).
     """
 
     def __init__(self, df: pd.DataFrame, *, baseline: str, metric: str, alpha: float = 0.05, seed: int = 0,
@@ -471,16 +472,16 @@ class Comparison:
         self.seed = seed
         self.messages = list(messages or [])
         self.level = level
-        self._source = source
+        self.source = source
 
     def by_category(self) -> Comparison:
         """The same comparison within each case category, Benjamini–Hochberg-adjusted across categories."""
-        if self._source is None:
+        if self.source is None:
             raise StatsError("this Comparison keeps no results rows to slice by category; build it with "
                              "compare(results, ...).")
-        df, messages = _run(self._source, self.baseline, self.metric, self.seed, self.alpha, by_category=True)
+        df, messages = _run(self.source, self.baseline, self.metric, self.seed, self.alpha, by_category=True)
         return Comparison(df, baseline=self.baseline, metric=self.metric, alpha=self.alpha, seed=self.seed,
-                          messages=messages, source=self._source, level="category")
+                          messages=messages, source=self.source, level="category")
 
     @property
     def verdicts(self) -> dict[str, str]:

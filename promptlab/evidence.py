@@ -154,9 +154,7 @@ def new_evidence_id(prompt: Prompt, kind: str) -> str:
 def evidence_frame(source: Any) -> tuple[pd.DataFrame | None, Any]:
     """The results rows behind ``source`` and the comparison, if it is one: ``(rows, comparison)``."""
     if hasattr(source, "verdicts") and hasattr(source, "baseline"):  # a promptlab Comparison
-        rows = getattr(source, "source", None)
-        rows = rows if rows is not None else getattr(source, "_source", None)
-        return rows, source
+        return source.source, source
     frame = getattr(source, "df", None)
     if isinstance(frame, pd.DataFrame):
         return frame, None
