@@ -25,7 +25,6 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from .errors import PromptlabError
 from .providers import canonical_model_id, split_model_id
 from .providers.base import Request
 
@@ -168,10 +167,6 @@ def request_tokens(model_id: str, request: Request) -> tuple[int, str]:
 
 
 # ---- budget ----------------------------------------------------------------------------------------------
-class BudgetExceeded(PromptlabError):
-    """A call was refused because it would take spending past the budget."""
-
-
 @dataclass
 class Budget:
     """A spending cap for a run, in USD. The runner reserves each call's worst-case cost before making it
