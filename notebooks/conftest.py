@@ -1,5 +1,17 @@
-"""Under test the notebooks run the local model on a small sample, so the whole set stays quick."""
+"""Notebooks under test: a small sample of cases, and each notebook its own empty response cache.
+
+Hermetic: a notebook must not pass because another notebook (or an earlier run on this machine) left its
+answers in a shared cache. nbmake starts each notebook's kernel inside the test, after this hook, so the
+kernel inherits the variable set here.
+"""
 
 import os
+import tempfile
 
 os.environ.setdefault("PROMPTLAB_NOTEBOOK_SAMPLE", "10")
+
+
+def pytest_runtest_setup(item):
+    """Point ``PROMPTLAB_CACHE_DIR`` at a fresh folder for every notebook."""
+    if str(item.fspath).endswith(".ipynb"):
+        os.environ["PROMPTLAB_CACHE_DIR"] = tempfile.mkdtemp(prefix=f"promptlab-cache-{item.fspath.purebasename}-")
