@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
+
+from .yamlfile import load_yaml, read_text
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -19,13 +20,12 @@ def validation_problems(exc: ValidationError) -> str:
 
 
 def read_yaml(path: Path, what: str, error: type[Exception], fix: str) -> Any:
-    """The parsed YAML of ``path``; a missing or unreadable file raises ``error`` naming ``what`` and ``fix``."""
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise error(f"{what} {str(path)!r} does not exist. {fix}") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise error(f"{what} {str(path)!r} cannot be read ({exc}). {fix}") from None
+    """The parsed YAML of ``path``, read strictly (`promptlab.yamlfile`: size cap, bounded aliases, no repeated
+    keys); a missing file raises ``error`` naming ``what`` and ``fix``, any other problem its own fix."""
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{what} {str(path)!r} does not exist. {fix}")
+    return load_yaml(read_text(path, error, what), str(path), error).data
 
 
 def load_model_file(path: str | Path, model: type[Model], what: str, error: type[Exception], fix: str) -> Model:

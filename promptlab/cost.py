@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
+from .errors import PriceFileError
 from .providers import canonical_model_id, split_model_id
 from .providers.base import Request
+from .yamlfile import load_yaml, read_text
 
 PER_TOKENS = Decimal(1_000_000)
 MESSAGE_OVERHEAD_TOKENS = 4
@@ -50,8 +51,11 @@ class PriceTable:
     @classmethod
     def from_yaml(cls, path: str | Path | None = None) -> PriceTable:
         """Read a price table file (the bundled one when no path is given)."""
-        text = Path(path).read_text() if path else files("promptlab").joinpath("data/prices.yaml").read_text()
-        data = yaml.safe_load(text)
+        if path:
+            where, text = str(path), read_text(path, PriceFileError, "price file")
+        else:
+            where, text = "promptlab/data/prices.yaml", files("promptlab").joinpath("data/prices.yaml").read_text()
+        data = load_yaml(text, where, PriceFileError).data
         prices = {canonical_model_id(m): ModelPrice(Decimal(str(p["input"])), Decimal(str(p["output"])))
                   for m, p in data["models"].items()}
         return cls(prices, str(data.get("as_of", "unknown")))

@@ -6,7 +6,9 @@ Every message says what happened, shows the offending value with ``!r`` and says
     ├── PromptFileError        a prompt YAML file is unreadable or invalid
     ├── SuiteFileError         a suite file (YAML / JSONL) is unreadable or invalid
     ├── RenderError            a prompt template cannot be rendered
-    │   └── MissingVariablesError   the case lacks variables the template uses (all listed at once)
+    │   ├── MissingVariablesError   the case lacks variables the template uses (all listed at once)
+    │   └── TemplateLimitError      a render went past a resource limit (size, loop iterations, time)
+    ├── PriceFileError         a price table file is unreadable or invalid
     ├── ModelSpecError         a model id cannot be resolved to a provider
     ├── MissingDependencyError an optional extra is not installed (names the pip command)
     ├── MissingAPIKeyError     a hosted provider has no key (names the environment variable)
@@ -61,6 +63,25 @@ class MissingVariablesError(RenderError):
             f"prompt {prompt_name!r} needs variables {self.missing!r} that the case does not provide "
             f"(given: {sorted(given)!r}). Add them to the case's `input` dict, or remove them from the template."
         )
+
+
+class TemplateLimitError(RenderError):
+    """A template render was stopped at a resource limit (`promptlab.prompt.RENDER_LIMITS`).
+
+    Attributes:
+        limit: the limit's name (``max_chars``, ``max_loop_iterations``, ``max_seconds``, ``max_int_digits``).
+    """
+
+    def __init__(self, message: str, limit: str):
+        super().__init__(message)
+        self.limit = limit
+
+    def __reduce__(self):  # picklable across processes
+        return type(self), (str(self), self.limit)
+
+
+class PriceFileError(PromptlabError, ValueError):
+    """A price table file (`promptlab.cost.load_prices`) could not be read or is not valid YAML."""
 
 
 class ModelSpecError(PromptlabError, ValueError):

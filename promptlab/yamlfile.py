@@ -33,22 +33,84 @@ class YamlDocument:
     node: yaml.Node | None
 
 
-def read_text(path: str | Path, error: type[Exception], what: str, max_bytes: int = MAX_FILE_BYTES) -> str:
-    """A file's UTF-8 text, refused with ``error`` when missing, unreadable, not UTF-8 or over ``max_bytes``."""
+def read_text(path: str | Path, error: type[Exception], what: str, max_bytes: int | None = None, *,
+              accepted: str = "") -> str:
+    """A file's UTF-8 text, refused with ``error`` when missing, unreadable, binary, not UTF-8 or too large.
+
+    Args:
+        path: the file.
+        error: the exception class to raise (it must take one message argument).
+        what: how to name the file in messages ("suite file", "prompt file" ...).
+        max_bytes: the size cap (default `MAX_FILE_BYTES`, read when called).
+        accepted: one sentence naming the formats the caller reads, added to the binary-file message.
+    """
     path = Path(path)
+    limit = MAX_FILE_BYTES if max_bytes is None else max_bytes
     try:
         size = path.stat().st_size
     except FileNotFoundError:
         raise error(f"{what} {str(path)!r} does not exist. Check the path.") from None
     except OSError as exc:
         raise error(f"{what} {str(path)!r} cannot be read ({exc}).") from None
-    if size > max_bytes:
-        raise error(f"{what} {str(path)!r} is {size:,} bytes, over the limit of {max_bytes:,}. "
+    if size > limit:
+        raise error(f"{what} {str(path)!r} is {size:,} bytes, over the limit of {limit:,}. "
                     "Split it into smaller files.")
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"{what} {str(path)!r} cannot be read ({exc}). Save it as UTF-8 text.") from None
+        data = path.read_bytes()
+    except OSError as exc:
+        raise error(f"{what} {str(path)!r} cannot be read ({exc}).") from None
+    return decode_text(data, str(path), error, what, accepted=accepted)
+
+
+# First bytes of the binary formats users most often hand us by mistake (spreadsheets above all).
+_MAGIC = (
+    (b"PK\x03\x04", "a ZIP archive, such as an Excel .xlsx workbook"),
+    (b"\xd0\xcf\x11\xe0", "an old Office file, such as an Excel .xls workbook"),
+    (b"%PDF", "a PDF document"),
+    (b"PAR1", "a Parquet file"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"\x89PNG", "a PNG image"),
+)
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
+def decode_text(data: bytes, where: str, error: type[Exception], what: str, *, accepted: str = "") -> str:
+    """Decode a file's bytes as UTF-8 (a leading BOM is dropped); binary or non-UTF-8 data is refused clearly."""
+    kind = _binary_kind(data[:8192])
+    if kind is not None:
+        fix = f" {accepted}" if accepted else " Save it as UTF-8 text."
+        raise error(f"{what} {where!r} is {kind}, not UTF-8 text.{fix}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise error(f"{what} {where!r} cannot be read as UTF-8: byte {data[exc.start]:#04x} at line {line} is not "
+                    "UTF-8 (the file is probably Latin-1 or Windows-1252). Save it as UTF-8 text.") from None
+
+
+def _binary_kind(head: bytes) -> str | None:
+    """What a file's first bytes say it is, when that is not text (None for text, or what could be text)."""
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return f"a binary file ({kind}, by its first bytes)"
+    if head.startswith(_UTF16_BOMS):
+        return "UTF-16 text (as Excel and Notepad save \"Unicode text\")"
+    if b"\x00" in head:
+        return "a binary file (it contains NUL bytes)"
+    return None
+
+
+def looks_tabular(text: str) -> str | None:
+    """``"CSV"`` or ``"TSV"`` when the text's first lines look like a table with a header row, else None."""
+    lines = [line for line in text.splitlines()[:5] if line.strip()]
+    if len(lines) < 2 or lines[0].lstrip().startswith(("{", "[", "#", "-")):
+        return None
+    for separator, name in (("\t", "TSV"), (",", "CSV"), (";", "CSV")):
+        columns = lines[0].count(separator)
+        if columns >= 1 and ":" not in lines[0] and all(line.count(separator) >= columns for line in lines[1:]):
+            return name
+    return None
 
 
 def load_yaml(text: str, where: str, error: type[Exception], max_nodes: int = MAX_EXPANDED_NODES) -> YamlDocument:
@@ -138,11 +200,35 @@ class _StrictLoader(yaml.SafeLoader):
 
 def node_line(node: yaml.Node | None, *path: str | int) -> int | None:
     """The 1-based line of the value at ``path`` (mapping keys and sequence indexes) in a node tree."""
+    found = _walk(node, path)
+    return found[1].start_mark.line + 1 if found is not None else None
+
+
+def node_at(node: yaml.Node | None, *path: str | int) -> yaml.Node | None:
+    """The node of the value at ``path`` (mapping keys and sequence indexes), or None."""
+    found = _walk(node, path)
+    return found[1] if found is not None else None
+
+
+def key_line(node: yaml.Node | None, *path: str | int) -> int | None:
+    """The 1-based line of the *key* that ends ``path`` (a value may start lines below its key), else of the value.
+
+    The line of the value, when the path ends in a sequence index."""
+    found = _walk(node, path)
+    if found is None:
+        return None
+    key, value = found
+    return (key or value).start_mark.line + 1
+
+
+def _walk(node: yaml.Node | None, path: tuple[str | int, ...]) -> tuple[yaml.Node | None, yaml.Node] | None:
+    """The (key node, value node) at the end of ``path``; the key node is None for a sequence item."""
+    key: yaml.Node | None = None
     for step in path:
         if isinstance(node, yaml.MappingNode) and isinstance(step, str):
-            node = next((v for k, v in node.value if getattr(k, "value", None) == step), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value):
-            node = node.value[step]
+            key, node = next(((k, v) for k, v in node.value if getattr(k, "value", None) == step), (None, None))
+        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and 0 <= step < len(node.value):
+            key, node = None, node.value[step]
         else:
             return None
-    return node.start_mark.line + 1 if node is not None else None
+    return (key, node) if node is not None else None
