@@ -13,23 +13,30 @@ YAML suite::
         difficulty: easy                             # easy | medium | hard (optional)
         tags: [short]
 
-JSONL suite: one case object per line, the same keys. Suites can also be built in a notebook, the article's
-way (`add_case`, `add_edge_case`, `add_adversarial`), and saved with `save`.
+JSONL suite: one case object per line, the same keys, after an optional header line holding the header keys
+(``{"name": "tickets", "labels": ["Billing Inquiries", "Claims Assistance"]}``), so a JSONL suite scores
+exactly like the same data in YAML. Suites can also be built in a notebook, the article's way (`add_case`,
+`add_edge_case`, `add_adversarial`), and saved with `save`.
+
+Labels are matched ignoring case, spacing, hyphens, slashes and punctuation (`promptlab.scoring.LabelSet`),
+both when scoring and when checking that every ``expected`` is one of the declared labels.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import random
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import SuiteFileError
+from .yamlfile import key_line, load_yaml, looks_tabular, node_at, node_line, read_text
 
 CATEGORIES = ("happy_path", "edge_case", "adversarial")
 Difficulty = Literal["easy", "medium", "hard"]
@@ -70,6 +77,7 @@ class Suite:
         self.name = name
         self.description = description
         self.labels = tuple(labels) if labels is not None else None
+        self._label_set = _label_set(name, self.labels)
         self._cases: dict[str, Case] = {}
         for case in cases:
             self._add(case)
@@ -78,8 +86,23 @@ class Suite:
     def _add(self, case: Case) -> Case:
         if case.id in self._cases:
             raise SuiteFileError(f"suite {self.name!r}: duplicate case id {case.id!r}. Give every case its own id.")
+        problem = self._label_problem(case)
+        if problem:
+            raise SuiteFileError(f"suite {self.name!r}: {problem}")
         self._cases[case.id] = case
         return case
+
+    def _label_problem(self, case: Case) -> str | None:
+        """Why the case's ``expected`` is not one of the labels (when the case is scored against them), or None."""
+        if self._label_set is None or case.expected is None or case.scorer not in (None, "exact"):
+            return None
+        if isinstance(case.expected, str) and self._label_set.canonical(case.expected) is not None:
+            return None
+        close = self._label_set.close_matches(case.expected) if isinstance(case.expected, str) else []
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        return (f"case {case.id!r} expects {_short(case.expected)!r}, which is not one of the labels.{hint} "
+                f"Labels: {', '.join(self.labels or ())}. Fix `expected`, add the label to `labels`, or give the "
+                "case its own scorer (`scorer: contains`).")
 
     def add_case(self, input: str | dict[str, Any], expected: Any, category: str = "happy_path", *,
                  id: str | None = None, **fields: Any) -> Case:
@@ -172,11 +195,15 @@ class Suite:
         return data
 
     def save(self, path: str | Path) -> Path:
-        """Write the suite as YAML (``.yaml``/``.yml``) or JSONL (``.jsonl``)."""
+        """Write the suite as YAML (``.yaml``/``.yml``) or JSONL (``.jsonl``, a header line first when the suite
+        has labels or a description)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.suffix == ".jsonl":
-            lines = [json.dumps(case, ensure_ascii=False) for case in self.to_dict()["cases"]]
+            data = self.to_dict()
+            header = {key: data[key] for key in ("name", "description", "labels") if key in data}
+            objects = ([header] if len(header) > 1 else []) + data["cases"]
+            lines = [json.dumps(item, ensure_ascii=False) for item in objects]
             path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         else:
             path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=100),
@@ -193,82 +220,153 @@ class Suite:
         return suite_html(self)
 
 
+def _label_set(name: str, labels: tuple[str, ...] | None) -> Any:
+    """The suite's `LabelSet` (None without labels); ambiguous or empty labels are refused."""
+    if labels is None:
+        return None
+    from .scoring import LabelSet  # scoring imports this module
+
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise SuiteFileError(f"suite {name!r}: label(s) {repeated!r} listed twice in `labels`. List each once.")
+    try:
+        return LabelSet(labels)
+    except ValueError as exc:
+        raise SuiteFileError(f"suite {name!r}: {exc}") from None
+
+
 # ---- loading ----------------------------------------------------------------------------------------------
-def load_suite(path: str | Path) -> Suite:
-    """Load a suite from YAML or JSONL; every problem is reported with file, line, field, value and fix."""
+_HEADER_KEYS = ("name", "description", "labels", "cases", "metadata")
+_JSONL_HEADER_KEYS = ("name", "description", "labels", "metadata")
+_ACCEPTED = "A suite file is YAML (.yaml, .yml) or JSONL (.jsonl) text."
+# a table where a suite is expected: what it is, and the pandas call that reads it
+_TABULAR_SUFFIXES = {".csv": ("a CSV file", "read_csv({path!r})"),
+                     ".tsv": ("a TSV file", "read_csv({path!r}, sep='\\t')"),
+                     ".xlsx": ("an Excel workbook", "read_excel({path!r})"),
+                     ".xls": ("an Excel workbook", "read_excel({path!r})"),
+                     ".parquet": ("a Parquet file", "read_parquet({path!r})")}
+
+
+def load_suite(path: str | Path, *, require_expected: bool = True) -> Suite:
+    """Load a suite from YAML or JSONL; every problem is reported with file, line, field, value and fix.
+
+    Args:
+        path: a ``.yaml``/``.yml`` file (a header and ``cases:``) or a ``.jsonl`` file (one case per line,
+            optionally after a header line such as ``{"labels": [...]}``; see ``suites/README.md``).
+        require_expected: every case needs ``expected`` unless it names a built-in scorer that needs none
+            (``scorer: json``). Pass False for a suite you will score with your own scorer or a judge that
+            reads no expected value.
+
+    Raises:
+        SuiteFileError: the file is missing, too large, binary, not UTF-8, not valid YAML/JSON, or a case or
+            the header is invalid: a missing ``expected``, an ``expected`` outside the declared labels, an
+            unknown key (with a "did you mean"), a key repeated in one mapping, a duplicate case id ...
+    """
     path = Path(path)
-    text = _read_text(path)
+    _refuse_tabular(path)
+    text = read_text(path, SuiteFileError, "suite file", accepted=_ACCEPTED)
     if path.suffix == ".jsonl":
-        name, header, items = path.stem, {}, _jsonl_items(path, text)
+        name, header, items = _jsonl_items(path, text)
     else:
         name, header, items = _yaml_items(path, text)
-    return _build(path, name, header, items)
+    return _build(path, name, header, items, require_expected)
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SuiteFileError(f"suite file {str(path)!r} does not exist. Check the path.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SuiteFileError(f"suite file {str(path)!r} cannot be read ({exc}). Save it as UTF-8 text.") from None
+def _refuse_tabular(path: Path) -> None:
+    """A spreadsheet or table where a suite is expected: say which formats load, and how to convert."""
+    known = _TABULAR_SUFFIXES.get(path.suffix.lower())
+    if known is None:
+        return
+    kind, reader = known
+    raise SuiteFileError(
+        f"suite file {str(path)!r} is {kind}; load_suite reads YAML (.yaml, .yml) and JSONL (.jsonl). Convert "
+        "it, for example with pandas (columns id, input, expected and optionally category, difficulty, tags): "
+        f"pd.{reader.format(path=str(path))}.to_json({str(path.with_suffix('.jsonl'))!r}, orient='records', "
+        "lines=True, force_ascii=False).")
 
 
-def _jsonl_items(path: Path, text: str) -> list[tuple[int, Any]]:
-    items = []
+def _jsonl_items(path: Path, text: str) -> tuple[str, dict[str, Any], list[tuple[int | None, Any, Any]]]:
+    """The name, the header (from an optional first line without `id` and `input`) and the case lines."""
+    items: list[tuple[int | None, Any, Any]] = []
+    header: dict[str, Any] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            items.append((number, json.loads(line)))
+            item = json.loads(line)
         except json.JSONDecodeError as exc:
             raise SuiteFileError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno}). "
                                  "Each line must be one JSON object.") from None
-    return items
+        if _is_header(item):
+            if items or header:
+                raise SuiteFileError(f"{path}:{number}: a header line ({_short(item)!r}) after the first case. "
+                                     "Put the header (name, description, labels) on the first line.")
+            header = _jsonl_header(path, number, item)
+            continue
+        items.append((number, item, None))
+    return str(header.get("name") or path.stem), header, items
 
 
-_HEADER_KEYS = {"name", "description", "labels", "cases", "metadata"}
+def _is_header(item: Any) -> bool:
+    return isinstance(item, dict) and "id" not in item and "input" not in item and bool(
+        set(item) & set(_JSONL_HEADER_KEYS))
 
 
-def _yaml_items(path: Path, text: str) -> tuple[str, dict[str, Any], list[tuple[int, Any]]]:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise SuiteFileError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)}). "
-                             "Fix the YAML syntax (indentation, quotes, colons).") from None
+def _jsonl_header(path: Path, number: int, header: dict[str, Any]) -> dict[str, Any]:
+    unknown = [key for key in header if key not in _JSONL_HEADER_KEYS]
+    if unknown:
+        hint = _did_you_mean(unknown[0], _JSONL_HEADER_KEYS)
+        raise SuiteFileError(f"{path}:{number}: unknown header key(s) {unknown!r}.{hint} A header line holds only "
+                             f"{', '.join(_JSONL_HEADER_KEYS)}; a case line needs `id` and `input`.")
+    return header
+
+
+def _yaml_items(path: Path, text: str) -> tuple[str, dict[str, Any], list[tuple[int | None, Any, Any]]]:
+    document = load_yaml(text, str(path), SuiteFileError)
+    data, node = document.data, document.node
     if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
         raise SuiteFileError(f"{path}: a YAML suite must be a mapping with a `cases:` list, got "
-                             f"{_short(data)!r}. Put the cases under `cases:`.")
-    unknown = set(data) - _HEADER_KEYS
+                             f"{_short(data)!r}. Put the cases under `cases:`.{_shape_hint(data, text)}")
+    unknown = [key for key in data if key not in _HEADER_KEYS]
     if unknown:
-        raise SuiteFileError(f"{path}: unknown top-level key(s) {sorted(unknown)!r}. Allowed: {sorted(_HEADER_KEYS)}.")
-    lines = _case_lines(node)
-    items = [(lines[i] if i < len(lines) else None, item) for i, item in enumerate(data["cases"])]
+        line = key_line(node, unknown[0])
+        where = f"{path}:{line}" if line else str(path)
+        raise SuiteFileError(f"{where}: unknown top-level key(s) {unknown!r}.{_did_you_mean(unknown[0], _HEADER_KEYS)}"
+                             f" Allowed: {', '.join(_HEADER_KEYS)}.")
+    items = [(node_line(node, "cases", i), item, node_at(node, "cases", i)) for i, item in enumerate(data["cases"])]
     return str(data.get("name") or path.stem), data, items
 
 
-def _case_lines(node: yaml.Node | None) -> list[int]:
-    """1-based line of each item of the ``cases`` list, read from the YAML node tree."""
-    if not isinstance(node, yaml.MappingNode):
-        return []
-    for key, value in node.value:
-        if key.value == "cases" and isinstance(value, yaml.SequenceNode):
-            return [item.start_mark.line + 1 for item in value.value]
-    return []
+def _shape_hint(data: Any, text: str) -> str:
+    """A hint for files that are something else: a table, or a bare list of cases."""
+    kind = looks_tabular(text)
+    if kind:
+        return (f" The file looks like {kind}: save the table as JSONL (one case object per line, for example with "
+                "pandas: df.to_json('suite.jsonl', orient='records', lines=True)), or write it as YAML.")
+    if isinstance(data, list):
+        return " A list of cases needs a header: `cases:` above it, or save one case per line as .jsonl."
+    return ""
 
 
-def _build(path: Path, name: str, header: dict[str, Any], items: list[tuple[int | None, Any]]) -> Suite:
+def _did_you_mean(key: Any, allowed: Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(key), list(allowed), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _build(path: Path, name: str, header: dict[str, Any], items: list[tuple[int | None, Any, Any]],
+           require_expected: bool) -> Suite:
     labels = header.get("labels")
     if labels is not None and not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
-        raise SuiteFileError(f"{path}: `labels` must be a list of strings, got {labels!r}.")
-    suite = Suite(name, labels=labels, description=str(header.get("description") or ""))
+        raise SuiteFileError(f"{path}: `labels` must be a list of strings, got {_short(labels)!r}.")
+    try:
+        suite = Suite(name, labels=labels, description=str(header.get("description") or ""))
+    except SuiteFileError as exc:
+        raise SuiteFileError(f"{path}: {exc}") from None
     first_line: dict[str, int | None] = {}
-    for line, item in items:
+    for line, item, node in items:
         where = f"{path}:{line}" if line else str(path)
-        case = _validate_case(where, item)
+        case = _validate_case(path, where, item, node)
+        _check_expected(suite, where, case, require_expected)
         if case.id in first_line:
             seen = f" (first at line {first_line[case.id]})" if first_line[case.id] else ""
             raise SuiteFileError(f"{where}: duplicate case id {case.id!r}{seen}. Give every case its own id.")
@@ -277,16 +375,40 @@ def _build(path: Path, name: str, header: dict[str, Any], items: list[tuple[int 
     return suite
 
 
+def _check_expected(suite: Suite, where: str, case: Case, require_expected: bool) -> None:
+    """Refuse a case without ``expected`` (unless nothing reads it) and an ``expected`` outside the labels."""
+    from .scoring import builtin_needs_expected
+
+    if case.scorer is not None:
+        try:
+            needs = builtin_needs_expected(case.scorer)
+        except ValueError as exc:
+            raise SuiteFileError(f"{where}: case {case.id!r}, field 'scorer': {exc}") from None
+    else:
+        needs = require_expected
+    if case.expected is None and needs:
+        why = f"its scorer {case.scorer!r} compares with it" if case.scorer else "the default scorer compares with it"
+        raise SuiteFileError(
+            f"{where}: case {case.id!r} has no `expected` ({why}). Add `expected: <the right answer>`. If the "
+            "scorer you run needs no expected value, name it on the case (`scorer: json`) or load with "
+            "pl.load_suite(path, require_expected=False).")
+    problem = suite._label_problem(case)
+    if problem:
+        raise SuiteFileError(f"{where}: {problem}")
+
+
 _FIELD_HINTS = {
     "input": "must be text, or a mapping of template variables (for example {subject: ..., body: ...})",
     "difficulty": "must be one of easy, medium, hard (or left out)",
     "tags": "must be a list of strings, for example [sarcasm, negation]",
     "id": "must be non-empty text",
     "category": "must be text such as happy_path, edge_case or adversarial",
+    "scorer": "must be the name of a built-in scorer, such as exact, contains or json",
+    "metadata": "must be a mapping",
 }
 
 
-def _validate_case(where: str, item: Any) -> Case:
+def _validate_case(path: Path, where: str, item: Any, node: Any) -> Case:
     if not isinstance(item, dict):
         raise SuiteFileError(f"{where}: a case must be a mapping with `id`, `input`, `expected`, got {_short(item)!r}.")
     try:
@@ -294,15 +416,18 @@ def _validate_case(where: str, item: Any) -> Case:
     except ValidationError as exc:
         error = exc.errors()[0]
         field = str(error["loc"][0]) if error["loc"] else "(case)"
-        case_id = item.get("id", "?")
+        line = key_line(node, field) if error["type"] != "missing" else None
+        at = f"{path}:{line}" if line else where
         if error["type"] == "extra_forbidden":
-            fix = f"unknown key. Allowed keys: {', '.join(Case.model_fields)}"
+            fix = f"unknown key.{_did_you_mean(field, Case.model_fields)} Allowed keys: {', '.join(Case.model_fields)}."
         elif error["type"] == "missing":
-            fix = f"required but missing. Add `{field}:` to the case"
+            fix = f"required but missing. Add `{field}:` to the case."
         else:
-            fix = _FIELD_HINTS.get(field, error["msg"])
-        value = item.get(field, item)
-        raise SuiteFileError(f"{where}: case {case_id!r}, field {field!r} = {_short(value)!r}: {fix}.") from None
+            fix = _FIELD_HINTS.get(field, error["msg"]) + "."
+            if field == "difficulty" and isinstance(item.get(field), str):
+                fix += _did_you_mean(item[field], get_args(Difficulty))
+        value = _short(item.get(field, item))
+        raise SuiteFileError(f"{at}: case {item.get('id', '?')!r}, field {field!r} = {value!r}: {fix}") from None
 
 
 def _short(value: Any, limit: int = 80) -> Any:
