@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,44 @@ def test_repr_and_html_escape(tmp_path):
     assert repr(prompt).startswith("Prompt('sentiment_classifier@1.0.0'")
     html = prompt._repr_html_()
     assert "<script>alert" not in html and "&lt;script&gt;" in html
+
+
+# ---- bad files refused fast, with the fix (issue 12, items 5 and 6) ----------------------------------------
+def test_a_yaml_alias_bomb_is_refused_fast():
+    started = time.perf_counter()
+    with pytest.raises(pl.PromptFileError, match="aliases expand to more than"):
+        load_prompt(FIXTURES / "bad_prompts" / "alias_bomb.yaml")
+    assert time.perf_counter() - started < 2.0
+
+
+def test_a_prompt_file_over_the_size_cap_is_refused(tmp_path, monkeypatch):
+    from promptlab import yamlfile
+
+    monkeypatch.setattr(yamlfile, "MAX_FILE_BYTES", 200)
+    with pytest.raises(pl.PromptFileError, match=r"is \d{3} bytes, over the limit of 200. Split it"):
+        load_prompt(write(tmp_path, BASE))
+
+
+def test_type_errors_carry_the_line_of_the_offending_value(tmp_path):
+    text = BASE.replace("max_tokens: 5", "max_tokens: lots")
+    with pytest.raises(pl.PromptFileError, match=r"p.yaml:5: max_tokens: Input should be a valid integer"):
+        load_prompt(write(tmp_path, text))
+
+
+def test_templates_past_a_resource_limit_are_refused_when_the_prompt_loads(tmp_path):
+    text = BASE.replace('template: "Text: {{ input }}"', "template: \"{{ 'ab' * 10**9 }}{{ input }}\"")
+    started = time.perf_counter()
+    with pytest.raises(pl.PromptFileError, match=r"p.yaml:9: template: .*'ab' \* 1000000000"):
+        load_prompt(write(tmp_path, text))
+    assert time.perf_counter() - started < 1.0
+
+
+def test_a_few_shot_example_that_cannot_render_is_refused_at_load():
+    with pytest.raises(pl.PromptFileError, match="few_shot_examples: example 1 does not render"):
+        load_prompt(FIXTURES / "bad_prompts" / "example_does_not_render.yaml")
+
+
+def test_a_utf8_bom_is_accepted(tmp_path):
+    path = tmp_path / "bom.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + BASE.encode())
+    assert load_prompt(path).name == "sentiment_classifier"
