@@ -6,8 +6,10 @@ A scorer is any callable ``(case, output) -> Score`` (or returning a bool or a n
 its own scorer (``scorer: contains`` in the suite file). A scorer that raises becomes a recorded scoring error.
 Every built-in explains its verdict in ``Score.reason``, a pass too.
 
-A scorer that never reads ``case.expected`` says so with ``needs_expected = False`` (an attribute or property);
-suites then accept cases without ``expected`` for it (see `promptlab.suite.load_suite`).
+A scorer that never reads ``case.expected`` says so with ``needs_expected = False`` (an attribute or property).
+A suite file may leave ``expected`` out of a case that names such a built-in (``scorer: json``), or of every
+case when loaded with ``load_suite(path, require_expected=False)`` for a scorer of your own; a built-in that
+needs the value records a scoring error on such a case rather than comparing with None.
 """
 
 from __future__ import annotations
