@@ -1,6 +1,6 @@
 """Planning: sample size, minimum detectable effect and power, for online A/B tests and paired offline evals.
 
-Two independent proportions (online, pooled null; STATISTICS.md)::
+Two independent proportions (online, pooled null; docs/statistics.md §5)::
 
     n per arm = [z_{1−α/2}·sqrt(2p̄(1−p̄)) + z_{1−β}·sqrt(p1(1−p1) + p2(1−p2))]² / (p2 − p1)²,  p̄ = (p1+p2)/2
 
@@ -51,7 +51,8 @@ def sample_size_two_proportions(p1: float, p2: float, alpha: float = 0.05, power
                                 alternative: str = "two-sided") -> int:
     """Units per arm to detect p1 → p2 with a pooled two-proportion z-test (rounded up).
 
-    Reference (STATISTICS.md): 0.20 → 0.22 at α 0.05 two-sided, power 0.8 → 6510; 0.10 → 0.12 → 3841.
+    Reference: 0.20 → 0.22 at α 0.05 two-sided, power 0.8 → 6510; 0.10 → 0.12 → 3841 (statsmodels
+    ``samplesize_proportions_2indep_onetail(0.02, 0.20, 0.8, alternative='two-sided')`` = 6509.47, rounded up).
     """
     _check_rate("p1", p1)
     _check_rate("p2", p2)
@@ -103,7 +104,8 @@ def sample_size_paired(omega2: float, delta: float, alpha: float = 0.05, power: 
         alpha, power: test level and power.
         alternative: ``"two-sided"`` or ``"one-sided"``.
 
-    Reference (STATISTICS.md): ω² = 0.1161, δ = 0.03 → 1013.
+    Reference: ω² = 0.1161, δ = 0.03 → 1013 (statsmodels
+    ``NormalIndPower().solve_power(effect_size=0.03 / sqrt(0.1161), power=0.8, ratio=0)`` = 1012.5, rounded up).
     """
     if omega2 < 0 or delta == 0:
         raise StatsError(f"need omega2 >= 0 and delta != 0; got omega2={omega2!r}, delta={delta!r}.")

@@ -1,4 +1,4 @@
-"""A/B tests: sticky hashing, recording, and the always-valid read pinned to STATISTICS.md."""
+"""A/B tests: sticky hashing, recording, and the always-valid read pinned to gbstats and scipy."""
 
 from __future__ import annotations
 
@@ -132,12 +132,14 @@ def test_decision_matches_statistics_md_t1(tmp_path):
     log = log_of(tmp_path, arm_rows("A", 1000, 200), arm_rows("B", 1000, 240))
     report = analyze_experiment(log, DESIGN)
     row = report.decision.iloc[0]
-    # STATISTICS.md, T1 always-valid (gbstats 0.8.0): p 0.3456753217, CS [−0.0178025758, 0.0978025758]
+    # gbstats 0.8.0 SequentialTwoSidedTTest on T1 (200/1000 vs 240/1000, S=5000):
+    # p 0.3456753217, CS [−0.0178025758, 0.0978025758]
     assert row.p_value == pytest.approx(0.3456753217, abs=1e-9)
     assert (row.ci_low, row.ci_high) == (pytest.approx(-0.0178025758, abs=1e-9), pytest.approx(0.0978025758, abs=1e-9))
     assert row["diff"] == pytest.approx(0.04) and row.verdict == "inconclusive"
     arms = report.arms.set_index("arm")
-    # STATISTICS.md Wilson 95%: 200/1000 → [0.1763770904, 0.2259189646]; 240/1000 → [0.2145565252, 0.2674333892]
+    # statsmodels proportion_confint(x, 1000, method='wilson'):
+    # 200/1000 → [0.1763770904, 0.2259189646]; 240/1000 → [0.2145565252, 0.2674333892]
     assert arms.loc["A", ["success_low", "success_high"]].tolist() == pytest.approx([0.1763770904, 0.2259189646])
     assert arms.loc["B", ["success_low", "success_high"]].tolist() == pytest.approx([0.2145565252, 0.2674333892])
     assert report.status == "keep running"
@@ -146,7 +148,7 @@ def test_decision_matches_statistics_md_t1(tmp_path):
 def test_srm_on_calls_without_units_matches_statistics_md(tmp_path):
     log = log_of(tmp_path, arm_rows("A", 5000, 2500, units=False), arm_rows("B", 5200, 2600, units=False))
     srm = analyze_experiment(log, DESIGN).srm
-    # STATISTICS.md: scipy.stats.chisquare([5000, 5200]) → χ² 3.9215686275, p 0.0476703807, no SRM at 0.001
+    # scipy.stats.chisquare([5000, 5200]) → χ² 3.9215686275, p 0.0476703807, no SRM at 0.001
     assert (srm.chi2, srm.p_value, srm.mismatch) == (pytest.approx(3.9215686275), pytest.approx(0.0476703807), False)
 
 
@@ -155,7 +157,7 @@ def test_srm_counts_distinct_units(tmp_path):
     repeat = a.head(500).assign(ts_ms=a["ts_ms"].head(500) + 10)  # returning units add calls, not units
     report = analyze_experiment(log_of(tmp_path, a, b, repeat), DESIGN)
     assert report.arms["units"].tolist() == [10_000, 10_300] and report.arms["n"].tolist() == [10_500, 10_300]
-    # STATISTICS.md: chisquare([10000, 10300]) → χ² 4.4334975369, p 0.0352402238
+    # scipy.stats.chisquare([10000, 10300]) → χ² 4.4334975369, p 0.0352402238
     assert report.srm.chi2 == pytest.approx(4.4334975369) and report.srm.p_value == pytest.approx(0.0352402238)
 
 
@@ -172,7 +174,8 @@ def test_ship_stop_and_srm_statuses(tmp_path):
 def test_guardrail_error_rate_pinned_and_stops_a_winner(tmp_path):
     log = log_of(tmp_path, arm_rows("A", 1000, 500, errors=200), arm_rows("B", 1000, 600, errors=240))
     g = analyze_experiment(log, DESIGN).guardrails.set_index("guardrail").loc["error_rate"]
-    # errors 200/1000 vs 240/1000 are STATISTICS.md's T1 counts: p 0.3456753217, CS [−0.0178025758, 0.0978025758]
+    # errors 200/1000 vs 240/1000 are the T1 counts (gbstats 0.8.0
+    # SequentialTwoSidedTTest): p 0.3456753217, CS [−0.0178025758, 0.0978025758]
     assert g.p_value == pytest.approx(0.3456753217, abs=1e-9) and g.ci_low == pytest.approx(-0.0178025758, abs=1e-9)
     assert not g.degraded
     log2 = log_of(tmp_path / "2", arm_rows("A", 1000, 500, errors=20), arm_rows("B", 1000, 700, errors=150))
@@ -190,7 +193,7 @@ def test_guardrail_margin_tolerates_a_small_rise(tmp_path):
 
 
 def _mixture_p(theta: float, v: float, n: int, alpha: float = 0.05, tuning: float = 5000) -> float:
-    """STATISTICS.md's normal-mixture p, by hand: ρ², τ², Λ, p = min(1, 1/Λ)."""
+    """The normal-mixture p (docs/statistics.md §4), by hand: ρ², τ², Λ, p = min(1, 1/Λ)."""
     rho2 = (-2 * math.log(alpha) + math.log(1 - 2 * math.log(alpha))) / tuning
     tau2 = n * v * rho2
     lam = math.sqrt(v / (v + tau2)) * math.exp(theta ** 2 * tau2 / (2 * v * (v + tau2)))

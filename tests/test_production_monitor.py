@@ -43,12 +43,13 @@ def test_rates_use_wilson_intervals(log):
     first = report.df.iloc[0]
     assert (first.prompt, first.version, first.n, first.window_start) == ("p", "1.0", 10, pd.Timestamp(T0, unit="ms",
                                                                                                        tz="UTC"))
-    # STATISTICS.md Wilson 95%: 9/10 → [0.595850, 0.982124]
+    # statsmodels proportion_confint(9, 10, method='wilson'): 9/10 → [0.595850, 0.982124]
     assert (first.success_rate, first.success_rate_low, first.success_rate_high) == \
         (0.9, pytest.approx(0.595850, abs=1e-6), pytest.approx(0.982124, abs=1e-6))
     assert (first.format_failure_rate, first.timeout_rate, first.error_rate) == (0.1, 0.1, 0.1)
     second = report.df.iloc[1]
-    # STATISTICS.md Wilson 95%: 0/20 → [0, 0.161125]; here 0/100 format failures → scipy's Wilson for 0/100
+    # statsmodels proportion_confint(0, 20, method='wilson') → [0, 0.161125];
+    # here 0/100 format failures → scipy's Wilson for 0/100
     assert second.format_failure_rate == 0 and second.format_failure_rate_low == pytest.approx(0, abs=1e-12)
     from scipy.stats import binomtest
 
@@ -57,7 +58,7 @@ def test_rates_use_wilson_intervals(log):
 
 def test_quantiles_means_and_tokens(log):
     first, second = prompt_metrics(log).df.iloc[:2].itertuples()
-    # STATISTICS.md: p95 of 1..100 = 95 with 95% CI [90, 100]; p50 = 50
+    # np.quantile(range(1, 101), 0.95, method='inverted_cdf') = 95; scipy.stats.quantile_test CI [90, 100]; p50 = 50
     assert (second.latency_p95_s, second.latency_p95_low_s, second.latency_p95_high_s, second.latency_p50_s) == \
         (95, 90, 100, 50)
     # 10 values cannot bound a p95 from above at 95%: the upper bound is inf
