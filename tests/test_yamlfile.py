@@ -95,3 +95,30 @@ def test_lines_of_values_and_keys():
 ])
 def test_looks_tabular(text, kind):
     assert looks_tabular(text) == kind
+
+
+@pytest.mark.parametrize("loader, error", [
+    ("promptlab.optimize.pinning:load_lockfile", "LockfileError"),
+    ("promptlab.optimize.routing:load_routing_table", "RoutingError"),
+    ("promptlab.cost:PriceTable.from_yaml", "PriceFileError"),
+])
+def test_every_yaml_reader_is_the_strict_one(tmp_path, loader, error):
+    import importlib
+
+    import promptlab.errors
+
+    module, _, attribute = loader.partition(":")
+    read = importlib.import_module(module)
+    for part in attribute.split("."):
+        read = getattr(read, part)
+    exception = getattr(promptlab.errors, error)
+    repeated = tmp_path / "repeated.yaml"
+    repeated.write_text("version: 1\nversion: 2\n")
+    with pytest.raises(exception, match=r"repeated.yaml:2: key 'version' appears twice"):
+        read(repeated)
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(BOMB)
+    started = time.perf_counter()
+    with pytest.raises(exception, match="aliases expand to more than"):
+        read(bomb)
+    assert time.perf_counter() - started < 2.0
