@@ -259,3 +259,56 @@ def test_a_log_used_across_fork_refuses(tmp_path):
     log.record("p")
     assert len(log) == 2  # the parent's connection is unharmed
     log.close()
+
+
+# ---- query is read-only (issue 12, item 8) ------------------------------------------------------------------
+_WRITES = ["DROP TRIGGER events_no_delete", "DELETE FROM events", "UPDATE events SET prompt = 'q'",
+           "INSERT INTO events (ts_ms, prompt) VALUES (1, 'x')", "DROP TABLE events", "CREATE TABLE t (x)",
+           "DROP INDEX events_ts", "PRAGMA query_only = OFF", "BEGIN IMMEDIATE"]
+
+
+@pytest.mark.parametrize("statement", _WRITES)
+def test_query_refuses_every_write_on_sqlite_and_changes_nothing(tmp_path, statement):
+    # The old code committed DROP TRIGGER and then DELETE through query() (raising TypeError afterwards).
+    with EventLog(tmp_path / "e.db") as log:
+        log.append_frame(_frame(20, 0))
+        with pytest.raises(EventLogError, match=r"EventLog.query is read-only: .* nothing was changed"):
+            log.query(statement)
+        with pytest.raises(EventLogError, match="read-only"):
+            log.query("DELETE FROM events")  # the issue's sequence: after the first statement, the rows
+        assert len(log) == 20
+        triggers = log.query("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
+        assert triggers["name"].tolist() == ["events_no_delete", "events_no_update"]
+        log.record("p")  # the log itself still writes
+        assert len(log) == 21
+
+
+def test_query_cannot_attach_another_file_and_bad_sql_is_an_event_log_error(tmp_path):
+    with EventLog(tmp_path / "e.db") as log:
+        log.record("p")
+        other = tmp_path / "other.db"
+        with pytest.raises(EventLogError, match="read-only"):
+            log.query(f"ATTACH DATABASE 'file:{other}?mode=rwc' AS other")
+        assert not other.exists()
+        with pytest.raises(EventLogError, match=r"failed .*syntax error.* the columns \['ts_ms'"):
+            log.query("SELEC 1")
+        assert log.query("SELECT COUNT(*) AS n FROM events WHERE prompt = ?", ["p"])["n"].tolist() == [1]
+
+
+@pytest.mark.parametrize("statement", [
+    "COPY (SELECT * FROM events WHERE false) TO '{path}' (FORMAT parquet, USE_TMP_FILE false)",
+    "DROP VIEW events", "CREATE TABLE t AS SELECT * FROM events", "ATTACH '{folder}/other.duckdb' AS other",
+    "SET threads = 1", "INSTALL httpfs", "SELECT 1; DROP VIEW events", "PRAGMA database_list",
+])
+def test_parquet_log_query_refuses_every_write_and_changes_nothing(tmp_path, statement):
+    # The old code ran these: COPY ... TO the log's own file emptied it, DROP VIEW broke the log.
+    path = write_parquet(_frame(), tmp_path / "f.parquet")
+    before = path.read_bytes()
+    log = ParquetLog(path)
+    with pytest.raises(EventLogError, match=r"ParquetLog.query is read-only: .* nothing was changed"):
+        log.query(statement.format(path=path, folder=tmp_path))
+    assert path.read_bytes() == before and len(log) == 10
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.parquet"]
+    with pytest.raises(EventLogError, match=r"failed .*syntax error"):
+        log.query("SELEC 1")
+    log.close()

@@ -3,7 +3,9 @@
 Every call an application makes through promptlab — served, failed, escalated, refused by a budget, or answered
 in the shadow — becomes one `Event`. `EventLog` buffers events in memory and writes them in batches (one
 transaction per batch, thread-safe), so logging costs microseconds on the request path. The file is SQLite in
-WAL mode (readers never block the writer); triggers refuse UPDATE and DELETE, so the log is append-only.
+WAL mode (readers never block the writer); triggers refuse UPDATE and DELETE, so the log is append-only, and
+`EventLog.query` runs on a second connection that cannot write at all (read-only file, ``query_only``, an
+authorizer that allows reads only), so SQL passed to it can read but never change, drop or attach anything.
 
 Columns (`EVENT_COLUMNS`; units in the names, unknown is NULL/NA, never 0):
 
@@ -170,6 +172,47 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+_READ_ACTIONS = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
+                           sqlite3.SQLITE_RECURSIVE})
+
+
+def _allow_reads_only(action: int, *_: Any) -> int:
+    """SQLite authorizer of the query connection: reading is allowed, anything else (writes, DDL, ATTACH,
+    PRAGMA, transactions) is denied before it runs."""
+    return sqlite3.SQLITE_OK if action in _READ_ACTIONS else sqlite3.SQLITE_DENY
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """The connection `EventLog.query` runs on: it cannot write, three times over — the file is opened
+    ``mode=ro``, ``query_only`` is on, and an authorizer denies every statement that is not a read."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, timeout=30.0, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA query_only=ON")
+    conn.set_authorizer(_allow_reads_only)
+    return conn
+
+
+def _shown(sql: str) -> str:
+    return sql if len(sql) <= 200 else sql[:200] + "…"
+
+
+def _read_only_error(owner: str, path: Path, sql: str, why: str) -> EventLogError:
+    """The `EventLogError` of a statement refused because it would write."""
+    return EventLogError(f"{owner}.query is read-only: {_shown(sql)!r} tries to change the log {str(path)!r} "
+                         f"({why}); nothing was changed. Run one SELECT query at a time here; write events with "
+                         "EventLog.record, append or append_frame (the log is append-only).")
+
+
+def _query_error(owner: str, path: Path, sql: str, exc: Exception) -> EventLogError:
+    """The `EventLogError` of a failed query: refused writes are named as such."""
+    text = str(exc).strip()
+    if "not authorized" in text or "readonly" in text or "read-only" in text:
+        return _read_only_error(owner, path, sql, text)
+    return EventLogError(f"the query {_shown(sql)!r} failed on {str(path)!r}: {text}. The table is `events` "
+                         f"with the columns {list(COLUMN_NAMES)!r}.")
+
+
 def _write_rows(conn: sqlite3.Connection, rows: Sequence[tuple]) -> None:
     """Insert rows in one transaction."""
     marks = ", ".join("?" * len(COLUMN_NAMES))
@@ -182,7 +225,8 @@ def _write_rows(conn: sqlite3.Connection, rows: Sequence[tuple]) -> None:
     conn.execute("COMMIT")
 
 
-def _flush_at_exit(conn: sqlite3.Connection, buffer: list[tuple], lock: threading.Lock, pid: int) -> None:
+def _flush_at_exit(conn: sqlite3.Connection, reader: sqlite3.Connection, buffer: list[tuple],
+                   lock: threading.Lock, pid: int) -> None:
     """Write what is still buffered when the log is garbage-collected or the interpreter exits.
 
     In a forked child nothing is touched: a SQLite connection must never be used (or closed, which may
@@ -191,6 +235,7 @@ def _flush_at_exit(conn: sqlite3.Connection, buffer: list[tuple], lock: threadin
     if os.getpid() != pid:
         return
     with lock:
+        reader.close()
         if buffer:
             try:
                 _write_rows(conn, list(buffer))
@@ -231,8 +276,10 @@ class EventLog:
         self._conn = _connect(self.path)
         for statement in _schema_sql():
             self._conn.execute(statement)
+        self._reader = _connect_readonly(self.path)
         self._pid = os.getpid()
-        self._finalizer = weakref.finalize(self, _flush_at_exit, self._conn, self._buffer, self._lock, self._pid)
+        self._finalizer = weakref.finalize(self, _flush_at_exit, self._conn, self._reader, self._buffer, self._lock,
+                                           self._pid)
 
     # ---- writing --------------------------------------------------------------------------------------
     def append(self, event: Event) -> None:
@@ -309,13 +356,20 @@ class EventLog:
 
     # ---- reading --------------------------------------------------------------------------------------
     def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
-        """Flush, then run a read-only SQL query on the ``events`` table and return a DataFrame."""
+        """Flush, then run one read-only SQL statement on the ``events`` table and return a DataFrame.
+
+        It runs on a connection that cannot write (`_connect_readonly`): UPDATE, DELETE, DROP, CREATE, ATTACH,
+        PRAGMA … raise `EventLogError` and change nothing, as does SQL that fails (the message says why).
+        """
         with self._lock:
             self._check_open()
             self._write_locked()
-            cursor = self._conn.execute(sql, tuple(params))
-            rows = cursor.fetchall()
-            names = [d[0] for d in cursor.description]
+            try:
+                cursor = self._reader.execute(sql, tuple(params))
+                rows = cursor.fetchall()
+            except sqlite3.Error as exc:
+                raise _query_error("EventLog", self.path, sql, exc) from None
+            names = [d[0] for d in cursor.description or ()]
         return pd.DataFrame.from_records(rows, columns=names)
 
     def frame(self, where: Any = None, limit: int | None = None) -> pd.DataFrame:
@@ -471,9 +525,24 @@ class ParquetLog:
         self._lock = threading.Lock()
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
-        """Run a read-only SQL query on the ``events`` view and return a DataFrame."""
+        """Run one SELECT query on the ``events`` view and return a DataFrame.
+
+        Anything else (COPY, which could overwrite the Parquet files, CREATE, DROP, ATTACH, SET, PRAGMA …) is
+        refused with `EventLogError` before it runs: DuckDB parses the text and only a single SELECT
+        statement is executed (an in-memory DuckDB connection cannot be opened ``read_only``).
+        """
+        duckdb = _duckdb()
         with self._lock:
-            return self._con.execute(sql, list(params)).df()
+            try:
+                statements = self._con.extract_statements(sql)
+                kinds = [statement.type.name for statement in statements]
+                if kinds != ["SELECT"]:
+                    why = (f"{' and '.join(kinds) or 'no'} statement{'s' if len(kinds) != 1 else ''}, not one "
+                           "SELECT")
+                    raise _read_only_error("ParquetLog", self.path, sql, why)
+                return self._con.execute(sql, list(params)).df()
+            except duckdb.Error as exc:
+                raise _query_error("ParquetLog", self.path, sql, exc) from None
 
     def frame(self, where: Any = None, limit: int | None = None) -> pd.DataFrame:
         """The events as a DataFrame (``where``: a `promptlab.production.query.EventFilter`)."""
