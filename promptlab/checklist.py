@@ -11,7 +11,8 @@ format       format compliance ≥ ``min_format_compliance`` for structured outp
 latency      its p95 latency is within the SLA ``max_p95_latency_s``
 cost         its cost per call is within the budget ``max_cost_per_call_usd`` (unknown cost fails)
 pinned       the model is a dated snapshot, not a floating alias (`promptlab.optimize.pinning`)
-monitoring   ``configs/monitoring.yaml`` has at least one alert rule that applies to the prompt
+monitoring   ``configs/monitoring.yaml`` has at least one alert rule that applies to the prompt (read by
+             `promptlab.production.alertrules.load_alert_rules`, the alerting's own reader)
 fallback     ``configs/fallbacks.yaml`` defines what happens when the prompt's call fails
 changelog    the version is registered, unchanged since, with a changelog entry of its own
 review       a named reviewer who is not an author approved this version
@@ -29,55 +30,17 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import RegistryError
 from .lifecycle import EvalSummary, HistoryEvent, Thresholds, format_failures, read_config
 from .optimize.pinning import pin_status
+from .production.alertrules import AlertRules, RuleSpec, load_alert_rules
 from .prompt import Prompt
 
 Status = Literal["pass", "fail", "n/a"]
 
 # ---- configs/monitoring.yaml and configs/fallbacks.yaml ---------------------------------------------------
-class AlertRule(BaseModel):
-    """One alert rule: a production metric and the bound it must stay within."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(min_length=1)
-    metric: str = Field(min_length=1)
-    min: float | None = None
-    max: float | None = None
-    window_minutes: int = Field(default=60, gt=0)
-    prompts: tuple[str, ...] = ()
-
-    @model_validator(mode="after")
-    def _one_bound(self) -> AlertRule:
-        if (self.min is None) == (self.max is None):
-            raise ValueError(f"rule {self.name!r} needs exactly one of `min:` or `max:`")
-        return self
-
-    def applies_to(self, prompt: str) -> bool:
-        """Whether the rule watches ``prompt`` (a rule with no ``prompts:`` list watches every prompt)."""
-        return not self.prompts or prompt in self.prompts
-
-    def describe(self) -> str:
-        """``success_rate ≥ 0.95`` style text."""
-        return f"{self.metric} ≥ {self.min:g}" if self.min is not None else f"{self.metric} ≤ {self.max:g}"
-
-
-class MonitoringConfig(BaseModel):
-    """``configs/monitoring.yaml``: the alert rules production applies."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    rules: tuple[AlertRule, ...] = ()
-
-    def rules_for(self, prompt: str) -> tuple[AlertRule, ...]:
-        """The rules that watch ``prompt``."""
-        return tuple(rule for rule in self.rules if rule.applies_to(prompt))
-
-
 class Fallback(BaseModel):
     """What production does when a prompt's call fails: other models in order, a fixed answer, a human."""
 
@@ -109,9 +72,15 @@ class FallbackConfig(BaseModel):
     prompts: dict[str, Fallback] = Field(default_factory=dict)
 
 
-def load_monitoring(path: str | Path) -> MonitoringConfig:
-    """Read ``configs/monitoring.yaml`` (no rules when the file is missing)."""
-    return _load(Path(path), MonitoringConfig, "monitoring")
+def load_monitoring(path: str | Path) -> AlertRules:
+    """Read ``configs/monitoring.yaml`` with the alerting's own reader (`load_alert_rules`: one schema for the
+    checklist and for the alerts); no rules when the file is missing.
+
+    Raises:
+        AlertConfigError: the file is unreadable or a rule is invalid (the message names the line and the keys).
+    """
+    path = Path(path)
+    return load_alert_rules(path) if path.exists() else AlertRules()
 
 
 def load_fallbacks(path: str | Path) -> FallbackConfig:
@@ -130,7 +99,7 @@ def _load(path: Path, model: type[BaseModel], what: str) -> BaseModel:
 
 
 def _keys(model: type[BaseModel]) -> list[str]:
-    nested = {"rules": AlertRule, "prompts": Fallback}
+    nested = {"prompts": Fallback}
     return [f"{k} ({', '.join(nested[k].model_fields)})" if k in nested else k for k in model.model_fields]
 
 
@@ -220,7 +189,7 @@ class Facts:
     registered: HistoryEvent | None
     intact: bool
     review: HistoryEvent | None
-    rules: tuple[AlertRule, ...]
+    rules: tuple[RuleSpec, ...]
     fallback: Fallback | None
 
 

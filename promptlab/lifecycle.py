@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import RegistryError
 from .evidence import EVIDENCE_KINDS, LIVE_KINDS, SUITE_KINDS, ComparisonRow, EvalSummary, Evidence
 from .prompt import Prompt
+from .yamlfile import load_yaml, read_text
 
 STATES = ("draft", "test", "review", "staging", "production", "optimize")
 ENVIRONMENTS = ("staging", "production")
@@ -112,17 +112,17 @@ def load_policy(path: str | Path) -> GatePolicy:
 
 
 def read_config(path: Path, what: str) -> dict[str, Any]:
-    """A YAML mapping from a config file; ``{}`` when the file does not exist."""
+    """A YAML mapping from a config file (read strictly: `promptlab.yamlfile`); ``{}`` when the file does not
+    exist."""
     if not path.exists():
         return {}
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise RegistryError(f"{path}: the {what} file cannot be read ({exc}). Fix the YAML.") from None
+    text = read_text(path, RegistryError, f"the {what} file")
+    data = load_yaml(text, str(path), RegistryError).data
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise RegistryError(f"{path}: the {what} file must be a YAML mapping, got {data!r}.")
+        raise RegistryError(f"{path}: the {what} file must be a YAML mapping (key: value lines), got "
+                            f"{type(data).__name__} {data!r:.80}. Restore it from git or start it with a key.")
     return data
 
 
@@ -261,6 +261,8 @@ class HistoryEvent(BaseModel):
     ``action`` is ``register`` (a new immutable version, with its file and hashes), ``move`` (a lifecycle
     move; moves into staging or production also move that environment's alias, ``from_version`` →
     ``to_version``), ``evidence`` (evidence attached without a move) or ``rollback`` (an alias moved back).
+    ``prev_hash`` and ``hash`` chain the lines so that a hand edit is detected (`promptlab.registry_store`);
+    events written before chaining have neither.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -282,6 +284,8 @@ class HistoryEvent(BaseModel):
     file: str | None = None
     content_hash: str | None = None
     definition_hash: str | None = None
+    prev_hash: str | None = None
+    hash: str | None = None
 
     def __repr__(self) -> str:
         what = {"register": f"registered {self.prompt}@{self.version}",

@@ -10,7 +10,6 @@ from test_registry import SENTIMENT, eval_results, make_repo, walk_to
 
 import promptlab as pl
 from promptlab.checklist import (
-    AlertRule,
     Checklist,
     Facts,
     Fallback,
@@ -18,9 +17,10 @@ from promptlab.checklist import (
     load_fallbacks,
     load_monitoring,
 )
-from promptlab.errors import RegistryError
+from promptlab.errors import AlertConfigError, RegistryError
 from promptlab.evidence import EvalSummary
 from promptlab.lifecycle import HistoryEvent, Thresholds
+from promptlab.production.alertrules import RuleSpec
 from promptlab.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +49,7 @@ def _facts(prompt: pl.Prompt, **changes) -> Facts:
     base = Facts(prompt=prompt, thresholds=Thresholds(output_format="labels"), eval=_eval(),
                  registered=_event("register"), intact=True,
                  review=_event("move", to_state="review", reviewer="bob"),
-                 rules=(AlertRule(name="success", metric="success_rate", min=0.95),),
+                 rules=(RuleSpec(name="success", metric="success_rate", min=0.95),),
                  fallback=Fallback(default_output="neutral"))
     return dataclasses.replace(base, **changes)
 
@@ -152,14 +152,17 @@ def test_rules_can_target_some_prompts(tmp_path):
 
 
 @pytest.mark.parametrize(("text", "match"), [
-    ("rules:\n  - {name: x, metric: success_rate, min: 0.9, max: 1}\n", "exactly one of `min:` or `max:`"),
-    ("rules:\n  - {name: x, metric: success_rate, minimum: 0.9}\n", r"minimum.*Allowed keys: rules \(name, metric"),
-    ("rules: [\n", "cannot be read"),
+    ("rules:\n  - {name: x, metric: success_rate, min: 0.9, max: 1}\n",
+     r":2: .*exactly one of `min:`, `max:` or `regression:`"),
+    ("rules:\n  - {name: x, metric: success_rate, minimum: 0.9}\n",
+     r":2: invalid alert rules at rules.0.minimum.*Allowed rule keys: name, metric, min, max, regression"),
+    ("rules: [\n", r":2: not valid YAML"),
 ])
 def test_invalid_monitoring_files_say_what_and_where(tmp_path, text, match):
+    # the checklist reads monitoring.yaml with the alerting's reader, so the errors are the alerting's
     path = tmp_path / "monitoring.yaml"
     path.write_text(text)
-    with pytest.raises(RegistryError, match=match):
+    with pytest.raises(AlertConfigError, match=match):
         load_monitoring(path)
 
 

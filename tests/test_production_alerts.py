@@ -69,7 +69,7 @@ def test_a_folder_prefers_alerts_yaml(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(AlertConfigError, match="no alerts.yaml or monitoring.yaml"):
         load_alert_rules(tmp_path / "empty")
-    with pytest.raises(AlertConfigError, match="No such file"):
+    with pytest.raises(AlertConfigError, match="missing.yaml' does not exist"):
         load_alert_rules(tmp_path / "missing.yaml")
 
 

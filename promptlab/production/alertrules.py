@@ -18,19 +18,22 @@ Every rule has exactly one of ``min``, ``max`` (a fixed threshold) or ``regressi
 baseline window that is tolerated, in the metric's own unit, in the direction that hurts). A rule may override
 ``window_minutes`` and ``min_samples``, name a ``severity``, and limit itself to some ``prompts``.
 
-The rule format is a superset of the ``rules:`` of ``configs/monitoring.yaml`` read by the production checklist
-(`promptlab.checklist`), so `load_alert_rules` reads either file.
+This is the one schema and the one reader of alert rules: alerting (`promptlab.production.alerts`) and the
+production checklist (`promptlab.checklist`, which reads ``configs/monitoring.yaml``) both read rules with
+`load_alert_rules`, so a rule one accepts the other accepts too. Files are read strictly
+(`promptlab.yamlfile`: size cap, bounded aliases, repeated keys refused), and errors name the line.
 """
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import AlertConfigError
+from ..yamlfile import load_yaml, node_line, read_text
 
 METRICS = ("success_rate", "format_failure_rate", "timeout_rate", "error_rate", "p50_latency_ms",
            "p95_latency_ms", "quality_score", "cost_per_call_usd")
@@ -150,6 +153,10 @@ class AlertRules(BaseModel):
             raise ValueError(f"rule names must be unique; repeated: {duplicates!r}")
         return self
 
+    def rules_for(self, prompt: str) -> tuple[RuleSpec, ...]:
+        """The rules that watch ``prompt``."""
+        return tuple(rule for rule in self.rules if rule.applies_to(prompt))
+
     def window_s(self, rule: RuleSpec) -> float:
         """The rule's window in seconds."""
         return 60.0 * (rule.window_minutes or self.window_minutes)
@@ -160,24 +167,38 @@ class AlertRules(BaseModel):
 
 
 def parse_alert_rules(text: str, source: str = "<text>") -> AlertRules:
-    """Validate rules from YAML text (``source`` names it in error messages)."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise AlertConfigError(f"{source}: not valid YAML ({exc}). Fix the syntax.") from None
+    """Validate rules from YAML text (``source`` names it in error messages, with the line)."""
+    document = load_yaml(text, source, AlertConfigError)
+    data, node, prefix = document.data, document.node, ()
     if isinstance(data, dict) and isinstance(data.get("alerts"), dict):
-        data = data["alerts"]
+        data, prefix = data["alerts"], ("alerts",)
+    if data is None:
+        data = {}
     if not isinstance(data, dict):
         raise AlertConfigError(f"{source}: an alert rules file is a mapping with a `rules:` list; got "
-                               f"{type(data).__name__}.")
+                               f"{type(data).__name__}. Start the file with `rules:`.")
     try:
         return AlertRules.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"]) or "(file)"
-        raise AlertConfigError(f"{source}: invalid alert rules at {where}: {error['msg']} (got "
-                               f"{error.get('input')!r}). Top-level keys: {sorted(AlertRules.model_fields)}; "
-                               f"rule keys: {sorted(RuleSpec.model_fields)}.") from None
+        raise AlertConfigError(_rule_error(exc, source, node, prefix)) from None
+
+
+def _rule_error(exc: ValidationError, source: str, node: Any, prefix: tuple[str, ...]) -> str:
+    """The first validation error: file and line, the field, what is wrong, the value, and the keys allowed."""
+    error = exc.errors()[0]
+    loc = tuple(part for part in error["loc"] if isinstance(part, (str, int)))
+    where = ".".join(str(part) for part in loc) or "(file)"
+    line = node_line(node, *prefix, *loc)
+    at = f"{source}:{line}" if line else source
+    in_rule = len(loc) >= 2 and loc[0] == "rules"
+    allowed = list(RuleSpec.model_fields) if in_rule else list(AlertRules.model_fields)
+    hint = ""
+    if error["type"] == "extra_forbidden" and isinstance(loc[-1], str):
+        close = difflib.get_close_matches(loc[-1], allowed, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+    keys = (f"rule keys: {', '.join(allowed)}" if in_rule else f"top-level keys: {', '.join(allowed)}")
+    return (f"{at}: invalid alert rules at {where}: {error['msg']} (got {error.get('input')!r}).{hint} "
+            f"Allowed {keys}.")
 
 
 def load_alert_rules(path: str | Path | None = None) -> AlertRules:
@@ -195,11 +216,7 @@ def load_alert_rules(path: str | Path | None = None) -> AlertRules:
             raise AlertConfigError(f"no alerts.yaml or monitoring.yaml in {str(path)!r}; write one (see "
                                    "promptlab.production.alertrules.DEFAULT_RULES_YAML).")
         path = found[0]
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise AlertConfigError(f"cannot read alert rules {str(path)!r}: {exc.strerror}. Check the path.") from None
-    return parse_alert_rules(text, str(path))
+    return parse_alert_rules(read_text(path, AlertConfigError, "the alert rules file"), str(path))
 
 
 def default_alert_rules() -> AlertRules:
