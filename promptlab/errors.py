@@ -37,6 +37,14 @@ from __future__ import annotations
 class PromptlabError(Exception):
     """Base class of every error promptlab raises on purpose."""
 
+    def _render_traceback_(self) -> list[str]:
+        """How IPython shows this error: the message, not promptlab's internal stack.
+
+        Our messages already say what happened, the offending value and the fix; the frames inside the
+        library (threads, event loops, validators) only hide that in a notebook.
+        """
+        return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
+
 
 class PromptFileError(PromptlabError, ValueError):
     """A prompt file could not be read or does not follow the prompt format."""
