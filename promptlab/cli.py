@@ -1,12 +1,14 @@
 """The ``promptlab`` command: a thin face over the library, for terminals and CI pipelines.
 
 Exit codes: 0 success, 1 the run finished but a gate failed (for example ``--min-accuracy``),
-2 bad arguments or input files.
+2 bad arguments or input files (or a notebook that fails), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import re
 import sys
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from .cli_registry import HANDLERS as REGISTRY_HANDLERS
 from .cli_registry import add_registry_commands
 from .errors import PromptlabError
 
-EXIT_OK, EXIT_GATE, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130  # 130 = 128 + SIGINT, as shells report it
 
 
 def _eval_parser(sub: argparse._SubParsersAction) -> None:
@@ -51,17 +53,22 @@ def _named_prompts(specs: list[str]) -> dict:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run, compare, print, report."""
-    from .runner import run
+    from .runner import RunInterrupted, run
     from .suite import load_suite
 
     suite = load_suite(args.suite)
     if args.sample:
         suite = suite.sample(args.sample, seed=args.seed)
     variants = _named_prompts(args.prompt)
-    results = run(suite, variants, args.model, repeats=args.repeats, cache=not args.no_cache,
-                  progress=not args.quiet, seed=args.seed)
+    try:
+        results = run(suite, variants, args.model, repeats=args.repeats, cache=not args.no_cache,
+                      progress=not args.quiet, seed=args.seed)
+    except RunInterrupted as stopped:
+        print(f"interrupted: {stopped.summary('run the same command to resume')}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     comparison = _compare(results, next(iter(variants)), args.seed) if len(variants) > 1 else None
     _print_summary(results, comparison)
+    print(_cache_line(results.meta.get("cache") or {}))
     if args.save:
         results.save(args.save)
     if args.report:
@@ -86,6 +93,13 @@ def _print_summary(results, comparison) -> None:
     if comparison is not None:
         print()
         print(comparison.summary_text())
+
+
+def _cache_line(cache: dict) -> str:
+    """``cache: 12 hits · 8 misses (path)``: what this run took from the cache and what it asked a model."""
+    if not cache.get("enabled"):
+        return "cache: off (--no-cache): every call went to a model"
+    return f"cache: {cache['hits']} hits · {cache['misses']} misses ({cache['path']})"
 
 
 def _gate(results, min_accuracy: float | None) -> int:
@@ -123,18 +137,92 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cache_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cache", help="show or clear the response cache",
+                       description="The response cache of this project: <project root>/.promptlab/cache/"
+                                   "responses.sqlite, or $PROMPTLAB_CACHE_DIR/responses.sqlite when set.")
+    actions = p.add_subparsers(dest="cache_command", required=True)
+    actions.add_parser("info", help="where the cache is, what it holds (by provider, model and endpoint)")
+    clear = actions.add_parser("clear", help="delete cached responses (all, or those matching the filters)")
+    clear.add_argument("--older-than", default=None, metavar="AGE",
+                       help="only entries older than AGE: a number and a unit s, m, h, d or w (e.g. 30d)")
+    clear.add_argument("--model", default=None, metavar="MODEL_ID",
+                       help="only entries of this model id (asked or answered), e.g. openai:gpt-4o-mini")
+
+
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_age(text: str) -> dt.timedelta:
+    """``"30d"`` → 30 days; units s, m, h, d, w."""
+    match = _AGE.match(text)
+    if match is None:
+        raise ValueError(f"--older-than must be a number and a unit (s, m, h, d or w), like 30d or 12h; "
+                         f"got {text!r}")
+    return dt.timedelta(**{_AGE_UNITS[match[2]]: float(match[1])})
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    """``cache info`` and ``cache clear``."""
+    from .cache import ResponseCache, default_cache_path
+
+    path = default_cache_path()
+    try:
+        older_than = parse_age(args.older_than) if getattr(args, "older_than", None) else None
+    except ValueError as exc:
+        print(f"promptlab cache: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not path.exists():
+        print(f"cache: {path} (empty: no run has written to it yet)")
+        return EXIT_OK
+    cache = ResponseCache(path)
+    try:
+        if args.cache_command == "info":
+            print(_cache_info(cache.stats()))
+        else:
+            before = len(cache)
+            removed = cache.clear(older_than=older_than, model=args.model)
+            print(f"cleared {removed} of {before} entries from {path}")
+    finally:
+        cache.close()
+    return EXIT_OK
+
+
+def _cache_info(stats: dict) -> str:
+    lines = [f"cache: {stats['path']}",
+             f"entries: {stats['entries']} · size {_size(stats['size_bytes'])} · oldest {stats['oldest'] or '-'}"
+             f" · newest {stats['newest'] or '-'}"]
+    if stats["groups"]:
+        import pandas as pd
+
+        table = pd.DataFrame(stats["groups"])[["provider", "model", "endpoint", "entries"]].fillna("-")
+        lines += ["", table.to_string(index=False)]
+    return "\n".join(lines)
+
+
+def _size(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            break
+        size /= 1024
+    return f"{size:.0f} B" if unit == "B" else f"{size:.1f} {unit}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="promptlab", description=__doc__.splitlines()[0],
-                                     epilog="Exit codes: 0 ok, 1 a gate failed, 2 bad arguments or input.")
+                                     epilog="Exit codes: 0 ok, 1 a gate failed, 2 bad arguments or input, "
+                                            "130 interrupted.")
     sub = parser.add_subparsers(dest="command", required=True)
     _eval_parser(sub)
     _report_parser(sub)
+    _cache_parser(sub)
     add_registry_commands(sub)
     return parser
 
 
-COMMANDS = {"eval": cmd_eval, "report": cmd_report, **REGISTRY_HANDLERS}
+COMMANDS = {"eval": cmd_eval, "report": cmd_report, "cache": cmd_cache, **REGISTRY_HANDLERS}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     except PromptlabError as exc:
         print(f"promptlab {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # outside a run (loading, comparing, writing): nothing to resume
+        print(f"promptlab {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

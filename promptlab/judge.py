@@ -167,12 +167,14 @@ class Judge:
 
     async def _verdict(self, request: Request, judge_repeat: int, attempt: int) -> dict:
         """The judge's parsed answer, from the cache when this exact call was made before."""
-        key = cache_key(self.provider.name, request, judge_repeat, namespace=f"judge:{attempt}")
+        identity = self.provider.cache_identity()  # the judge's endpoint is part of the key, as for runs
+        key = cache_key(identity, request, judge_repeat, namespace=f"judge:{attempt}")
         hit = self.cache.get(key) if self.cache is not None else None
         if hit is None:
             hit = await self._call(request)
             if self.cache is not None:
-                self.cache.put(key, self.provider.name, hit)
+                self.cache.put(key, self.provider.name, hit, endpoint=identity.get("endpoint"),
+                               model_asked=self.model_id)
         return parse_verdict(hit.text, [c.name for c in self.criteria])
 
     async def _call(self, request: Request) -> Completion:

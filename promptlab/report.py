@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .display import esc
+from .errors import PromptlabError
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -117,17 +118,85 @@ def _environment(**values: str):
                 os.environ[key] = value
 
 
-def execute_notebook(path: Path, parameters: dict[str, Any] | None = None, timeout_s: int = 1800) -> Any:
-    """Run a notebook top to bottom in its own folder (as nbmake does) and return the executed node."""
-    import nbformat
+class NotebookFailed(PromptlabError):
+    """A notebook did not run to the end: names the notebook, the cell (1-based, as in the file, with its
+    first source line) and the error, on one line.
+
+    Attributes:
+        notebook: the notebook's path.
+        cell: the failing cell's 1-based position in the notebook file (None: the failure was not in a cell).
+        error: the error as ``Name: message``.
+    """
+
+    def __init__(self, notebook: Path, cell: int | None, source_line: str, error: str):
+        self.notebook, self.cell, self.error = notebook, cell, error
+        where = f"cell {cell} ({source_line!r})" if cell is not None else source_line
+        super().__init__(f"notebook {str(notebook)!r} failed at {where}: {error}")
+
+
+def _tracking_executor(timeout_s: int) -> Any:
+    """An ExecutePreprocessor that remembers the index of the cell it is running (to name a failing one)."""
     from nbconvert.preprocessors import ExecutePreprocessor
 
+    class Tracking(ExecutePreprocessor):
+        current: int | None = None
+
+        def preprocess_cell(self, cell: Any, resources: Any, index: int) -> Any:
+            self.current = index
+            return super().preprocess_cell(cell, resources, index)
+
+    return Tracking(timeout=timeout_s, kernel_name="python3")
+
+
+def _first_line(text: str, limit: int = 80) -> str:
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _failure(path: Path, notebook: Any, index: int | None, injected: int | None, exc: BaseException) -> NotebookFailed:
+    """The one-line `NotebookFailed` for an execution error in cell ``index`` of the executed notebook."""
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+    if isinstance(exc, CellExecutionError):
+        error = f"{exc.ename}: {_first_line(str(exc.evalue), 300)}"
+    elif isinstance(exc, CellTimeoutError):
+        error = "the cell ran past the timeout (raise --timeout, or make the cell lighter)"
+    else:  # the kernel died, or could not start
+        error = f"{type(exc).__name__}: {_first_line(str(exc), 300)}"
+    if index is None:
+        return NotebookFailed(path, None, "start-up", error)
+    if injected is not None and index == injected:
+        return NotebookFailed(path, None, "the injected parameters cell (check the -p values)", error)
+    position = index - (injected is not None and index > injected) + 1  # as in the file the user has
+    return NotebookFailed(path, position, _first_line(notebook.cells[index].source), error)
+
+
+def execute_notebook(path: Path, parameters: dict[str, Any] | None = None, timeout_s: int = 1800) -> Any:
+    """Run a notebook top to bottom in its own folder (as nbmake does) and return the executed node.
+
+    Raises:
+        NotebookFailed: a cell raised, ran past ``timeout_s``, or the kernel died or could not start.
+    """
+    import nbformat
+    from jupyter_client.kernelspec import NoSuchKernel
+    from nbclient.exceptions import CellControlSignal, DeadKernelError
+
     notebook = nbformat.read(path, as_version=4)
+    count = len(notebook.cells)
     inject_parameters(notebook, parameters or {})
-    with _environment(PLOTLY_RENDERER=_RENDERER):
-        ExecutePreprocessor(timeout=timeout_s, kernel_name="python3").preprocess(
-            notebook, {"metadata": {"path": str(path.parent)}})
+    injected = _injected_index(notebook) if len(notebook.cells) > count else None
+    executor = _tracking_executor(timeout_s)
+    try:
+        with _environment(PLOTLY_RENDERER=_RENDERER):
+            executor.preprocess(notebook, {"metadata": {"path": str(path.parent)}})
+    except (CellControlSignal, DeadKernelError, NoSuchKernel, RuntimeError) as exc:
+        raise _failure(path, notebook, executor.current, injected, exc) from None
     return notebook
+
+
+def _injected_index(notebook: Any) -> int | None:
+    tags = [c.get("metadata", {}).get("tags", []) for c in notebook.cells]
+    return next((i for i, cell_tags in enumerate(tags) if "injected-parameters" in cell_tags), None)
 
 
 def offline_html(notebook: Any) -> str:

@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import datetime as dt
+import os
 import random
+import threading
+import types
 import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -176,6 +181,8 @@ class _Run:
         self.pool = pool
         self.cache = _open_cache(options.cache)
         self.hits = self.misses = self.errors = self.done = 0
+        self.answered = 0  # jobs with an answer (cached when the cache is on): what an interruption keeps
+        self._identities: dict[str, dict] = {}
         self.spent = Decimal(0)
         self.cost_unknown = False  # some answered call had no price: the running total is a lower bound
         self.stopped_reason: str | None = None
@@ -196,12 +203,21 @@ class _Run:
         self._account(outcome)
         return outcome
 
+    def identity(self, provider: Provider) -> dict:
+        """The provider's cache identity, asked once per run (it does not change while the run lasts)."""
+        if provider.name not in self._identities:
+            self._identities[provider.name] = provider.cache_identity()
+        return self._identities[provider.name]
+
     async def _call(self, job: Job, model_id: str, request: Request) -> Outcome:
         provider = self.pool.for_model(model_id)
-        key = cache_key(provider.name, request, job.repeat)
-        if self.cache is not None and (hit := self.cache.get(key)) is not None:
-            self.hits += 1
-            return Outcome(job, hit, cached=True, answered_by=model_id, cost_usd=_price(model_id, hit))
+        identity = self.identity(provider)
+        key = cache_key(identity, request, job.repeat)
+        if self.cache is not None:
+            if (hit := self.cache.get(key)) is not None:
+                self.hits += 1
+                return Outcome(job, hit, cached=True, answered_by=model_id, cost_usd=_price(model_id, hit))
+            self.misses += 1
         reservation = await self._reserve(model_id, request)
         if reservation is None:
             return Outcome(job, error_type="budget_exceeded",
@@ -210,8 +226,8 @@ class _Run:
         if self.options.budget is not None:
             self.options.budget.settle(reservation, outcome.cost_usd)
         if outcome.completion is not None and self.cache is not None:
-            self.misses += 1
-            self.cache.put(key, provider.name, outcome.completion)
+            self.cache.put(key, provider.name, outcome.completion, endpoint=identity.get("endpoint"),
+                           model_asked=model_id)
         return outcome
 
     async def _reserve(self, model_id: str, request: Request) -> Decimal | None:
@@ -241,6 +257,7 @@ class _Run:
     def _account(self, outcome: Outcome) -> None:
         self.done += 1
         self.errors += outcome.completion is None
+        self.answered += outcome.completion is not None
         if not outcome.cached and outcome.completion is not None:  # "cost so far" is what this run paid
             if outcome.cost_usd is None:
                 self.cost_unknown = True
@@ -259,6 +276,33 @@ class _Run:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+    def interrupted(self) -> RunInterrupted:
+        """The exception that reports this run stopped part-way (Ctrl-C, a kernel interrupt)."""
+        path = self.cache.path if self.cache is not None else None
+        return RunInterrupted(self.answered, self.total, path)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or a Jupyter interrupt) stopped a run part-way. It is a `KeyboardInterrupt`, so it stops
+    whatever called the run; it tells how much was done and where that is kept.
+
+    Attributes:
+        done: calls that had an answer when the run stopped (in the cache, when it is on).
+        total: calls the run had planned.
+        cache_path: the response cache holding the answers, or None when the cache was off.
+    """
+
+    def __init__(self, done: int, total: int, cache_path: Path | None):
+        self.done, self.total, self.cache_path = done, total, cache_path
+        super().__init__(self.summary("run it again to resume"))
+
+    def summary(self, how_to_resume: str) -> str:
+        """One line: ``N of M calls done and cached; <how_to_resume>`` (or why a rerun repeats them)."""
+        if self.cache_path is None:
+            return (f"{self.done} of {self.total} calls done; the cache was off, so a new run makes every "
+                    "call again")
+        return f"{self.done} of {self.total} calls done and cached; {how_to_resume}"
 
 
 def _price(model_id: str, completion: Completion) -> Decimal | None:
@@ -365,11 +409,17 @@ def _metadata(run_id: str, variants: dict[str, Prompt], state: _Run, started: dt
         "prompts": {name: {"ref": p.ref, "hash": p.content_hash, "model_pinned": p.model}
                     for name, p in variants.items()},
         "models_asked": sorted({o.job.model_id for o in outcomes}), "models_served": served,
-        "repeats": state.options.repeats, "cache": {"hits": state.hits, "misses": state.misses,
-                                                    "enabled": state.cache is not None},
+        "repeats": state.options.repeats, "cache": _cache_meta(state),
         "stopped": state.stopped_reason,
         "budget_usd": str(state.options.budget.usd) if state.options.budget else None,
     }
+
+
+def _cache_meta(state: _Run) -> dict:
+    """Cache lookups of the run: ``hits`` (answered from the cache), ``misses`` (sent to a model; a call
+    with fallbacks may miss once per model), whether the cache was on, and its file."""
+    return {"hits": state.hits, "misses": state.misses, "enabled": state.cache is not None,
+            "path": str(state.cache.path) if state.cache is not None else None}
 
 
 # ---- the public faces ------------------------------------------------------------------------------------
@@ -401,6 +451,8 @@ async def arun(suite: Suite, variants: Variants, model: ModelSpec | Iterable[Mod
     _check_budget_priced(jobs, opts)
     run_id, started = uuid.uuid4().hex[:12], dt.datetime.now(dt.UTC)
     state = _Run(opts, pool, len(jobs))
+    if (watcher := _WATCHER.get()) is not None:
+        watcher.state = state
     try:
         outcomes = await _drain(state, jobs)
     finally:
@@ -424,14 +476,84 @@ def run(suite: Suite, variants: Variants, model: ModelSpec | Iterable[ModelSpec]
 
 def run_sync(coroutine: Any) -> Any:
     """Run a coroutine to completion from synchronous code, also when an event loop is already running
-    (Jupyter): then it runs on a worker thread with its own loop."""
+    (Jupyter): then it runs on a worker thread with its own loop.
+
+    Ctrl-C (or a kernel interrupt) stops a run started by the coroutine and raises `RunInterrupted`, which
+    tells how many calls were done and cached. Other errors are raised as they are, without the frames of
+    asyncio and the worker thread in their traceback.
+    """
+    watcher = _Watcher()
+    token = _WATCHER.set(watcher)
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(_boxed(coroutine)).value
-    # A loop is already running (Jupyter): run ours on a worker thread with its own loop.
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(_boxed(coroutine)).value
+        return _run_on_a_thread(coroutine)
+    except KeyboardInterrupt as exc:
+        if watcher.state is None or isinstance(exc, RunInterrupted):
+            raise
+        raise watcher.state.interrupted() from None
+    except Exception as exc:
+        # the first entry is this frame, which raising here puts back
+        raise exc.with_traceback(_without_plumbing(exc.__traceback__.tb_next))  # noqa: B904 - the same exception
+    finally:
+        _WATCHER.reset(token)
+
+
+@dataclass
+class _Watcher:
+    """Lets `run_sync` see the run its coroutine started, to report it when interrupted."""
+
+    state: _Run | None = None
+
+
+_WATCHER: contextvars.ContextVar[_Watcher | None] = contextvars.ContextVar("promptlab_run_watcher", default=None)
+
+
+def _run_on_a_thread(coroutine: Any) -> Any:
+    """Run on a worker thread with its own loop (the caller's loop is busy running the caller). An
+    interrupt while waiting cancels the run there — otherwise it would go on calling models unseen — and
+    waits for it to close its connections before the interrupt goes on."""
+    started = threading.Event()
+    handles: dict[str, Any] = {}
+
+    async def main() -> _Box:
+        handles["loop"], handles["task"] = asyncio.get_running_loop(), asyncio.current_task()
+        started.set()
+        return await _boxed(coroutine)
+
+    context = contextvars.copy_context()  # carries the watcher into the worker's run
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, _boxed(coroutine)).result().value
+        future = pool.submit(context.run, asyncio.run, main())
+        try:
+            return future.result().value
+        except KeyboardInterrupt:
+            if started.wait(timeout=5) and not future.done():
+                try:
+                    handles["loop"].call_soon_threadsafe(handles["task"].cancel)
+                except RuntimeError:  # the loop closed in between: the run had finished anyway
+                    pass
+            concurrent.futures.wait([future])
+            raise
+
+
+# Frames of these modules are plumbing between the caller and the error: dropped from re-raised tracebacks.
+_PLUMBING = tuple(str(Path(module.__file__).parent) + os.sep if module.__file__.endswith("__init__.py")
+                  else module.__file__ for module in (asyncio, concurrent.futures, threading))
+
+
+def _without_plumbing(tb: types.TracebackType | None) -> types.TracebackType | None:
+    """``tb`` without the frames of asyncio, concurrent.futures and threading (rebuilt, not mutated)."""
+    kept = []
+    while tb is not None:
+        if not tb.tb_frame.f_code.co_filename.startswith(_PLUMBING):
+            kept.append(tb)
+        tb = tb.tb_next
+    trimmed = None
+    for entry in reversed(kept):
+        trimmed = types.TracebackType(trimmed, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return trimmed
 
 
 class _Box:

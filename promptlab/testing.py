@@ -180,12 +180,14 @@ class FakeLLMServer:
         retry_after_s: the ``Retry-After`` sent with 429 responses (also sent as ``retry-after-ms``).
         seed: seed of the random draws behind ``fault_rates``.
         require_api_key: when set, requests whose credential differs get a 401 (the key is never logged).
+        port: the port to listen on; 0 (the default) picks a free one. Pass a stopped server's ``port`` to
+            restart "the same server" at the same address (responses cached for it stay valid).
     """
 
     def __init__(self, *, answers: Answers = None, latency_s: float | Callable[[dict], float] = 0.0,
                  served_model: str | None = None, fault_rates: Mapping[str, float] | None = None,
                  fault_schedule: Iterable[str | None] = (), retry_after_s: float = 1.0, seed: int = 0,
-                 require_api_key: str | None = None):
+                 require_api_key: str | None = None, port: int = 0):
         self.answers = answers
         self.latency_s = latency_s
         self.served_model = served_model
@@ -198,6 +200,7 @@ class FakeLLMServer:
         self._log: list[ReceivedRequest] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._requested_port = port
         self._port: int | None = None
         self._closing: asyncio.Event | None = None  # created on the server loop; releases hanging requests
         self._runner: Any = None
@@ -213,7 +216,8 @@ class FakeLLMServer:
         if self._thread is not None:
             raise RuntimeError(f"{self!r} is already running. Call stop() before starting it again.")
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port just released may be in TIME_WAIT
+        sock.bind(("127.0.0.1", self._requested_port))
         self._port = sock.getsockname()[1]
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,

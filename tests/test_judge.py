@@ -113,6 +113,23 @@ def test_judge_server_errors_become_judge_failures():
     assert score.error_type == "judge_failure" and "bad_request" in score.reason
 
 
+def test_cached_verdicts_never_answer_for_another_judge_endpoint(tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    cache = pl.ResponseCache(tmp_path / "judge.sqlite")
+    case = code_suite().cases[0]
+    with FakeLLMServer(answers=lambda body: VERDICT) as server:
+        live = OpenAIProvider(base_url=server.openai_base_url, api_key="k")
+        assert judge(["accuracy"], live, retries=0, cache=cache)(case, "answer").details["accuracy"] == 5
+    dead = OpenAIProvider(base_url=f"http://127.0.0.1:{closed}/v1", api_key="k")
+    score = judge(["accuracy"], dead, retries=0, cache=cache)(case, "answer")
+    assert score.error_type == "judge_failure" and "connection" in score.reason
+    assert len(cache) == 1  # the first endpoint's verdict stays, for that endpoint only
+
+
 def test_rejudge_separates_judge_noise_from_answer_noise():
     rng = np.random.default_rng(0)
 

@@ -2,13 +2,15 @@
 
 A child process runs 40 cases against the loopback fake server with a response cache; it is killed once the
 server has seen ~15 requests. The calls it completed are the rows of its cache file. The same run, started
-again in this process on the same cache file, must send exactly the other calls — counted on a fresh server,
-so that requests the dead child left in flight cannot blur the count — and return 40 rows without errors.
+again in this process on the same cache file, must send exactly the other calls — counted on a fresh server at
+the same address (the cache answers only for the endpoint that answered), so that requests the dead child left
+in flight cannot blur the count — and return 40 rows without errors.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import runpy
 import signal
 import sqlite3
@@ -72,9 +74,9 @@ def cached_rows(path: Path) -> int:
         return db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
 
-def interrupt_a_run(tmp_path: Path, sig: int) -> tuple[Path, Path, subprocess.Popen]:
+def interrupt_a_run(tmp_path: Path, sig: int) -> tuple[Path, Path, subprocess.Popen, int]:
     """Start the 40-case run in a child process and send it ``sig`` after ~15 requests; returns the script,
-    the cache file and the finished child."""
+    the cache file, the finished child and the server's port."""
     script, cache = tmp_path / "run40.py", tmp_path / "responses.sqlite"
     script.write_text(RUN_SCRIPT)
     with FakeLLMServer(answers=answer, latency_s=0.05) as server:
@@ -90,13 +92,13 @@ def interrupt_a_run(tmp_path: Path, sig: int) -> tuple[Path, Path, subprocess.Po
             if child.poll() is None:
                 child.kill()
                 child.wait()
-    return script, cache, child
+    return script, cache, child, server.port
 
 
-def rerun_and_check(script: Path, cache: Path) -> None:
+def rerun_and_check(script: Path, cache: Path, port: int) -> None:
     completed = cached_rows(cache)
     assert 0 < completed < CASES
-    with FakeLLMServer(answers=answer, latency_s=0.05) as server:
+    with FakeLLMServer(answers=answer, latency_s=0.05, port=port) as server:
         results = runpy.run_path(str(script))["run"](server.openai_base_url, str(cache))
         assert server.request_count == CASES - completed
     df = results.df
@@ -106,17 +108,69 @@ def rerun_and_check(script: Path, cache: Path) -> None:
 
 
 def test_a_killed_run_pays_for_no_completed_call_when_run_again(tmp_path):
-    script, cache, child = interrupt_a_run(tmp_path, signal.SIGKILL)
+    script, cache, child, port = interrupt_a_run(tmp_path, signal.SIGKILL)
     assert child.returncode == -signal.SIGKILL
-    rerun_and_check(script, cache)
+    rerun_and_check(script, cache, port)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
 def test_a_run_stopped_with_ctrl_c_pays_for_no_completed_call_when_run_again(tmp_path):
-    script, cache, child = interrupt_a_run(tmp_path, signal.SIGINT)
+    script, cache, child, port = interrupt_a_run(tmp_path, signal.SIGINT)
     stderr = child.stderr.read().decode()
-    assert child.returncode != 0 and "KeyboardInterrupt" in stderr  # Ctrl-C stops the run; it is not swallowed
-    rerun_and_check(script, cache)
+    assert child.returncode != 0 and "RunInterrupted" in stderr  # Ctrl-C stops the run; it is not swallowed
+    done = int(re.search(rf"(\d+) of {CASES} calls done and cached; run it again to resume", stderr)[1])
+    assert done == cached_rows(cache)
+    rerun_and_check(script, cache, port)
+
+
+CLI_SUITE = "name: resume\nlabels: [positive, negative]\ncases:\n" + "".join(
+    f"  - id: c{i}\n    input: review number {i}\n    expected: {'positive' if i % 2 == 0 else 'negative'}\n"
+    for i in range(CASES))
+CLI_PROMPT = 'name: resume\nversion: 1.0.0\nmodel: openai:gpt-4o-mini\nmax_tokens: 5\nsystem: Classify.\n' \
+             'template: "Text: {{ input }}"\n'
+RESUME_LINE = re.compile(rf"^interrupted: (\d+) of {CASES} calls done and cached; run the same command to resume$")
+
+
+def cli_command(tmp_path: Path) -> list[str]:
+    (tmp_path / "suite.yaml").write_text(CLI_SUITE)
+    (tmp_path / "prompt.yaml").write_text(CLI_PROMPT)
+    return [sys.executable, "-m", "promptlab.cli", "eval", "--suite", str(tmp_path / "suite.yaml"),
+            "--prompt", str(tmp_path / "prompt.yaml"), "--quiet"]
+
+
+def cli_env(tmp_path: Path, server: FakeLLMServer) -> dict:
+    return {**os.environ, "OPENAI_BASE_URL": server.openai_base_url, "OPENAI_API_KEY": "sk-test",
+            "PROMPTLAB_CACHE_DIR": str(tmp_path / "cache")}
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
+def test_ctrl_c_in_the_cli_says_how_far_it_got_and_how_to_resume(tmp_path):
+    command = cli_command(tmp_path)
+    with FakeLLMServer(answers=answer, latency_s=0.3) as server:
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env=cli_env(tmp_path, server))
+        try:
+            wait_for(lambda: server.request_count >= KILL_AFTER_REQUESTS or child.poll() is not None, 60,
+                     f"{KILL_AFTER_REQUESTS} requests from the CLI")
+            assert child.poll() is None, f"the CLI ended before it was interrupted: {child.stderr.read()!r}"
+            child.send_signal(signal.SIGINT)
+            _, stderr = child.communicate(timeout=15)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    assert child.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    (line,) = stderr.strip().splitlines()
+    done = int(RESUME_LINE.match(line)[1])
+    assert 0 < done < CASES and done == cached_rows(tmp_path / "cache" / "responses.sqlite")
+
+    # the same command again, at the same address: only the missing calls are made
+    with FakeLLMServer(answers=answer, port=server.port) as server:
+        again = subprocess.run(command, capture_output=True, text=True, env=cli_env(tmp_path, server), timeout=120)
+        assert server.request_count == CASES - done
+    assert again.returncode == 0, again.stderr
+    assert f"cache: {done} hits · {CASES - done} misses" in again.stdout
 
 
 def test_results_match_an_uninterrupted_run(tmp_path):

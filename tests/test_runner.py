@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import threading
 import time
+import traceback
 from decimal import Decimal
 
 import pandas as pd
@@ -9,6 +12,7 @@ import pytest
 
 import promptlab as pl
 from promptlab.errors import ProviderError
+from promptlab.runner import RunInterrupted, run_sync
 
 PROMPT = pl.Prompt(name="sentiment", version="1.0.0", model="claude-3-5-sonnet-20241022", system="Classify.",
                    template="Text: {{ input }}", few_shot_examples=[{"input": "great", "output": "positive"}])
@@ -118,7 +122,8 @@ def test_cache_makes_the_second_run_free(tmp_path):
     first = pl.run(suite(), PROMPT, fake, progress=False, cache=cache)
     second = pl.run(suite(), PROMPT, fake, progress=False, cache=cache)
     assert len(fake.calls) == 4
-    assert second.df["cached"].all() and second.meta["cache"] == {"hits": 4, "misses": 0, "enabled": True}
+    assert second.df["cached"].all() and second.meta["cache"] == {"hits": 4, "misses": 0, "enabled": True,
+                                                                  "path": str(cache.path)}
     assert first.meta["cache"]["misses"] == 4
     pl.run(suite(), PROMPT, fake, progress=False, cache=False)
     assert len(fake.calls) == 8
@@ -152,6 +157,68 @@ def test_run_works_inside_a_running_loop():
     assert len(asyncio.run(in_notebook()).df) == 4
 
 
+def test_a_failed_call_is_a_cache_miss_and_the_meta_names_the_cache_file(tmp_path):
+    cache = pl.ResponseCache(tmp_path / "c.sqlite")
+    broken = pl.FakeProvider({"Text: text 0": "positive"})  # the other cases are not scripted: failed calls
+    results = pl.run(suite(), PROMPT, broken, progress=False, cache=cache, max_error_rate=1.0, retries=0)
+    assert results.meta["cache"] == {"hits": 0, "misses": 4, "enabled": True, "path": str(cache.path)}
+    assert len(cache) == 1  # only the answer is stored
+    off = pl.run(suite(), PROMPT, broken, progress=False, cache=False, max_error_rate=1.0, retries=0)
+    assert off.meta["cache"] == {"hits": 0, "misses": 0, "enabled": False, "path": None}
+
+
+PLUMBING = ("/asyncio/", "/concurrent/", "/threading.py")
+
+
+def frames_after_run_sync(error: BaseException) -> list[traceback.FrameSummary]:
+    frames = traceback.extract_tb(error.__traceback__)
+    names = [frame.name for frame in frames]
+    return frames[names.index("run_sync") + 1:]
+
+
+@pytest.mark.parametrize("in_a_running_loop", [False, True])
+def test_errors_through_run_sync_carry_no_asyncio_or_thread_frames(in_a_running_loop):
+    async def failing():
+        raise ValueError("the original error")
+
+    async def notebook_cell():
+        return run_sync(failing())
+
+    with pytest.raises(ValueError, match="the original error") as caught:
+        asyncio.run(notebook_cell()) if in_a_running_loop else run_sync(failing())
+    frames = frames_after_run_sync(caught.value)
+    assert frames[-1].name == "failing"
+    assert not [f.filename for f in frames if any(part in f.filename for part in PLUMBING)]
+
+
+def test_an_interrupt_in_a_notebook_stops_the_run_and_says_what_was_kept(tmp_path):
+    cache = pl.ResponseCache(tmp_path / "c.sqlite")
+    provider = pl.FakeProvider(answer_by_parity, latency_s=0.02)
+
+    def interrupt_after_five_calls():
+        while len(provider.calls) < 5:
+            time.sleep(0.005)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # what a kernel interrupt does
+
+    async def notebook_cell():
+        return pl.run(suite(40), PROMPT, provider, concurrency=1, progress=False, cache=cache)
+
+    threading.Thread(target=interrupt_after_five_calls, daemon=True).start()
+    loop = asyncio.new_event_loop()  # a loop without asyncio.run's SIGINT handler, like ipykernel's
+    try:
+        with pytest.raises(KeyboardInterrupt) as caught:
+            loop.run_until_complete(notebook_cell())
+    finally:
+        loop.close()
+    stopped = caught.value
+    assert isinstance(stopped, RunInterrupted), repr(stopped)
+    calls = len(provider.calls)
+    time.sleep(0.2)
+    assert len(provider.calls) == calls < 40  # cancelled: nothing goes on calling the model unseen
+    assert (stopped.total, stopped.done, stopped.cache_path) == (40, len(cache), cache.path) and stopped.done >= 4
+    assert str(stopped) == f"{stopped.done} of 40 calls done and cached; run it again to resume"
+
+
 def test_arun_is_awaitable():
     results = asyncio.run(pl.arun(suite(), PROMPT, pl.FakeProvider(answer_by_parity), progress=False, cache=False))
     assert results.df["passed"].all()
@@ -165,7 +232,8 @@ def test_bad_arguments_are_clear():
     with pytest.raises(pl.RunError, match="no cases"):
         pl.run(pl.Suite("empty"), PROMPT, pl.FakeProvider())
     with pytest.raises(pl.MissingVariablesError):
-        pl.run(suite(), PROMPT.with_changes(template="{{ subject }}"), pl.FakeProvider())
+        # no few-shot examples here: a prompt whose examples lack the variable is refused when it is built
+        pl.run(suite(), pl.Prompt(name="p", version="1", model="fake:m", template="{{ subject }}"), pl.FakeProvider())
     with pytest.raises(pl.ModelSpecError, match="cannot tell the provider"):
         pl.run(suite(), PROMPT, "mystery-model")
 

@@ -35,6 +35,15 @@ def _anthropic_sdk() -> ModuleType:
     return anthropic
 
 
+def _api_version() -> str | None:
+    """The ``anthropic-version`` header the installed SDK sends (None without the SDK: no call can succeed)."""
+    try:
+        from anthropic._constants import ANTHROPIC_API_VERSION
+    except ImportError:
+        return None
+    return ANTHROPIC_API_VERSION
+
+
 def _input_tokens(usage: Any) -> int | None:
     if usage is None or usage.input_tokens is None:
         return None
@@ -56,6 +65,11 @@ class AnthropicProvider(SDKProvider):
     key_env = "ANTHROPIC_API_KEY"
     base_url_env = "ANTHROPIC_BASE_URL"
     default_base_url = "https://api.anthropic.com"
+
+    def cache_identity(self) -> dict[str, Any]:
+        """The shared identity plus the API version the SDK sends (``anthropic-version``): a new version
+        can change answers (2026-10-21 dropped the sampling parameters)."""
+        return {**super().cache_identity(), "api_version": _api_version()}
 
     def _make_client(self, api_key: str) -> Any:
         return _anthropic_sdk().AsyncAnthropic(api_key=api_key, base_url=self.base_url, max_retries=0,

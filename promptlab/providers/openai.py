@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import MissingAPIKeyError, MissingDependencyError, ProviderError
-from .base import Completion, Provider, Request
+from .base import Completion, Provider, Request, normalise_endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -219,6 +219,11 @@ class SDKProvider(Provider):
         return (f"{type(self).__name__}(base_url={self.base_url!r}, timeout_s={self.timeout_s!r}, "
                 f"max_concurrency={self.max_concurrency!r})")
 
+    def cache_identity(self) -> dict[str, Any]:
+        """Name, class and endpoint (normalised, credentials dropped) — never the key: a different key on
+        the same endpoint gets the same answers, and a key must not be hashed into a file on disk."""
+        return {**super().cache_identity(), "endpoint": normalise_endpoint(self.base_url)}
+
     def _make_client(self, api_key: str) -> Any:
         """A new SDK client with retries off."""
         raise NotImplementedError
@@ -325,6 +330,10 @@ class OpenAIProvider(SDKProvider):
             official = urlsplit(self.base_url).hostname == "api.openai.com"
             max_tokens_param = "max_completion_tokens" if official else "max_tokens"
         self.max_tokens_param = max_tokens_param
+
+    def cache_identity(self) -> dict[str, Any]:
+        """The shared identity plus the field that carries ``max_tokens`` (servers may treat them apart)."""
+        return {**super().cache_identity(), "max_tokens_param": self.max_tokens_param}
 
     def _make_client(self, api_key: str) -> Any:
         return _openai_sdk().AsyncOpenAI(api_key=api_key, base_url=self.base_url, max_retries=0,
