@@ -63,8 +63,16 @@ def comparison_report(path: str | Path, results: Any, comparison: Any | None, ti
     sections.append(section("Plots", figures_html(figures)))
     meta = results.meta
     prompts = ", ".join(f"{k} = {v['ref']} ({v['hash']})" for k, v in (meta.get("prompts") or {}).items())
-    subtitle = f"run {meta.get('run_id', '?')} · models {', '.join(meta.get('models_served') or [])} · {prompts}"
+    subtitle = (f"run {meta.get('run_id', '?')} · models {', '.join(meta.get('models_served') or [])} · {prompts}"
+                f" · {_cache_summary(meta.get('cache') or {})}")
     return write_report(path, title, sections, subtitle)
+
+
+def _cache_summary(cache: dict) -> str:
+    """``cache 12 hits · 8 misses``: how much of the run came from the response cache."""
+    if not cache.get("enabled"):
+        return "cache off"
+    return f"cache {cache.get('hits', 'NA')} hits · {cache.get('misses', 'NA')} misses"
 
 
 # ---- notebooks -------------------------------------------------------------------------------------------

@@ -55,6 +55,13 @@ def test_eval_prints_cache_hits_and_misses(project, capsys, tmp_path):
     assert project.request_count == 2 * CASES
 
 
+def test_the_html_report_shows_cache_hits_and_misses(project, tmp_path):
+    assert evaluate("--report", "first.html") == 0
+    assert evaluate("--report", "second.html") == 0
+    assert f"cache 0 hits · {CASES} misses" in (tmp_path / "first.html").read_text()
+    assert f"cache {CASES} hits · 0 misses" in (tmp_path / "second.html").read_text()
+
+
 def test_cache_info_and_clear(project, capsys, tmp_path):
     assert main(["cache", "info"]) == 0
     assert "empty: no run has written to it yet" in capsys.readouterr().out
