@@ -43,7 +43,8 @@ def _status_parser(sub: argparse._SubParsersAction) -> None:
     p = _parser(sub, "status", "every prompt version, its lifecycle state, what is live, integrity problems",
                 "List every prompt version under prompts/ with its lifecycle state and where it is live (configs/"
                 "staging.yaml, configs/production.yaml), then check the registry's integrity: registered version "
-                "files edited by hand (hash mismatch), missing files, alias files that disagree with the history.",
+                "files edited by hand (hash mismatch), missing files, alias files that disagree with the history, "
+                "and the history's hash chain (the first line edited, inserted, removed or appended by hand).",
                 ("the registry is consistent", "an integrity problem was found"))
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -141,7 +142,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     """Print versions, states, live versions and problems; 1 when there is a problem."""
     status = _registry(args).status()
     if args.json:
+        chain = status.chain
         payload = {"ok": status.ok, "live": status.live, "versions": status.versions.to_dict("records"),
+                   "history": {"events": chain.events, "legacy": chain.legacy, "intact": chain.intact,
+                               "bad_line": chain.bad_line, "summary": chain.describe()},
                    "problems": [vars(p) for p in status.problems]}
         print(json.dumps(payload, indent=2, default=str))
     else:

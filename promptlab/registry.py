@@ -5,7 +5,8 @@ Layout (everything is a plain file, so a pull request shows every change)::
     prompts/<group>/<file>.yaml      version files: every YAML under prompts/ is one version of one prompt
     configs/staging.yaml             the live version of each prompt in staging   (written by the registry)
     configs/production.yaml          the live version of each prompt in production
-    configs/history.jsonl            append-only: one event per line (who, when, from, to, evidence, reason)
+    configs/history.jsonl            append-only, hash-chained: one event per line (who, when, from, to, evidence,
+                                     reason, and the hashes that make a hand edit detectable)
     configs/evidence/<id>.json       the numbers a move was based on (+ <id>.parquet: the rows)
     configs/gates.yaml               thresholds of the gates and the checklist (`promptlab.lifecycle`)
     configs/monitoring.yaml          alert rules; configs/fallbacks.yaml: the fallback of each prompt
@@ -16,7 +17,9 @@ and ``sentiment_terse.yaml`` do. A file is a *working copy* until it is register
 records its hashes in the history, and from then on the version is immutable — a hand edit is detected by its
 hash (`Registry.verify`, ``promptlab status``) and `Registry.get` refuses it. Versions the registry writes
 (`register` of an in-memory prompt, `export`) go to ``prompts/<group>/<name>_v<version>.yaml``.
-``name@staging``, ``name@production`` and ``name@latest`` (the last registered) are the aliases `get` resolves.
+``name@staging``, ``name@production`` and ``name@latest`` (the last registered) are the aliases `get` resolves;
+an environment alias is served only if the history backs it (a hand-edited alias file raises `IntegrityError`),
+and nothing is served or moved while the history's hash chain is broken (`promptlab.registry_store`).
 
 Writes are atomic (temporary file + ``os.replace``) and serialised by a lock file (``configs/.registry.lock``),
 so several processes promoting at once lose nothing.
@@ -50,6 +53,7 @@ from .optimize.pinning import pin_status
 from .prompt import ChangelogEntry, Prompt, load_prompt
 from .registry_store import (
     AliasEntry,
+    HistoryChain,
     Problem,
     RegistryStore,
     View,
@@ -59,10 +63,11 @@ from .registry_store import (
     find_root,
 )
 
-__all__ = ["AliasEntry", "Problem", "PromptRegistry", "Registry", "RegistryStatus", "current_actor",
+__all__ = ["AliasEntry", "HistoryChain", "Problem", "PromptRegistry", "Registry", "RegistryStatus", "current_actor",
            "definition_hash", "find_root", "parse_ref"]
 
 SELECTORS = ("latest", *ENVIRONMENTS)
+_CHAIN_FIELDS = {"prev_hash", "hash"}
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -83,10 +88,13 @@ class RegistryStatus:
         versions: one row per version (see `Registry.versions`).
         problems: `Problem` records (hand-edited or missing files, alias files that disagree with history …).
         live: ``{environment: {prompt: version}}`` from the alias files.
+        chain: the state of the history's hash chain (`HistoryChain`).
     """
 
-    def __init__(self, versions: pd.DataFrame, problems: tuple[Problem, ...], live: dict[str, dict[str, str]]):
+    def __init__(self, versions: pd.DataFrame, problems: tuple[Problem, ...], live: dict[str, dict[str, str]],
+                 chain: HistoryChain | None = None):
         self.versions, self.problems, self.live = versions, tuple(problems), live
+        self.chain = chain or HistoryChain()
 
     @property
     def ok(self) -> bool:
@@ -98,7 +106,8 @@ class RegistryStatus:
         cols = ["prompt", "version", "state", "live", "file", "pinned"]
         table = self.versions[cols].to_string(index=False) if len(self.versions) else "(no prompt files)"
         problems = [f"  {p.kind}: {p.message}" for p in self.problems] or ["  none"]
-        return "\n".join([table, "", f"problems ({len(self.problems)}):", *problems])
+        return "\n".join([table, "", f"history: {self.chain.describe()}", f"problems ({len(self.problems)}):",
+                          *problems])
 
     def __repr__(self) -> str:
         live = "; ".join(f"{env}: " + (", ".join(f"{n}@{v}" for n, v in names.items()) or "nothing")
@@ -149,7 +158,11 @@ class Registry:
         """A prompt version: ``get("sentiment_classifier@production")``, ``get(name, version="latest")``.
 
         Registered versions are checked against their recorded hash (`IntegrityError` when edited by hand);
-        an explicit version that is not registered yet is read from its working file.
+        an explicit version that is not registered yet is read from its working file. An environment alias is
+        served only when the history backs it: the alias file must name the version that the history moved
+        there through the gates (or rolled back to), with its registered content hash; and the history's hash
+        chain must be intact. Otherwise `IntegrityError` says which file, what it says, what the history says,
+        and how to fix it.
         """
         view = self.store.view()
         name, version = self._resolve(*parse_ref(ref, version), view)
@@ -173,8 +186,8 @@ class Registry:
         raise RegistryError(self._unknown(name, version, view))
 
     def _resolve(self, name: str, selector: str, view: View) -> tuple[str, str]:
-        if selector in ENVIRONMENTS:
-            entry = self.aliases(selector).get(name)
+        if selector in ENVIRONMENTS:  # the alias file is trusted only as far as the history backs it
+            entry = self.store.checked_alias(selector, name, view)
             if entry is None:
                 raise RegistryError(f"nothing is live in {selector} for {name!r}. Promote a version: "
                                     f"registry.promote('{name}@<version>', to={selector!r}).")
@@ -211,14 +224,18 @@ class Registry:
 
     # ---- views ----------------------------------------------------------------------------------------------------
     def history(self, name: str | None = None) -> pd.DataFrame:
-        """The history, one row per event (of one prompt if ``name`` is given): who, when, from, to, why."""
-        rows = [e.model_dump() for e in self.events() if name is None or e.prompt == name]
-        return pd.DataFrame(rows, columns=list(HistoryEvent.model_fields))
+        """The history, one row per event (of one prompt if ``name`` is given): who, when, from, to, why.
+
+        The chain's ``prev_hash`` and ``hash`` are left out (`events` has them; `chain` checks them)."""
+        columns = [f for f in HistoryEvent.model_fields if f not in _CHAIN_FIELDS]
+        rows = [e.model_dump(exclude=_CHAIN_FIELDS) for e in self.events() if name is None or e.prompt == name]
+        return pd.DataFrame(rows, columns=columns)
 
     def versions(self, name: str | None = None) -> pd.DataFrame:
         """Every version, registered or not: prompt, version, state, live (environments), file, model, pinned,
-        content_hash, registered_by, registered_at."""
-        view = self.store.view()
+        content_hash, registered_by, registered_at. A broken history is read up to its first bad line (`verify`
+        names it)."""
+        view = self.store.view(trusted=False)
         live = self.store.live()
         keys = sorted(k for k in set(view.files) | set(view.ledger.registered) if name is None or k[0] == name)
         return pd.DataFrame([_version_row(k, view, live) for k in keys],
@@ -227,13 +244,18 @@ class Registry:
 
     def verify(self) -> tuple[Problem, ...]:
         """Every integrity problem: invalid or clashing files, hand-edited or missing registered versions, alias
-        files that disagree with the history, evidence files that are gone."""
+        files that disagree with the history, evidence files that are gone, and the first line that breaks the
+        history's hash chain (kind ``history``, ref ``configs/history.jsonl:LINE``)."""
         return self.store.problems()
 
+    def chain(self) -> HistoryChain:
+        """The state of the history's hash chain: events, legacy (unchained) events, the first bad line."""
+        return self.store.history().chain
+
     def status(self) -> RegistryStatus:
-        """Every version, what is live where, and every problem (`verify`)."""
+        """Every version, what is live where, every problem (`verify`) and the state of the history's chain."""
         live = self.store.live()
-        return RegistryStatus(self.versions(), self.verify(), live)
+        return RegistryStatus(self.versions(), self.verify(), live, chain=self.chain())
 
     def diff(self, a: str | Prompt, b: str | Prompt) -> PromptDiff:
         """What changed from ``a`` to ``b`` (refs such as ``"name@1.0.0"``, or `Prompt` objects)."""
@@ -352,7 +374,8 @@ class Registry:
 
         Raises:
             RegistryError: the version has no changelog entry of its own at the top, its version is reserved,
-                or it is already registered (or on file) with different content.
+                it is already registered (or on file) with different content, or another registered version of
+                the prompt already has exactly this behaviour (content hash).
         """
         actor = actor or current_actor()
         with self.store.locked():
@@ -362,6 +385,7 @@ class Registry:
             event = view.ledger.registered.get((prompt.name, prompt.version))
             if event is not None:
                 return _same_as_registered(prompt, event)
+            _check_new_content(prompt, view)
             path = self._file_for(prompt, source, view.files, group)
             self.store.append(actor=actor, action="register", prompt=prompt.name, version=prompt.version,
                               to_state="draft", file=path, content_hash=prompt.content_hash,
@@ -545,6 +569,19 @@ def _check_new_version(prompt: Prompt) -> None:
         raise RegistryError(f"{prompt.ref} must add a changelog entry of its own at the top of `changelog:` (the "
                             f"newest entry is {entry.version if entry else None!r}). Add `- version: "
                             f"{prompt.version}` with date, author and changes.")
+
+
+def _check_new_content(prompt: Prompt, view: View) -> None:
+    """Refuse a new version whose behaviour (content hash) equals a registered version of the same prompt: two
+    versions that answer the same split evidence and history between them for no difference."""
+    same = [(v, e) for (n, v), e in view.ledger.registered.items()
+            if n == prompt.name and e.content_hash == prompt.content_hash]
+    if same:
+        version, event = same[-1]
+        raise RegistryError(f"{prompt.name}@{version} (registered by {event.actor} from {event.file}) already has "
+                            f"exactly this behaviour (content hash {prompt.content_hash!r}), so {prompt.ref} would "
+                            f"be a duplicate. Use {prompt.name}@{version}, or change the prompt (model, parameters, "
+                            "system, examples or template) before giving it a new version.")
 
 
 def _same_as_registered(prompt: Prompt, event: HistoryEvent) -> Prompt:

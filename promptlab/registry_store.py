@@ -6,6 +6,17 @@ and write it safely, not what a move is allowed to do. Every write goes through 
 half a file and concurrent writers from several processes are serialised. Integrity: a registered version
 records two hashes — ``content_hash`` (what changes model behaviour) and ``definition_hash`` (every field,
 changelog and metadata included) — and `RegistryStore.verified` refuses a file whose hash differs.
+
+The history is hash-chained, so a line edited, inserted, removed, reordered or appended by hand is detected
+(`check_chain`): every event promptlab writes carries ``prev_hash`` (the chain's link to the line before it)
+and ``hash`` (SHA-256 of the line's canonical JSON — keys sorted, no spaces, UTF-8 — without the ``hash``
+field; ``prev_hash`` is inside, so each hash covers the whole history before it). The first event of a new
+history has ``prev_hash`` = `GENESIS`. Histories written before chaining migrate without a rewrite: their
+leading unhashed lines are folded into a running hash (the link after a legacy line is SHA-256 of the link
+before it, a newline and the line's canonical JSON), so the first hashed event anchors them all; until one is
+written they are reported as *unchained*. An unhashed line after a hashed one is refused. The chain has no
+secret key: whoever recomputes every hash after an edit forges it — it catches hand edits and naive tampering,
+and git's history of ``configs/history.jsonl`` (signed commits, protected branches) is the anchor beyond that.
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ import json
 import os
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +42,10 @@ from .errors import IntegrityError, PromptFileError, RegistryError
 from .evidence import Evidence, load_record
 from .lifecycle import ENVIRONMENTS, HistoryEvent, Ledger
 from .prompt import Prompt, load_prompt
+
+GENESIS = "0" * 64
+"""The ``prev_hash`` of the first event of a history."""
+HISTORY = "configs/history.jsonl"
 
 
 def find_root(start: str | Path | None = None) -> Path:
@@ -75,6 +90,107 @@ def current_actor() -> str:
     return name.strip() or getpass.getuser()
 
 
+# ---- the hash chain of the history ---------------------------------------------------------------------------
+def canonical_json(data: dict[str, Any]) -> bytes:
+    """A history line's canonical JSON: keys sorted, no spaces, UTF-8 (what its hash covers)."""
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def event_hash(data: dict[str, Any]) -> str:
+    """SHA-256 (hex) of a history line's canonical JSON without its own ``hash`` field."""
+    return hashlib.sha256(canonical_json({k: v for k, v in data.items() if k != "hash"})).hexdigest()
+
+
+def _legacy_link(link: str, data: dict[str, Any]) -> str:
+    """The link after a line written before chaining: the line folded into the running hash."""
+    return hashlib.sha256(link.encode("ascii", "replace") + b"\n" + canonical_json(data)).hexdigest()
+
+
+@dataclass(frozen=True)
+class HistoryChain:
+    """What the hash chain of ``configs/history.jsonl`` says (see the module docstring).
+
+    Attributes:
+        events: events that check out (before the first bad line).
+        legacy: leading events written before hash chaining.
+        head: the link the next event's ``prev_hash`` must carry.
+        bad_line: the line number of the first line that breaks the chain (None: intact).
+        problem: what is wrong with that line.
+    """
+
+    events: int = 0
+    legacy: int = 0
+    head: str = GENESIS
+    bad_line: int | None = None
+    problem: str = ""
+
+    @property
+    def intact(self) -> bool:
+        """Whether no line breaks the chain."""
+        return self.bad_line is None
+
+    @property
+    def message(self) -> str:
+        """The problem with the place and the fix (empty when intact)."""
+        if self.intact:
+            return ""
+        return (f"{HISTORY}:{self.bad_line}: {self.problem}. The history is append-only and hash-chained; "
+                f"promptlab trusts no version, alias or approval until it is restored: see the change with "
+                f"`git log -p -- {HISTORY}` and restore the file (git checkout -- {HISTORY}).")
+
+    def describe(self) -> str:
+        """One line for `promptlab status`."""
+        if not self.intact:
+            return f"broken at line {self.bad_line} ({self.problem})"
+        if not self.events:
+            return "no events yet"
+        if self.legacy == self.events:
+            return (f"{self.events} events written before hash chaining (unchained); the next event promptlab "
+                    "writes anchors them")
+        legacy = (f"; the first {self.legacy} predate hashing and are anchored by the hashed events after them"
+                  if self.legacy else "")
+        return f"{self.events} events, hash chain intact{legacy}"
+
+
+def check_chain(lines: list[tuple[int, dict[str, Any]]]) -> HistoryChain:
+    """Walk the history's lines (line number, parsed JSON), oldest first; stop at the first that breaks it."""
+    link, legacy, chained = GENESIS, 0, False
+    for index, (number, data) in enumerate(lines, start=1):
+        problem = _link_problem(index, data, link, chained)
+        if problem:
+            return HistoryChain(index - 1, legacy, link, number, problem)
+        if "hash" in data:
+            chained, link = True, str(data["hash"])
+        else:
+            legacy, link = legacy + 1, _legacy_link(link, data)
+    return HistoryChain(len(lines), legacy, link)
+
+
+def _link_problem(index: int, data: dict[str, Any], link: str, chained: bool) -> str:
+    """Why one line breaks the chain ('' when it does not)."""
+    if data.get("seq") != index:
+        return (f"seq {data.get('seq')!r} where {index} was expected: a line before it was removed, inserted or "
+                "reordered")
+    if "hash" not in data and "prev_hash" not in data:
+        return ("it has no hash although the lines before it do: promptlab did not write it (a line appended "
+                "or edited by hand)") if chained else ""
+    if data.get("hash") != event_hash(data):
+        return "its content does not match its hash: the line was edited after promptlab wrote it"
+    if data.get("prev_hash") != link:
+        return ("its prev_hash does not match the line before it: that line was edited, or lines were removed, "
+                "inserted or reordered")
+    return ""
+
+
+@dataclass(frozen=True)
+class History:
+    """The history as read: its events (up to the first unreadable line), its chain, whether every line read."""
+
+    events: tuple[HistoryEvent, ...]
+    chain: HistoryChain
+    readable: bool = True
+
+
 class AliasEntry(BaseModel):
     """The live version of one prompt in one environment."""
 
@@ -109,7 +225,8 @@ class VersionFile:
 
 @dataclass(frozen=True)
 class Problem:
-    """Something wrong in the registry; ``kind`` is invalid, duplicate, modified, missing, alias or evidence."""
+    """Something wrong in the registry; ``kind`` is invalid, duplicate, modified, missing, alias, evidence or
+    history (a broken hash chain)."""
 
     kind: str
     ref: str
@@ -123,6 +240,7 @@ class View:
     files: dict[tuple[str, str], VersionFile]
     problems: tuple[Problem, ...]
     ledger: Ledger
+    chain: HistoryChain = HistoryChain()
 
 
 class RegistryStore:
@@ -141,19 +259,18 @@ class RegistryStore:
 
     # ---- reading ------------------------------------------------------------------------------------------------
     def events(self) -> list[HistoryEvent]:
-        """Every history event, oldest first."""
-        if not self.history_path.exists():
-            return []
-        events = []
-        for number, line in enumerate(self.history_path.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
-                try:
-                    events.append(HistoryEvent.model_validate_json(line))
-                except ValidationError as exc:
-                    raise RegistryError(f"{self.history_path}:{number}: not a history event "
-                                        f"({exc.errors()[0]['msg']}). The history is append-only: restore the "
-                                        "line from git.") from None
-        return events
+        """Every history event, oldest first (`IntegrityError` naming the line when one is not an event)."""
+        history = self.history()
+        if not history.readable:
+            raise IntegrityError(history.chain.message)
+        return list(history.events)
+
+    def history(self) -> History:
+        """The events and the state of the hash chain; reading stops at the first line that is not an event."""
+        return _parse_history(self._history_text())
+
+    def _history_text(self) -> str:
+        return self.history_path.read_text(encoding="utf-8") if self.history_path.exists() else ""
 
     def scan(self) -> tuple[dict[tuple[str, str], VersionFile], tuple[Problem, ...]]:
         """Every version file under ``prompts/`` by (name, version), and the files that are invalid or clash."""
@@ -177,10 +294,20 @@ class RegistryStore:
                 found[key] = VersionFile(rel, prompt)
         return found, tuple(problems)
 
-    def view(self) -> View:
-        """Read the version files and the history once."""
+    def view(self, *, trusted: bool = True) -> View:
+        """Read the version files and the history once.
+
+        Args:
+            trusted: refuse (`IntegrityError`, naming the first bad line) when the history's hash chain is
+                broken — every read that serves a version or moves one does; ``False`` reads the events before
+                the bad line, for `problems` and listings.
+        """
         files, problems = self.scan()
-        return View(files, problems, lc.replay(self.events()))
+        history = self.history()
+        if trusted and not history.chain.intact:
+            raise IntegrityError(history.chain.message)
+        events = history.events if history.chain.intact else history.events[: history.chain.events]
+        return View(files, problems, lc.replay(events), history.chain)
 
     def aliases(self, env: str) -> dict[str, AliasEntry]:
         """The entries of ``configs/<env>.yaml`` by prompt name."""
@@ -225,9 +352,12 @@ class RegistryStore:
 
     def problems(self) -> tuple[Problem, ...]:
         """Every integrity problem: invalid or clashing files, hand-edited or missing registered versions, alias
-        files that disagree with the history, evidence files that are gone."""
-        view = self.view()
+        files that disagree with the history, evidence files that are gone, and the first line that breaks the
+        history's hash chain."""
+        view = self.view(trusted=False)
         found = list(view.problems)
+        if not view.chain.intact:
+            found.append(Problem("history", f"{HISTORY}:{view.chain.bad_line}", view.chain.message))
         for name, version in view.ledger.registered:
             try:
                 self.verified(name, version, view)
@@ -243,13 +373,21 @@ class RegistryStore:
 
     def _alias_problems(self, ledger: Ledger) -> list[Problem]:
         problems = []
-        for env, on_file in self.live().items():
-            expected = ledger.live(env)
-            problems += [Problem("alias", name, f"configs/{env}.yaml says {name!r} is at {on_file.get(name)!r} but "
-                                 f"the history says {expected.get(name)!r}; aliases move only by promote / rollback "
-                                 "(restore the file from git).")
-                         for name in sorted(set(on_file) | set(expected)) if on_file.get(name) != expected.get(name)]
+        for env in ENVIRONMENTS:
+            on_file, expected = self.aliases(env), ledger.live(env)
+            for name in sorted(set(on_file) | set(expected)):
+                message = alias_problem(env, name, on_file.get(name), ledger)
+                problems += [Problem("alias", name, message)] if message else []
         return problems + _stale_staging(ledger)
+
+    def checked_alias(self, env: str, name: str, view: View) -> AliasEntry | None:
+        """The alias entry of ``name`` in ``env`` if the history backs it (None when neither has one);
+        `IntegrityError` when the alias file names a version the history never moved there, or another hash."""
+        entry = self.aliases(env).get(name)
+        message = alias_problem(env, name, entry, view.ledger)
+        if message:
+            raise IntegrityError(message)
+        return entry
 
     # ---- writing (hold the lock) --------------------------------------------------------------------------------
     def locked(self) -> _LockGuard:
@@ -258,14 +396,23 @@ class RegistryStore:
         return _LockGuard(self._lock)
 
     def append(self, **fields: Any) -> HistoryEvent:
-        """Append one event to the history, numbered after the last one (the caller holds the lock)."""
-        text = self.history_path.read_text(encoding="utf-8") if self.history_path.exists() else ""
-        seq = sum(1 for line in text.splitlines() if line.strip()) + 1
+        """Append one event to the history, numbered and chained after the last one (the caller holds the lock).
+
+        Raises:
+            IntegrityError: the chain is broken; nothing is appended to a history that cannot be trusted.
+        """
+        text = self._history_text()
+        history = _parse_history(text)
+        if not history.chain.intact:
+            raise IntegrityError(history.chain.message)
         at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        event = HistoryEvent.model_validate({"seq": seq, "at": at, **fields})
-        line = json.dumps(event.model_dump(mode="json", exclude_defaults=True), ensure_ascii=False)
+        draft = HistoryEvent.model_validate({"seq": len(history.events) + 1, "at": at, **fields,
+                                             "prev_hash": history.chain.head})
+        data = draft.model_dump(mode="json", exclude_defaults=True)
+        data["hash"] = event_hash(data)
+        line = json.dumps(data, ensure_ascii=False)
         atomic_write(self.history_path, text + ("\n" if text and not text.endswith("\n") else "") + line + "\n")
-        return event
+        return HistoryEvent.model_validate(data)
 
     def set_alias(self, env: str, name: str, found: VersionFile) -> None:
         """Point ``configs/<env>.yaml``'s entry for ``name`` at ``found`` (the caller holds the lock)."""
@@ -275,6 +422,52 @@ class RegistryStore:
         data = {"environment": env, "prompts": {n: e.model_dump() for n, e in sorted(entries.items())}}
         body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
         atomic_write(self.configs_dir / f"{env}.yaml", _ALIAS_HEADER.format(env=env) + body)
+
+
+def _parse_history(text: str) -> History:
+    """Parse the history's lines and check their chain; parsing stops at the first line that is not an event."""
+    lines: list[tuple[int, dict[str, Any]]] = []
+    events: list[HistoryEvent] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            events.append(HistoryEvent.model_validate(data))
+        except (ValueError, ValidationError) as exc:
+            reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else f"not JSON: {exc}"
+            chain = check_chain(lines)
+            if chain.intact:  # the lines before are fine: the unreadable one is the first bad line
+                chain = replace(chain, bad_line=number, problem=f"not a history event ({reason})")
+            return History(tuple(events), chain, readable=False)
+        lines.append((number, data))
+    return History(tuple(events), check_chain(lines))
+
+
+def alias_problem(env: str, name: str, entry: AliasEntry | None, ledger: Ledger) -> str:
+    """Why ``configs/<env>.yaml``'s entry for ``name`` cannot be trusted ('' when the history backs it).
+
+    The entry must name the version the history says is live in ``env`` (a version gets there only by a gated
+    move or a rollback to one), with the content hash that version was registered with.
+    """
+    path, live = f"configs/{env}.yaml", ledger.live(env).get(name)
+    fix = (f"Aliases move only through the gates: promptlab promote {name} VERSION --to {env} (or promptlab "
+           f"rollback {name} --env {env}); or restore the alias file: git checkout -- {path}.")
+    if entry is None:
+        return "" if live is None else (f"{path} has no entry for {name!r}, but the history says {env} serves "
+                                        f"{name}@{live}; {fix}")
+    if entry.version != live:
+        state = ledger.state(name, entry.version)
+        ref = f"{name}@{entry.version}"
+        was = f"{ref} is in state {state!r}" if state else f"{ref} is not registered"
+        says = f"the history says {live!r}" if live else f"the history says nothing is live in {env}"
+        return (f"{path} says {name!r} is at {entry.version!r} but {says} ({was}); only a gated move or a "
+                f"rollback changes what {env} serves, so the alias file was changed by hand. {fix}")
+    registered = ledger.registered.get((name, entry.version))
+    if registered is not None and entry.content_hash != registered.content_hash:
+        return (f"{path} records content hash {entry.content_hash!r} for {name}@{entry.version}, but the history "
+                f"registered it with {registered.content_hash!r}. {fix}")
+    return ""
 
 
 def _stale_staging(ledger: Ledger) -> list[Problem]:

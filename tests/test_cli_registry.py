@@ -79,6 +79,24 @@ def test_status_exits_1_when_a_registered_file_was_edited(repo, capsys):
     assert not payload["ok"] and payload["problems"][0]["kind"] == "modified"
 
 
+def test_status_names_a_hand_appended_history_line_and_moves_refuse(repo, capsys):
+    assert _cli(repo, "register", "prompts/classification/sentiment.yaml", "--actor", "ann") == EXIT_OK
+    assert _cli(repo, "status") == EXIT_OK
+    assert "history: 1 events, hash chain intact" in capsys.readouterr().out
+    forged = {"seq": 2, "at": "2025-01-01T00:00:00+00:00", "actor": "mallory", "action": "move",
+              "prompt": SENTIMENT, "version": "1.0.0", "from_state": "draft", "to_state": "test"}
+    with (repo / "configs/history.jsonl").open("a") as handle:
+        handle.write(json.dumps(forged) + "\n")
+    assert _cli(repo, "status") == EXIT_GATE  # the old code printed "problems (0)" and exited 0
+    out = capsys.readouterr().out
+    assert "history: broken at line 2" in out and "history: configs/history.jsonl:2: it has no hash" in out
+    assert _cli(repo, "status", "--json") == EXIT_GATE
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["history"]["bad_line"] == 2 and payload["problems"][0]["ref"] == "configs/history.jsonl:2"
+    assert _cli(repo, "promote", SENTIMENT, "1.0.0", "--to", "review", "--reviewer", "bob") == EXIT_USAGE
+    assert "configs/history.jsonl:2" in capsys.readouterr().err
+
+
 def test_a_version_walks_the_lifecycle_from_the_command_line(repo, suite, capsys, monkeypatch):
     monkeypatch.setenv("PROMPTLAB_USER", "ann")
     ref_args = (SENTIMENT, "1.0.0")
