@@ -3,7 +3,7 @@
 Pairing: rows are matched on ``(case_id, repeat)`` within one ``model``; a pair with no value on the metric
 on either side (a failed call, no verdict) is dropped and counted in ``n_dropped``. With K > 1 repeats the
 answers to one case are not independent, so each case's pairs are averaged first and everything is computed
-over cases (STATISTICS.md). If a variant shares no model with the baseline (each prompt ran on its own
+over cases (docs/statistics.md). If a variant shares no model with the baseline (each prompt ran on its own
 pinned model), its rows are paired across models and the ``model`` column names the pooled models.
 
 Tests (``method`` says which one a row used):
@@ -19,6 +19,18 @@ Tests (``method`` says which one a row used):
 ``p_adj`` is Holm-adjusted across the variants compared with the baseline on one model;
 `Comparison.by_category` adjusts across categories with Benjamini–Hochberg instead (exploratory slices).
 
+Intervals stand on the verdict's footing. ``ci_low`` / ``ci_high`` are simultaneous over the family the p-values
+are adjusted in: with Holm across k variants, each is the interval at 1 − α/k (Bonferroni: all k cover at once
+with probability ≥ 1 − α, and one that excludes 0 means Holm rejects too); with Benjamini–Hochberg across m
+categories and R differences found, Benjamini–Yekutieli's false-coverage-rate level 1 − max(R, 1)·α/m.
+``ci_level`` says which level; the unadjusted 1 − α interval is kept as ``ci_low_unadj`` / ``ci_high_unadj``.
+The verdict claims a difference only when the adjusted test and the displayed interval agree; where they
+disagree at the margin (they are different methods, e.g. McNemar's mid-p and Newcombe's interval) it is
+``borderline`` and the note says why, so no row shows a verdict its own interval contradicts.
+
+Canonical order: the pairs are put in case-id order (then repeat) before anything is summed or resampled, so
+the same results in another row order give identical statistics, bootstrap intervals included.
+
 Columns of `Comparison.df` (`COLUMNS`):
 
 =================== ==========================================================================================
@@ -32,13 +44,17 @@ n_dropped           pairs dropped because one side had no value on the metric
 baseline_mean       the baseline's pass rate / mean score over the complete pairs
 variant_mean        the variant's, over the same pairs
 diff                variant_mean − baseline_mean (positive: the variant is higher)
-ci_low, ci_high     95% interval for diff (see ``method``)
+ci_low, ci_high     interval for diff at ``ci_level``: simultaneous over the family (see above; ``method``)
+ci_level            the displayed interval's confidence, e.g. 0.975 = 1 − 0.05/2 for two variants (Holm family)
+ci_low_unadj,       the unadjusted 1 − α interval for diff, this comparison alone (not the verdict's footing)
+ci_high_unadj
 p_value             the decision p-value (mid-p or paired t); 1.0 when there are no pairs
 p_exact             McNemar / sign test exact p
 p_adj               p_value adjusted for multiplicity (Holm across variants; BH across categories)
 b, c                discordant pairs: only the baseline passed (b), only the variant passed (c)
 correlation         Pearson r between the arms per case: what pairing exploited (NaN if an arm is constant)
-verdict             ``better``, ``worse`` or ``no detectable difference`` (p_adj < alpha, sign of diff)
+verdict             ``better`` / ``worse`` (p_adj < alpha and the interval excludes 0 on that side), ``no
+                    detectable difference`` (neither), ``borderline`` (the two disagree; see ``note``)
 mde                 smallest difference detectable at 80% power with these cases (paired planner)
 power_note          that sentence, e.g. "with n = 60 the smallest difference detectable at 80% power is 14
                     points"
@@ -47,8 +63,8 @@ note                edge cases in words (no pairs, no discordant pairs, all pass
 baseline_cost_usd   mean cost per call of the baseline (NaN when unpriced), then the variant's, and
 variant_cost_usd,   their difference — guardrails, outside the multiplicity family
 cost_diff_usd
-baseline_p95_s,     p95 latency (`promptlab.stats.QUANTILE_METHOD`, uncached answered calls), the variant's,
-variant_p95_s,      and the difference
+baseline_p95_s,     p95 latency (`promptlab.stats.QUANTILE_METHOD`) of the calls made in the run — cached answers
+variant_p95_s,      left out, the rule `Results.latency` follows too —, the variant's, and the difference
 p95_diff_s
 baseline_error_rate share of calls with an error, the variant's, and the difference
 variant_error_rate,
@@ -67,17 +83,18 @@ import pandas as pd
 
 from . import planning, stats
 from .errors import StatsError
+from .summaries import live_latency
 
 METRICS = ("passed", "score")
-VERDICTS = ("better", "worse", "no detectable difference")
+VERDICTS = ("better", "worse", "no detectable difference", "borderline")
 POWER = 0.8
 LARGE_N_RESAMPLES = 2000
 """Bootstrap resamples above `promptlab.stats.BCA_MAX_N` cases (percentile method): the Monte Carlo error of
 the interval's ends is then ~0.06 SE, against ~0.03 SE at 9,999, for a fifth of the time."""
 REQUIRED = ("case_id", "variant", "model", "repeat")
 STAT_COLUMNS = ["n", "cases", "n_dropped", "baseline_mean", "variant_mean", "diff", "ci_low", "ci_high",
-                "p_value", "p_exact", "p_adj", "b", "c", "correlation", "verdict", "mde", "power_note",
-                "method", "note"]
+                "ci_level", "ci_low_unadj", "ci_high_unadj", "p_value", "p_exact", "p_adj", "b", "c",
+                "correlation", "verdict", "mde", "power_note", "method", "note"]
 GUARD_COLUMNS = ["baseline_cost_usd", "variant_cost_usd", "cost_diff_usd", "baseline_p95_s", "variant_p95_s",
                  "p95_diff_s", "baseline_error_rate", "variant_error_rate", "error_rate_diff"]
 COLUMNS = ["variant", "baseline", "model", "metric", *STAT_COLUMNS, *GUARD_COLUMNS]
@@ -116,6 +133,15 @@ def _codes(column: pd.Series) -> tuple[np.ndarray, tuple]:
     return codes.astype(np.int64), tuple(str(u) if not pd.isna(u) else "NA" for u in uniques)
 
 
+def _sorted_codes(column: pd.Series) -> tuple[np.ndarray, int]:
+    """Codes that follow the sorted values (case ids, repeats), and how many distinct values there are."""
+    try:
+        codes, uniques = pd.factorize(column, sort=True, use_na_sentinel=False)
+    except TypeError:  # mixed types (ints and strings as case ids): sort them as text
+        codes, uniques = pd.factorize(column.astype(str), sort=True, use_na_sentinel=False)
+    return codes.astype(np.int64), len(uniques)
+
+
 def _metric_values(frame: pd.DataFrame, metric: str) -> np.ndarray:
     column = frame[metric]
     if metric == "passed":
@@ -128,14 +154,20 @@ def _column(frame: pd.DataFrame, name: str, fill: Any) -> pd.Series:
 
 
 def _prepare(frame: pd.DataFrame, metric: str, pool_models: bool = False) -> tuple[_Paired, _Rows]:
+    """The paired table, its rows in a canonical order: by case id, then repeat. Variants, models and
+    categories keep the order they first appear in; every sum and the bootstrap's resampling follow the case
+    order, so shuffling the results' rows changes no statistic."""
     vcode, variants = _codes(frame["variant"])
     mcode, models = _codes(frame["model"])
     if pool_models:
         mcode, models = np.zeros_like(mcode), (" + ".join(models),)
-    ccode, cases = _codes(frame["case_id"])
-    rcode, repeats = _codes(frame["repeat"])
+    ccode, n_cases = _sorted_codes(frame["case_id"])
+    rcode, n_repeats = _sorted_codes(frame["repeat"])
     gcode, categories = _codes(_column(frame, "category", "NA"))
-    key = (mcode * len(cases) + ccode) * max(1, len(repeats)) + rcode
+    order = np.lexsort((rcode, ccode))
+    frame = frame.iloc[order]
+    vcode, mcode, ccode, rcode, gcode = (x[order] for x in (vcode, mcode, ccode, rcode, gcode))
+    key = (mcode * n_cases + ccode) * max(1, n_repeats) + rcode
     kcode, kunique = pd.factorize(key)
     first = np.unique(kcode, return_index=True)[1]
     value = _metric_values(frame, metric)
@@ -163,9 +195,9 @@ def _floats(column: pd.Series) -> np.ndarray:
 
 def _guard_rows(frame: pd.DataFrame, vcode: np.ndarray, mcode: np.ndarray, gcode: np.ndarray,
                 metric: str) -> _Rows:
-    latency = _floats(_column(frame, "latency_s", np.nan))
-    if "cached" in frame:
-        latency = np.where(frame["cached"].fillna(False).to_numpy(bool), np.nan, latency)
+    # One rule with Results.latency(): a cached answer's latency is a past call's, so it is left out.
+    latency = (live_latency(frame).to_numpy(dtype=float, na_value=np.nan) if "latency_s" in frame
+               else np.full(len(frame), np.nan))
     cost = _floats(_column(frame, "cost_usd", np.nan))
     error = (frame["error_type"].notna() if "error_type" in frame else frame[metric].isna()).to_numpy(bool)
     return _Rows(vcode, mcode, gcode, cost, latency, error)
@@ -186,39 +218,61 @@ def _is_binary(x: np.ndarray) -> bool:
 def _mcnemar_stats(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
     both, only_a = int(np.sum((a == 1) & (b == 1))), int(np.sum((a == 1) & (b == 0)))
     only_b = int(np.sum((a == 0) & (b == 1)))
-    m = stats.mcnemar(only_a, only_b, a=both, d=a.size - both - only_a - only_b)
+    neither = a.size - both - only_a - only_b
+    m = stats.mcnemar(only_a, only_b, a=both, d=neither)
     d = b - a
-    return {"diff": m.effect, "ci_low": m.ci_low, "ci_high": m.ci_high, "p_value": m.p_mid,
-            "p_exact": m.p_exact, "b": only_a, "c": only_b,
+
+    def interval(levels: tuple[float, ...]) -> list[tuple[float, float, str]]:
+        cis = [stats.paired_proportion_interval(both, only_a, only_b, neither, level) for level in levels]
+        return [(ci.low, ci.high, "Newcombe paired CI") for ci in cis]
+
+    return {"diff": m.effect, "p_value": m.p_mid, "p_exact": m.p_exact, "b": only_a, "c": only_b,
             "correlation": stats.pairing_correlation(a, b),
             "omega2": float(d.var(ddof=1)) if d.size > 1 else math.nan,
-            "method": "McNemar mid-p; Newcombe paired CI"}
+            "_test": "McNemar mid-p", "_interval": interval}
 
 
 def _graded_stats(ca: np.ndarray, cb: np.ndarray, metric: str, seed: int, repeats: int) -> dict[str, Any]:
     t = stats.paired_ttest(ca, cb)
     d = cb - ca
     lower, higher = int((d < 0).sum()), int((d > 0).sum())
-    if metric == "score":
-        resamples = 9999 if ca.size <= stats.BCA_MAX_N else LARGE_N_RESAMPLES
-        boot = stats.paired_bootstrap(ca, cb, seed=seed, n_resamples=resamples)
-        ci, how = (boot.ci_low, boot.ci_high), f"seeded paired bootstrap ({boot.method}, {resamples}) CI"
-    else:
-        ci, how = (t.ci_low, t.ci_high), "paired t CI"
     over = f" over per-case means of {repeats} repeats" if repeats > 1 else ""
-    return {"diff": t.diff, "ci_low": ci[0], "ci_high": ci[1], "p_value": t.p_value,
-            "p_exact": stats.sign_test(lower, higher)[0], "b": lower, "c": higher,
-            "correlation": t.correlation,
+    return {"diff": t.diff, "p_value": t.p_value, "p_exact": stats.sign_test(lower, higher)[0], "b": lower,
+            "c": higher, "correlation": t.correlation,
             "omega2": float(d.var(ddof=1)) if d.size > 1 else math.nan,
-            "method": f"{t.method}{over}; {how}"}
+            "_test": f"{t.method}{over}", "_interval": _bootstrap_interval(ca, cb, seed) if metric == "score"
+            else _t_interval(ca, cb)}
+
+
+def _t_interval(ca: np.ndarray, cb: np.ndarray) -> Any:
+    def interval(levels: tuple[float, ...]) -> list[tuple[float, float, str]]:
+        tests = [stats.paired_ttest(ca, cb, confidence=level) for level in levels]
+        return [(t.ci_low, t.ci_high, "paired t CI") for t in tests]
+
+    return interval
+
+
+def _bootstrap_interval(ca: np.ndarray, cb: np.ndarray, seed: int) -> Any:
+    """The seeded paired bootstrap over cases (in case-id order), drawn once for every level asked."""
+    resamples = 9999 if ca.size <= stats.BCA_MAX_N else LARGE_N_RESAMPLES
+
+    def interval(levels: tuple[float, ...]) -> list[tuple[float, float, str]]:
+        boots = stats.paired_bootstrap_levels(ca, cb, levels, seed=seed, n_resamples=resamples)
+        return [(r.ci_low, r.ci_high, f"seeded paired bootstrap ({r.method}, {resamples}) CI") for r in boots]
+
+    return interval
 
 
 def _pair_stats(a: np.ndarray, b: np.ndarray, cases: np.ndarray, metric: str, seed: int) -> dict[str, Any]:
-    """Every statistic of one variant against the baseline on complete pairs (a, b) with their case codes."""
+    """Every statistic of one variant against the baseline on complete pairs (a, b) with their case codes.
+
+    The interval is left as ``_interval`` (confidence levels → bounds): its level depends on the multiplicity
+    family, known only once every variant has its p-value (`_intervals`).
+    """
     if a.size == 0:
         return {"n": 0, "cases": 0, "baseline_mean": math.nan, "variant_mean": math.nan, "diff": math.nan,
-                "ci_low": math.nan, "ci_high": math.nan, "p_value": 1.0, "p_exact": 1.0, "b": 0, "c": 0,
-                "correlation": math.nan, "omega2": math.nan, "method": "none (no complete pairs)"}
+                "p_value": 1.0, "p_exact": 1.0, "b": 0, "c": 0, "correlation": math.nan, "omega2": math.nan,
+                "_test": "none (no complete pairs)", "_interval": None}
     ca, cb, repeats = _per_case(a, b, cases)
     if metric == "passed" and repeats == 1 and _is_binary(a) and _is_binary(b):
         out = _mcnemar_stats(a, b)
@@ -394,6 +448,59 @@ def _compare_rows(frame: pd.DataFrame, baseline: str, metric: str, seed: int, al
     return df, messages
 
 
+def _levels(df: pd.DataFrame, family: list[str], alpha: float, by_category: bool) -> pd.Series:
+    """The confidence level of each row's displayed interval: the footing of its adjusted p.
+
+    Holm across k variants: the Bonferroni simultaneous level 1 − α/k (an interval that excludes 0 means Holm
+    rejects too). Benjamini–Hochberg across m categories with R differences found: Benjamini–Yekutieli's
+    false-coverage-rate level 1 − max(R, 1)·α/m (it excludes 0 exactly where BH rejects, for a dual test).
+    """
+    keys = [df[c] for c in family]
+    tested = df["n"] > 0
+    k = tested.groupby(keys, sort=False).transform("sum").clip(lower=1)
+    if not by_category:
+        return 1 - alpha / k
+    found = (tested & (df["p_adj"] < alpha)).groupby(keys, sort=False).transform("sum").clip(lower=1)
+    return 1 - found * alpha / k
+
+
+def _intervals(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Each row's interval at its family level (``ci_low``, ``ci_high``) and unadjusted at 1 − α."""
+    out = {name: [] for name in ("ci_low", "ci_high", "ci_low_unadj", "ci_high_unadj", "method")}
+    for interval, level, test in zip(df["_interval"], df["ci_level"], df["_test"], strict=True):
+        if interval is None:
+            bounds = [(math.nan, math.nan, "")] * 2
+        else:
+            levels = (float(level), 1 - alpha) if not math.isclose(level, 1 - alpha) else (float(level),)
+            bounds = interval(levels)
+            bounds = bounds if len(bounds) == 2 else bounds * 2
+        (low, high, how), (low_u, high_u, _) = bounds
+        for name, value in zip(out, (low, high, low_u, high_u, f"{test}; {how}" if how else test), strict=True):
+            out[name].append(value)
+    return pd.DataFrame(out, index=df.index)
+
+
+def _verdicts(df: pd.DataFrame, alpha: float) -> pd.Series:
+    """``better`` / ``worse`` when the adjusted test and the displayed interval agree on a difference, ``no
+    detectable difference`` when they agree there is none, ``borderline`` when they disagree (the test and the
+    interval are different methods, or Holm steps further than Bonferroni) — never a verdict its interval
+    contradicts."""
+    rejected = df["p_adj"] < alpha
+    above, below = df["ci_low"] > 0, df["ci_high"] < 0
+    better, worse = rejected & (df["diff"] > 0) & above, rejected & (df["diff"] < 0) & below
+    none = ~rejected & ~above & ~below
+    return pd.Series(np.where(better, "better", np.where(worse, "worse", np.where(
+        none, "no detectable difference", "borderline"))), index=df.index)
+
+
+def _borderline_note(row: Any, alpha: float, metric: str, adjust: str) -> str:
+    interval = f"[{_fmt_diff(row.ci_low, metric)}, {_fmt_diff(row.ci_high, metric)}]"
+    test = f"p_adj {row.p_adj:.3g} {'<' if row.p_adj < alpha else '>='} α {alpha:g}"
+    side = "includes 0" if row.ci_low <= 0 <= row.ci_high else "excludes 0"
+    return (f"borderline: the {adjust}-adjusted test ({test}) and the {100 * row.ci_level:.4g}% interval "
+            f"{interval} ({side}) disagree at the margin; not claimed as a difference")
+
+
 def _finish(df: pd.DataFrame, metric: str, alpha: float, by_category: bool) -> pd.DataFrame:
     columns = COLUMNS if not by_category else [*COLUMNS[:3], "category", *COLUMNS[3:]]
     if df.empty:
@@ -403,9 +510,13 @@ def _finish(df: pd.DataFrame, metric: str, alpha: float, by_category: bool) -> p
     adjust = stats.benjamini_hochberg if by_category else stats.holm
     tested = df["p_value"].where(df["n"] > 0)
     df["p_adj"] = tested.groupby([df[c] for c in family], sort=False).transform(adjust).fillna(1.0)
-    significant = df["p_adj"] < alpha
-    df["verdict"] = np.where(significant & (df["diff"] > 0), "better",
-                             np.where(significant & (df["diff"] < 0), "worse", "no detectable difference"))
+    df["ci_level"] = _levels(df, family, alpha, by_category)
+    df[["ci_low", "ci_high", "ci_low_unadj", "ci_high_unadj", "method"]] = _intervals(df, alpha)
+    df["verdict"] = _verdicts(df, alpha)
+    name = "BH" if by_category else "Holm"
+    for i in df.index[df["verdict"] == "borderline"]:
+        note = _borderline_note(df.loc[i], alpha, metric, name)
+        df.at[i, "note"] = f"{df.at[i, 'note']}; {note}" if df.at[i, "note"] else note
     for column in ("n", "cases", "n_dropped", "b", "c"):
         df[column] = df[column].astype("int64")
     return df[columns].reset_index(drop=True)
@@ -431,7 +542,7 @@ def compare(results: Any, baseline: str = "A", *, metric: str = "passed", seed: 
         baseline: the variant the others are compared with.
         metric: ``"passed"`` (pass rate; McNemar) or ``"score"`` (graded; paired t + paired bootstrap).
         seed: seed of the bootstrap, so the same data give the same intervals.
-        alpha: the level a verdict needs (on the Holm-adjusted p).
+        alpha: the level a verdict needs (on the Holm-adjusted p and the simultaneous interval).
 
     Returns:
         A `Comparison`; its ``df`` has the columns in `COLUMNS` (see the module docstring).
@@ -492,10 +603,19 @@ class Comparison:
 
     def summary_text(self) -> str:
         """Plain-text lines, one per row, then the messages (for terminals and CI logs)."""
-        lines = [f"{self.metric} vs baseline {self.baseline!r} ({self.level} level, alpha {self.alpha}):"]
+        lines = [f"{self.metric} vs baseline {self.baseline!r} ({self.level} level, alpha {self.alpha}; "
+                 f"{self.interval_footing}):"]
         lines += [_row_text(row, self.metric) for row in self.df.to_dict("records")]
         lines += [f"note: {m}" for m in self.messages]
         return "\n".join(lines)
+
+    @property
+    def interval_footing(self) -> str:
+        """What the displayed intervals are, in words: the footing of ``p_adj`` and the verdicts."""
+        if self.level == "category":
+            return ("intervals false-coverage-adjusted across categories (Benjamini–Yekutieli, the footing of the "
+                    "BH-adjusted p)")
+        return "intervals simultaneous across the variants on each model (Bonferroni, the footing of Holm's p)"
 
     def __len__(self) -> int:
         return len(self.df)
@@ -523,7 +643,15 @@ def _fmt_diff(diff: float, metric: str) -> str:
 def _row_text(row: dict[str, Any], metric: str) -> str:
     where = f" [{row['category']}]" if "category" in row else ""
     ci = f"[{_fmt_diff(row['ci_low'], metric)}, {_fmt_diff(row['ci_high'], metric)}]"
+    if row["n"]:
+        ci += f" ({_level(row['ci_level'])} CI)"
     p = f"p {row['p_value']:.3g} (exact {row['p_exact']:.3g}, adj {row['p_adj']:.3g})"
-    return (f"  {row['variant']} @ {row['model']}{where}: {row['verdict']}, diff "
+    text = (f"  {row['variant']} @ {row['model']}{where}: {row['verdict']}, diff "
             f"{_fmt_diff(row['diff'], metric)} {ci}, {p}, n = {row['n']}, b = {row['b']}, c = {row['c']}; "
             f"{row['power_note']}")
+    return text + (f" — {row['note']}" if row["verdict"] == "borderline" else "")
+
+
+def _level(level: float) -> str:
+    """``97.5%`` for 0.975."""
+    return f"{100 * level:.4g}%"

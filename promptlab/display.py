@@ -99,15 +99,22 @@ def _interval(row: Any) -> str:
     return f"{fmt_pct(row.accuracy)} [{fmt_pct(row.ci_low)}, {fmt_pct(row.ci_high)}]"
 
 
+def _made_of(row: Any) -> str:
+    """``"20 calls: 12 scored · 8 errors"`` — what an accuracy beside it is made of."""
+    return f"{row.n} calls: {row.scored} scored · {row.errors} errors"
+
+
 def _accuracy_section(results: Any) -> str:
     acc = results.accuracy()
-    rows = [[r.variant, r.model, r.n, _interval(r), r.errors] for r in acc.itertuples()]
-    return table(["variant", "model", "scored", "accuracy [95% CI]", "no verdict"], rows)
+    rows = [[r.variant, r.model, _interval(r), _made_of(r)] for r in acc.itertuples()]
+    note = paragraph("accuracy = passed / calls: a call with no verdict (failed call, scoring error, judge "
+                     "failure) counts as a failure", "pl-muted")
+    return table(["variant", "model", "accuracy [95% CI]", "calls"], rows) + note
 
 
 def _category_section(results: Any) -> str:
     cat = results.by_category()
-    wide = cat.assign(cell=[_interval(r) + f" (n={r.n})" for r in cat.itertuples()])
+    wide = cat.assign(cell=[_interval(r) + f" ({r.scored} scored · {r.errors} errors)" for r in cat.itertuples()])
     wide = wide.pivot_table(index="category", columns="variant", values="cell", aggfunc="first", sort=False)
     return "<b>by category</b>" + table(["category", *wide.columns], [[i, *row] for i, row in wide.iterrows()])
 
@@ -126,8 +133,11 @@ def _cost_latency_section(results: Any) -> str:
     summary = results.summary()
     rows = [[r.variant, r.model, _secs(getattr(r, "p50_s", None)), _secs(getattr(r, "p95_s", None)),
              r.input_tokens, r.output_tokens, _usd(r.cost_usd)] for r in summary.itertuples()]
+    cached = int(summary["cached_excluded"].fillna(0).sum()) if "cached_excluded" in summary else 0
+    note = paragraph(f"latency over calls made in this run; {cached} cached rows excluded (their latency is "
+                     "a past call's)", "pl-muted") if cached else ""
     return "<b>latency and cost</b>" + table(
-        ["variant", "model", "p50", "p95", "tokens in", "tokens out", "cost"], rows)
+        ["variant", "model", "p50", "p95", "tokens in", "tokens out", "cost"], rows) + note
 
 
 def _error_section(results: Any) -> str:
@@ -201,12 +211,14 @@ def comparison_html(comparison: Any) -> str:
     if df.empty:
         return card(title, notes or paragraph("nothing to compare", "pl-muted"))
     by_cat = "category" in df.columns
+    family = f"{fmt_pct(1 - comparison.alpha, 0)} {'FCR-adjusted' if by_cat else 'simultaneous'}"
     headers = ["variant", "model", *(["category"] if by_cat else []), "n", "baseline", "variant",
-               "diff [95% CI]", "p", "p exact", "p adj", "b / c", "r", "verdict",
+               f"diff [{family} CI]", "p", "p exact", "p adj", "b / c", "r", "verdict",
                "guardrails (variant − baseline)"]
     rows = []
     for r in df.itertuples():
         ci = f"{_cmp_diff(r.diff, metric)} [{_cmp_diff(r.ci_low, metric)}, {_cmp_diff(r.ci_high, metric)}]"
+        ci += f" (each at {fmt_pct(r.ci_level)})" if r.n else ""
         rows.append([r.variant, r.model, *([r.category] if by_cat else []), r.n,
                      _cmp_value(r.baseline_mean, metric), _cmp_value(r.variant_mean, metric), ci,
                      f"{r.p_value:.3g}", f"{r.p_exact:.3g}", f"{r.p_adj:.3g}", f"{r.b} / {r.c}",
@@ -215,8 +227,9 @@ def comparison_html(comparison: Any) -> str:
     verdict_col = headers.index("verdict")
     adjust = "Benjamini–Hochberg across categories" if by_cat else "Holm across variants"
     methods = " | ".join(dict.fromkeys(df["method"]))
-    method = paragraph(f"paired by case; {methods}; p adj: {adjust}; verdicts at α = {comparison.alpha}",
-                       "pl-muted")
+    method = paragraph(f"paired by case; {methods}; p adj: {adjust}; {comparison.interval_footing}; unadjusted "
+                       f"intervals in .df (ci_low_unadj, ci_high_unadj); verdicts at α = {comparison.alpha} need "
+                       "the adjusted p and the interval to agree (borderline when they do not)", "pl-muted")
     power = "".join(paragraph(f"{_cmp_label(r, by_cat)}: {r.power_note}" + (f" — {r.note}" if r.note else ""),
                               "pl-muted") for r in df.itertuples())
     return card(title, table(headers, rows, raw_columns=[verdict_col]), method, power, notes)

@@ -5,10 +5,11 @@ paired by case), or the path of either saved to disk (``.parquet`` from `Results
 record). It is about one exact prompt version: the rows are matched on the version's content hash, so results
 of another version, however similar, never count.
 
-`summarise` turns it into an `Evidence` record: an `EvalSummary` (cases, categories, accuracy with its Wilson
-interval — calls with no verdict count as failures —, format compliance, p95 latency, cost per call, models)
-and, for comparisons, one `ComparisonRow` per model (diff, interval, adjusted p, verdict). The registry stores
-the record as ``configs/evidence/<id>.json`` and the rows beside it as ``<id>.parquet``.
+`summarise` turns it into an `Evidence` record: an `EvalSummary` (cases, categories, accuracy with its interval
+— calls with no verdict count as failures, the definition `Results.accuracy` uses —, format compliance, p95
+latency, cost per call, models) and, for comparisons, one `ComparisonRow` per model (diff, its interval on the
+verdict's footing, adjusted p, verdict). The registry stores the record as ``configs/evidence/<id>.json`` and
+the rows beside it as ``<id>.parquet``.
 """
 
 from __future__ import annotations
@@ -43,9 +44,11 @@ LIVE_KINDS = ("shadow", "canary")
 class EvalSummary:
     """The numbers of an eval of one prompt version (rows on the pinned model when there are any).
 
-    ``accuracy`` counts calls with no verdict (failed calls, scoring errors) as failures; ``ci_low`` and
-    ``ci_high`` are its Wilson interval. ``format_compliance`` is None for free-text output; latency and
-    cost are None when unknown (all answers cached, an unpriced model).
+    ``accuracy`` is passed / calls, a call with no verdict (failed call, scoring error) counting as a failure
+    — the one definition of `promptlab.summaries.accuracy_row`, which `Results.accuracy` uses too; ``ci_low``
+    and ``ci_high`` are its interval (Wilson over calls; over cases when cases were answered more than once).
+    ``format_compliance`` is None for free-text output; latency and cost are None when unknown (all answers
+    cached, an unpriced model); latency leaves cached answers out.
     """
 
     cases: int
@@ -66,7 +69,11 @@ class EvalSummary:
 
 @dataclass(frozen=True)
 class ComparisonRow:
-    """The candidate against a baseline on one model, from a paired comparison (`promptlab.comparison`)."""
+    """The candidate against a baseline on one model, from a paired comparison (`promptlab.comparison`).
+
+    ``ci_low`` and ``ci_high`` are the comparison's displayed interval: simultaneous over the variants compared
+    (the footing of ``p_adj`` and ``verdict``), so a verdict and its interval never contradict.
+    """
 
     variant: str
     baseline: str
@@ -201,30 +208,21 @@ def _bare(model_id: str) -> str:
 def summarise_eval(rows: pd.DataFrame, prompt: Prompt, thresholds: Thresholds,
                    suite_ids: frozenset[str] | None = None) -> EvalSummary:
     """The `EvalSummary` of this version's rows (pinned-model rows only, when there are any)."""
+    from .summaries import accuracy_row
+
     pinned = on_pinned(rows["model"], prompt.model)
     used = rows[pinned] if pinned.any() else rows
-    passed = int(used["passed"].fillna(False).astype(bool).sum())
-    calls = len(used)
-    interval = _wilson(passed, calls)
+    accuracy = accuracy_row(used)
     cases = used.drop_duplicates("case_id")
     outside = None if suite_ids is None else int((~cases["case_id"].isin(suite_ids)).sum())
     return EvalSummary(
-        cases=len(cases), calls=calls,
+        cases=len(cases), calls=len(used),
         categories={str(k): int(v) for k, v in cases["category"].fillna("NA").value_counts(sort=False).items()},
-        accuracy=passed / calls if calls else float("nan"), ci_low=interval[0], ci_high=interval[1],
+        accuracy=float(accuracy["accuracy"]), ci_low=float(accuracy["ci_low"]), ci_high=float(accuracy["ci_high"]),
         no_verdict=int(used["passed"].isna().sum()), output_format=thresholds.output_format,
         format_compliance=_format_compliance(used, prompt, thresholds), p95_latency_s=_p95(used),
         cost_per_call_usd=_cost_per_call(used), models=tuple(sorted(used["model"].dropna().astype(str).unique())),
         on_pinned_model=bool(pinned.any()), cases_outside_suite=outside)
-
-
-def _wilson(successes: int, n: int) -> tuple[float, float]:
-    from .stats import wilson_interval
-
-    if n == 0:
-        return float("nan"), float("nan")
-    interval = wilson_interval(successes, n)
-    return float(interval.low), float(interval.high)
 
 
 def _format_compliance(rows: pd.DataFrame, prompt: Prompt, thresholds: Thresholds) -> float | None:
@@ -252,10 +250,12 @@ def _format_check(prompt: Prompt, thresholds: Thresholds) -> Any:
 
 
 def _p95(rows: pd.DataFrame) -> float | None:
-    from .stats import quantile_ci
+    """p95 latency of the calls made in the run (cached answers left out, as in every latency summary)."""
+    from .stats import quantile
+    from .summaries import live_latency
 
-    live = rows[~rows["cached"].fillna(False).astype(bool)]["latency_s"].dropna().to_numpy(dtype=float)
-    return float(quantile_ci(live, q=0.95).estimate) if len(live) else None
+    live = live_latency(rows).dropna().to_numpy(dtype=float)
+    return quantile(live, 0.95) if len(live) else None
 
 
 def _cost_per_call(rows: pd.DataFrame) -> float | None:

@@ -45,9 +45,13 @@ def plot_accuracy(results: Any, by_category: bool = True) -> Any:
 
 
 def plot_latency(results: Any) -> Any:
-    """Latency distribution per variant × model (box plot of answered calls)."""
+    """Latency distribution per variant × model (box plot of the calls made in the run: cached answers are left
+    out, as in `Results.latency`)."""
+    from .summaries import live_latency
+
     go = _plotly()
-    df = results.df[results.df["latency_s"].notna()]
+    df = results.df.assign(latency_s=live_latency(results.df))
+    df = df[df["latency_s"].notna()]
     fig = go.Figure()
     for i, ((variant, model), group) in enumerate(df.groupby(["variant", "model"], sort=False)):
         fig.add_box(y=group["latency_s"].tolist(), name=f"{variant} · {model}", boxpoints="outliers",
@@ -61,8 +65,12 @@ def _comparison_frame(comparison: Any) -> pd.DataFrame:
 
 
 def plot_significance(comparison: Any, by_category: bool = False) -> Any:
-    """Each variant's difference from the baseline with its CI (per category with ``by_category``);
-    significant differences (adjusted p < alpha) are drawn solid and labelled, the rest hollow."""
+    """Each variant's difference from the baseline with its interval (per category with ``by_category``).
+
+    The intervals are the comparison's displayed ones — simultaneous across the variants (FCR-adjusted across
+    categories), the footing of the adjusted p — so a solid point (verdict better / worse) never has an
+    interval that crosses 0 and a hollow one (no detectable difference, borderline) never one that excludes it
+    without its note saying why."""
     go = _plotly()
     table = _comparison_frame(comparison.by_category() if by_category else comparison).copy()
     label = table["variant"].astype(str) + " · " + table["model"].astype(str)
@@ -70,8 +78,8 @@ def plot_significance(comparison: Any, by_category: bool = False) -> Any:
         label = label + " · " + table["category"].astype(str)
     significant = table["verdict"].isin(["better", "worse"])
     fig = go.Figure()
-    for flag, name, symbol in ((True, "significant (adjusted p < alpha)", "circle"),
-                               (False, "no detectable difference", "circle-open")):
+    for flag, name, symbol in ((True, "difference found (adjusted p < alpha, interval excludes 0)", "circle"),
+                               (False, "no detectable difference or borderline", "circle-open")):
         part, y = table[significant == flag], label[significant == flag]
         fig.add_scatter(x=part["diff"].tolist(), y=y.tolist(), mode="markers", name=name,
                         marker={"symbol": symbol, "size": 11, "color": "#C44E52" if flag else "#4C72B0"},
@@ -81,7 +89,9 @@ def plot_significance(comparison: Any, by_category: bool = False) -> Any:
                                        "<extra></extra>"))
     fig.add_vline(x=0, line_dash="dash", line_color="#888")
     baseline = table["baseline"].iloc[0] if len(table) else "baseline"
-    fig.update_layout(title=f"Difference from {baseline} (95% CI, paired by case)", xaxis_title="difference",
+    footing = "FCR-adjusted" if by_category else "simultaneous"
+    fig.update_layout(title=f"Difference from {baseline} ({footing} intervals, the verdicts' footing; paired by case)",
+                      xaxis_title="difference",
                       height=max(300, 60 + 40 * len(table)), legend={"orientation": "h", "y": -0.25})
     return fig
 

@@ -28,7 +28,8 @@ input_tokens   Int64    tokens in, as reported by the provider (NA when not repo
 output_tokens  Int64    tokens out, as reported (NA when not reported)
 cost_usd       float64  USD the call costs (NaN when unpriced; 0 for the local model); a cached answer was
                         paid once, when first made — ``cached`` tells
-latency_s      float64  seconds the provider took (NaN for failed calls; for a cached answer, when made)
+latency_s      float64  seconds the provider took (NaN for failed calls; for a cached answer, when first
+                        made — latency summaries leave cached rows out)
 finish_reason  string   stop, length, … as the provider says
 cached         bool     answered from the response cache (no call paid)
 attempts       Int64    calls made, retries included (0 for cached or skipped)
@@ -99,11 +100,17 @@ class Results:
 
     # ---- summaries --------------------------------------------------------------------------------------
     def accuracy(self, by: list[str] | None = None, confidence: float = 0.95) -> pd.DataFrame:
-        """Pass rate per group (default variant × model) with a Wilson interval.
+        """Accuracy per group (default variant × model): passed / calls, with its interval.
 
-        Columns: the group keys, ``n`` (scored answers), ``passed``, ``accuracy``, ``ci_low``, ``ci_high``,
-        ``errors`` (calls with no verdict). With repeats, ``cases`` and ``se_cases`` — the standard error of
-        per-case pass rates taken over cases, not over raw answers.
+        A call with no verdict (failed call, scoring error, judge failure) counts as a failure — the one
+        definition (`promptlab.summaries.accuracy_row`) that the card, `EvalResult`, the registry's evidence
+        and ``promptlab eval --min-accuracy`` use too.
+
+        Columns: the group keys, ``n`` (calls), ``scored`` (calls with a verdict), ``errors`` (calls with no
+        verdict), ``passed``, ``accuracy`` (passed / n), ``ci_low``, ``ci_high`` (Wilson over the calls; with
+        repeats, over cases and never narrower than Wilson at the effective sample size), ``accuracy_scored``
+        (passed / scored, for diagnosis), ``cases`` and ``se_cases`` (with repeats, the SE of per-case pass
+        rates over cases).
         """
         from .summaries import accuracy_table
 
@@ -125,7 +132,11 @@ class Results:
         return self.df.loc[self.df["error_type"].notna(), cols].reset_index(drop=True)
 
     def latency(self, confidence: float = 0.95) -> pd.DataFrame:
-        """p50 and p95 latency (seconds) per variant × model, each with an order-statistic interval."""
+        """p50 and p95 latency (seconds) per variant × model, each with an order-statistic interval.
+
+        Only calls made in this run count: a cached answer's latency is that of the past call that made it, so
+        cached rows are left out (``cached_excluded`` counts them), as in the comparison's p95 guardrail.
+        """
         from .summaries import latency_table
 
         return latency_table(self.df, GROUP, confidence)
@@ -204,21 +215,28 @@ class EvalResult:
     """The article's evaluation result: ``total``, ``correct``, ``accuracy``, ``by_category``, ``failures``.
 
     A thin view of `Results` for one variant on one model, so code written against the article keeps
-    working; ``results`` holds the full frame with intervals, latency and cost.
+    working; ``results`` holds the full frame with intervals, latency and cost. ``accuracy`` is the one
+    definition (`Results.accuracy`): ``correct / total``, a call with no verdict counting as a failure;
+    ``scored`` and ``errors`` say what it is made of.
     """
 
     def __init__(self, results: Results):
+        from .summaries import accuracy_row
+
         self.results = results
-        scored = results.df["passed"].dropna().astype(bool)
-        self.total = int(len(results.df))
-        self.correct = int(scored.sum())
-        self.accuracy = self.correct / self.total if self.total else float("nan")
-        by_cat = results.df.groupby("category", sort=False)["passed"]
-        self.by_category = {k: float(v.fillna(False).astype(bool).mean()) for k, v in by_cat}
+        overall = accuracy_row(results.df)
+        self.total = int(overall["n"])
+        self.correct = int(overall["passed"])
+        self.scored = int(overall["scored"])
+        self.errors = int(overall["errors"])
+        self.accuracy = float(overall["accuracy"])
+        by_cat = results.accuracy(["category"])
+        self.by_category = {k: float(v) for k, v in zip(by_cat["category"], by_cat["accuracy"], strict=True)}
         self.failures = results.failures()[["input", "expected", "actual", "category", "reason"]].to_dict("records")
 
     def __repr__(self) -> str:
-        return f"EvalResult(total={self.total}, correct={self.correct}, accuracy={self.accuracy:.3f})"
+        return (f"EvalResult(total={self.total}, correct={self.correct}, accuracy={self.accuracy:.3f}; "
+                f"{self.scored} scored · {self.errors} errors)")
 
     def _repr_html_(self) -> str:
         return self.results._repr_html_()

@@ -2,7 +2,7 @@
 
 Every function takes counts, sums or plain arrays (never a results frame), so the aggregation can run where
 the data lives and only the aggregates come here. Results are frozen dataclasses; the methods and reference
-values are in ``shared/design/STATISTICS.md``. Online A/B reads (independent-arm z and Welch tests,
+values are in ``docs/statistics.md``. Online A/B reads (independent-arm z and Welch tests,
 `is_significant`, always-valid inference, the SRM check) live in `promptlab.sequential`; sample size, MDE and
 power in `promptlab.planning`.
 
@@ -395,7 +395,7 @@ def case_mean_se(values: Sequence[float], case_ids: Sequence, confidence: float 
     """Mean and SE when cases were answered several times: average per case first, then SE over cases.
 
     Answers to one case are not independent, so the SE over raw answers is too small; this is the
-    estimator STATISTICS.md prescribes for K repeats. NaN values are dropped before averaging.
+    estimator docs/statistics.md prescribes for K repeats. NaN values are dropped before averaging.
     """
     x = np.asarray(values, dtype=float)
     if len(case_ids) != x.size:
@@ -408,6 +408,83 @@ def case_mean_se(values: Sequence[float], case_ids: Sequence, confidence: float 
     per_case = sums[counts > 0] / counts[counts > 0]
     result = mean_se(per_case, confidence)
     return MeanSE(result.mean, result.se, result.n, result.low, result.high, confidence, "over cases")
+
+
+def wilson_bounds(p: float, n: float, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score bounds for a proportion ``p`` seen over ``n`` trials, where ``n`` may be fractional (an
+    effective sample size). For whole counts this is `wilson_interval`; reference for any ``n``:
+    ``statsmodels.stats.proportion.proportion_confint(p * n, n, method="wilson")``.
+    """
+    _check_confidence(confidence)
+    if not (n > 0 and 0 <= p <= 1):
+        raise StatsError(f"wilson_bounds needs 0 <= p <= 1 and n > 0; got p={p!r}, n={n!r}.")
+    z2 = _z(confidence) ** 2
+    denominator = 1 + z2 / n
+    center = (p + z2 / (2 * n)) / denominator
+    half = math.sqrt(z2 * (p * (1 - p) / n + z2 / (4 * n * n))) / denominator
+    return max(0.0, center - half), min(1.0, center + half)
+
+
+@dataclass(frozen=True)
+class CaseProportion(MeanSE):
+    """A pass rate over cases answered several times (`case_proportion_interval`).
+
+    Attributes:
+        calls: answers counted (``mean`` is passes / calls).
+        n_eff: the effective sample size of the Wilson floor, between ``n`` (cases) and ``calls``.
+    """
+
+    calls: int = 0
+    n_eff: float = math.nan
+
+
+def _effective_n(p: float, se: float, cases: int, calls: int) -> float:
+    """Kish's effective sample size p(1 − p)/SE², kept between the cases and the calls.
+
+    When every answer agrees (p is 0 or 1) or the SE is unknown, the repeats say nothing about how much the
+    answers to one case hang together, so the honest count is the cases; an SE of 0 with 0 < p < 1 (every
+    case at the same rate) is as informative as independent calls.
+    """
+    if p in (0.0, 1.0) or math.isnan(se):
+        return float(cases)
+    if se == 0:
+        return float(calls)
+    return float(min(calls, max(cases, p * (1 - p) / se ** 2)))
+
+
+def case_proportion_interval(values: Sequence[float], case_ids: Sequence,
+                             confidence: float = 0.95) -> CaseProportion:
+    """A pass rate when cases were answered several times, with an interval that stays honest at 0 and 1.
+
+    The estimate is passes / answers. Answers to one case are not independent, so the SE is taken over
+    per-case pass rates (`case_mean_se`) and the CLT interval is ``estimate ± z·SE``, clipped to [0, 1]. That
+    interval collapses to a point when every case agrees (6 cases, 2 answers each, all wrong: [0, 0]), so it
+    is widened to never be narrower than the Wilson interval at the effective sample size (`wilson_bounds`
+    at ``n_eff`` = p(1 − p)/SE², kept between the cases and the answers): all wrong in 6 cases gives
+    Wilson's [0, 0.390] however many times each case was asked.
+
+    Args:
+        values: 1 for a pass, 0 for a failure, one per answer (count an answer with no verdict as 0).
+        case_ids: the case of each answer.
+        confidence: coverage.
+    """
+    _check_confidence(confidence)
+    x = np.asarray(values, dtype=float)
+    if len(case_ids) != x.size or x.size == 0:
+        raise StatsError(f"case_proportion_interval needs one case id per value and at least one value; got "
+                         f"{x.size} values and {len(case_ids)} ids.")
+    if np.isnan(x).any() or ((x != 0) & (x != 1)).any():
+        raise StatsError(f"case_proportion_interval takes 1 (pass) or 0 (failure) per answer; got "
+                         f"{sorted(set(x[(x != 0) & (x != 1)].tolist()), key=str)[:5]!r}. Count an answer with no "
+                         "verdict as 0.")
+    over_cases = case_mean_se(x, case_ids, confidence)
+    p, se, cases = float(x.mean()), over_cases.se, over_cases.n
+    z = _z(confidence)
+    n_eff = _effective_n(p, se, cases, int(x.size))
+    low, high = wilson_bounds(p, n_eff, confidence)
+    if not math.isnan(se):
+        low, high = min(low, max(0.0, p - z * se)), max(high, min(1.0, p + z * se))
+    return CaseProportion(p, se, cases, low, high, confidence, "over cases, Wilson floor", int(x.size), n_eff)
 
 
 # ---- paired tests ----------------------------------------------------------------------------------------
@@ -545,6 +622,9 @@ def paired_bootstrap(scores_a: Sequence[float], scores_b: Sequence[float], *, se
     Up to `BCA_MAX_N` pairs this is scipy ``bootstrap((a, b), ..., paired=True, method="BCa")``; above it
     (or when BCa degenerates) a percentile bootstrap of the mean difference, drawn as multinomial counts
     over the distinct differences when there are few of them (exactly the same resampling, much faster).
+    The resampling follows the order of the pairs as given: callers that build the pairs from results rows
+    put them in a canonical order first (`promptlab.comparison` sorts by case id), so shuffled rows give the
+    same interval.
 
     Args:
         scores_a, scores_b: paired scores (NaN pairs dropped).
@@ -552,22 +632,35 @@ def paired_bootstrap(scores_a: Sequence[float], scores_b: Sequence[float], *, se
         n_resamples: bootstrap resamples.
         confidence: coverage.
     """
-    _check_confidence(confidence)
+    return paired_bootstrap_levels(scores_a, scores_b, (confidence,), seed=seed, n_resamples=n_resamples)[0]
+
+
+def paired_bootstrap_levels(scores_a: Sequence[float], scores_b: Sequence[float], confidences: Sequence[float], *,
+                            seed: int = 0, n_resamples: int = 9999) -> tuple[BootstrapResult, ...]:
+    """`paired_bootstrap` at several confidence levels from one set of resamples (e.g. an unadjusted and a
+    simultaneous interval): each result equals ``paired_bootstrap(..., confidence=level)`` with the same seed."""
+    levels = tuple(confidences)
+    for level in levels:
+        _check_confidence(level)
     a, b, _ = _pairs(scores_a, scores_b)
     d = b - a
     if d.size == 0:
-        return BootstrapResult(0, math.nan, -math.inf, math.inf, confidence, 0, seed, "no pairs")
+        return tuple(BootstrapResult(0, math.nan, -math.inf, math.inf, c, 0, seed, "no pairs") for c in levels)
     diff = float(d.mean())
     if _constant(d):
-        return BootstrapResult(int(d.size), diff, diff, diff, confidence, 0, seed, "degenerate")
-    low = high = math.nan
-    method = "BCa"
-    if d.size <= BCA_MAX_N:
-        low, high = _scipy_bca(a, b, seed, n_resamples, confidence)
-    if math.isnan(low) or math.isnan(high):
-        low, high = _percentile_bootstrap_mean(d, seed, n_resamples, confidence)
-        method = "percentile"
-    return BootstrapResult(int(d.size), diff, low, high, confidence, n_resamples, seed, method)
+        return tuple(BootstrapResult(int(d.size), diff, diff, diff, c, 0, seed, "degenerate") for c in levels)
+    nan = [(math.nan, math.nan)] * len(levels)
+    bounds = _scipy_bca(a, b, seed, n_resamples, levels) if d.size <= BCA_MAX_N else nan
+    means: np.ndarray | None = None
+    out = []
+    for level, (low, high) in zip(levels, bounds, strict=True):
+        method = "BCa"
+        if math.isnan(low) or math.isnan(high):
+            means = _percentile_bootstrap_means(d, seed, n_resamples) if means is None else means
+            low, high = _percentile_bounds(means, level)
+            method = "percentile"
+        out.append(BootstrapResult(int(d.size), diff, low, high, level, n_resamples, seed, method))
+    return tuple(out)
 
 
 def _mean_diff(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -575,16 +668,22 @@ def _mean_diff(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def _scipy_bca(a: np.ndarray, b: np.ndarray, seed: int, n_resamples: int,
-               confidence: float) -> tuple[float, float]:
+               levels: tuple[float, ...]) -> list[tuple[float, float]]:
+    """BCa bounds at each level; later levels reuse the first call's resamples (scipy's ``bootstrap_result``)."""
+    out, first = [], None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = st.bootstrap((a, b), _mean_diff, paired=True, vectorized=True, n_resamples=n_resamples,
-                           confidence_level=confidence, method="BCa", rng=np.random.default_rng(seed))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+        for level in levels:
+            res = st.bootstrap((a, b), _mean_diff, paired=True, vectorized=True,
+                               n_resamples=n_resamples if first is None else 0, bootstrap_result=first,
+                               confidence_level=level, method="BCa", rng=np.random.default_rng(seed))
+            first = res if first is None else first
+            out.append((float(res.confidence_interval.low), float(res.confidence_interval.high)))
+    return out
 
 
-def _percentile_bootstrap_mean(d: np.ndarray, seed: int, n_resamples: int,
-                               confidence: float) -> tuple[float, float]:
+def _percentile_bootstrap_means(d: np.ndarray, seed: int, n_resamples: int) -> np.ndarray:
+    """The seeded bootstrap distribution of mean(d)."""
     rng = np.random.default_rng(seed)
     # Bins of equal differences (to 12 decimals, so float noise does not split them); each bin keeps its exact
     # mean, so drawing bin counts is the same resampling as drawing pairs.
@@ -592,12 +691,14 @@ def _percentile_bootstrap_mean(d: np.ndarray, seed: int, n_resamples: int,
     if counts.size <= 1024:
         values = np.bincount(inverse, weights=d) / counts
         draws = rng.multinomial(d.size, counts / d.size, size=n_resamples)
-        means = draws @ values / d.size
-    else:
-        chunk, kind = max(1, 20_000_000 // d.size), np.int32 if d.size < 2 ** 31 else np.int64
-        means = np.concatenate([
-            d[rng.integers(0, d.size, (min(chunk, n_resamples - i), d.size), dtype=kind)].mean(axis=1)
-            for i in range(0, n_resamples, chunk)])
+        return draws @ values / d.size
+    chunk, kind = max(1, 20_000_000 // d.size), np.int32 if d.size < 2 ** 31 else np.int64
+    return np.concatenate([
+        d[rng.integers(0, d.size, (min(chunk, n_resamples - i), d.size), dtype=kind)].mean(axis=1)
+        for i in range(0, n_resamples, chunk)])
+
+
+def _percentile_bounds(means: np.ndarray, confidence: float) -> tuple[float, float]:
     tail = (1 - confidence) / 2
     low, high = np.quantile(means, [tail, 1 - tail])
     return float(low), float(high)

@@ -3,9 +3,18 @@
 Each function takes the results frame and returns a tidy DataFrame; the statistics themselves (Wilson
 interval, quantile interval) come from `promptlab.stats`, their one owner.
 
-Intervals: one answer per case → Wilson; K repeats per case → the mean of per-case pass rates with the CLT
-interval of the standard error over cases (answers to one case are not independent, so the SE is taken over
-cases, not over raw answers — Miller 2024, "Adding Error Bars to Evals").
+Accuracy has one definition, `accuracy_row`, which every headline number uses (`Results.accuracy`,
+`Results.by_category`, `EvalResult`, the registry's evidence summary, the card, the repr and so
+``promptlab eval --min-accuracy``): **passed / calls**, where a call with no verdict (a failed call, a scoring
+error, a judge failure, a budget stop) counts as a failure, as ``configs/gates.yaml`` says.
+
+Intervals: one answer per case → Wilson over the calls; several answers to a case (repeats) → the SE over
+per-case pass rates (answers to one case are not independent — Miller 2024, "Adding Error Bars to Evals"),
+never narrower than Wilson at the effective sample size, so all-agreeing cases keep a real interval
+(`promptlab.stats.case_proportion_interval`).
+
+Latency: summaries leave cached answers out (their latency measures a past call, not this run), as the
+comparison's p95 guardrail does; the ``cached_excluded`` column counts them.
 """
 
 from __future__ import annotations
@@ -18,6 +27,23 @@ import pandas as pd
 from . import stats
 from .display import fmt_pct
 
+ACCURACY_COLUMNS = ["n", "scored", "errors", "passed", "accuracy", "ci_low", "ci_high", "accuracy_scored",
+                    "cases", "se_cases"]
+"""Columns of `accuracy_row` (after the group keys in `accuracy_table`):
+
+* ``n``: calls.
+* ``scored``: calls with a pass/fail verdict.
+* ``errors``: calls with no verdict (failed call, scoring error, judge failure); each counts as a failure.
+* ``passed``: calls that passed.
+* ``accuracy``: passed / n — the one headline accuracy; NA only when the scorer gives graded scores and no
+  pass/fail verdict at all (no call failed and none has a verdict).
+* ``ci_low``, ``ci_high``: its interval, on the same basis (Wilson over calls; over cases with repeats).
+* ``accuracy_scored``: passed / scored, for diagnosis only (how good the answers that came back were).
+* ``cases``: distinct cases.
+* ``se_cases``: with repeats, the SE of per-case pass rates over cases; NA with one answer per case.
+"""
+_COUNTS = ("n", "scored", "errors", "passed", "cases")
+
 
 def _wilson(successes: int, n: int, confidence: float) -> tuple[float, float]:
     if n == 0:
@@ -26,39 +52,61 @@ def _wilson(successes: int, n: int, confidence: float) -> tuple[float, float]:
     return float(interval.low), float(interval.high)
 
 
-def _group_accuracy(group: pd.DataFrame, confidence: float) -> pd.Series:
-    scored = group["passed"].dropna().astype(bool)
-    n, k = len(scored), int(scored.sum())
-    low, high = _wilson(k, n, confidence)
-    row = {"n": n, "passed": k, "accuracy": k / n if n else np.nan, "ci_low": low, "ci_high": high,
-           "errors": int(group["passed"].isna().sum())}
-    if group["repeat"].nunique() > 1:
-        row.update(_over_cases(group, confidence))
-    return pd.Series(row)
+def _graded_only(verdicts: pd.Series, rows: pd.DataFrame) -> bool:
+    """No call has a pass/fail verdict and none failed: the scorer gives graded scores only (accuracy NA)."""
+    failed = rows["error_type"].notna().any() if "error_type" in rows else False
+    return bool(verdicts.notna().sum() == 0 and not failed)
 
 
-def _over_cases(group: pd.DataFrame, confidence: float) -> dict[str, Any]:
-    """Per-case pass rates, averaged; SE over cases and a CLT interval on that scale (clipped to [0, 1])."""
-    scored = group.dropna(subset=["passed"])
-    if scored.empty:
-        return {"cases": 0, "se_cases": np.nan}
-    result = stats.case_mean_se(scored["passed"].astype(float).to_numpy(), scored["case_id"].to_numpy(),
-                                confidence)
-    return {"cases": result.n, "accuracy": result.mean, "se_cases": result.se,
-            "ci_low": max(0.0, result.low), "ci_high": min(1.0, result.high)}
+def accuracy_row(rows: pd.DataFrame, confidence: float = 0.95) -> dict[str, Any]:
+    """Accuracy of a set of calls — the one definition every summary and gate uses (`ACCURACY_COLUMNS`).
+
+    ``accuracy`` is passed / calls: a call with no verdict (failed call, scoring error, judge failure) is a
+    failure. The interval is Wilson over the calls; when a case was answered more than once it is taken over
+    cases (`promptlab.stats.case_proportion_interval`).
+
+    Args:
+        rows: results rows (``passed`` and ``case_id``; ``error_type`` when there is one).
+        confidence: coverage of the interval.
+    """
+    verdicts = rows["passed"].astype("boolean")
+    n, scored = len(verdicts), int(verdicts.notna().sum())
+    passed = int(verdicts.fillna(False).astype(bool).sum())
+    cases = int(rows["case_id"].nunique(dropna=False)) if "case_id" in rows else n
+    row: dict[str, Any] = {"n": n, "scored": scored, "errors": n - scored, "passed": passed,
+                           "accuracy": passed / n if n else np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                           "accuracy_scored": passed / scored if scored else np.nan, "cases": cases,
+                           "se_cases": np.nan}
+    if n == 0 or _graded_only(verdicts, rows):
+        return {**row, "errors": 0, "accuracy": np.nan}
+    if cases < n:  # some case answered more than once: answers to one case are not independent
+        values = verdicts.fillna(False).astype(bool).to_numpy(dtype=float)
+        interval = stats.case_proportion_interval(values, rows["case_id"].to_numpy(dtype=object), confidence)
+        return {**row, "ci_low": interval.low, "ci_high": interval.high, "se_cases": interval.se}
+    row["ci_low"], row["ci_high"] = _wilson(passed, n, confidence)
+    return row
 
 
 def accuracy_table(df: pd.DataFrame, by: list[str], confidence: float) -> pd.DataFrame:
-    """Accuracy per group with its interval (Wilson; over cases when there are repeats)."""
+    """`accuracy_row` per group (`ACCURACY_COLUMNS` after the group keys)."""
     if df.empty:
-        return pd.DataFrame(columns=by + ["n", "passed", "accuracy", "ci_low", "ci_high", "errors"])
-    table = df.groupby(by, sort=False, dropna=False)[["passed", "repeat", "case_id"]].apply(
-        _group_accuracy, confidence=confidence)
-    table = table.reset_index()
-    for column in ("n", "passed", "errors", "cases"):
-        if column in table:
-            table[column] = table[column].astype("Int64")
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in by + ACCURACY_COLUMNS})
+    records = [{**dict(zip(by, keys if isinstance(keys, tuple) else (keys,), strict=True)),
+                **accuracy_row(group, confidence)}
+               for keys, group in df.groupby(by, sort=False, dropna=False)]
+    table = pd.DataFrame(records, columns=by + ACCURACY_COLUMNS)
+    for column in _COUNTS:
+        table[column] = table[column].astype("Int64")
     return table
+
+
+def verdict_counts(row: Any) -> str:
+    """``"12 scored · 8 errors"``: what the rate beside it is made of (``row`` has ``scored`` and ``errors``)."""
+    return f"{_get(row, 'scored')} scored · {_get(row, 'errors')} errors"
+
+
+def _get(row: Any, name: str) -> Any:
+    return row[name] if isinstance(row, dict) else getattr(row, name)
 
 
 FAILURE_COLUMNS = ["case_id", "variant", "model", "repeat", "category", "input", "expected", "actual", "reason"]
@@ -73,8 +121,7 @@ def failures_table(df: pd.DataFrame, limit: int | None) -> pd.DataFrame:
     return failed.head(limit).reset_index(drop=True) if limit else failed.reset_index(drop=True)
 
 
-def _latency_row(values: pd.Series, confidence: float) -> pd.Series:
-    values = values.dropna().to_numpy(dtype=float)
+def _latency_row(values: np.ndarray, confidence: float) -> dict[str, Any]:
     row: dict[str, Any] = {"n": len(values)}
     for q, name in ((0.5, "p50"), (0.95, "p95")):
         if len(values) == 0:
@@ -83,23 +130,40 @@ def _latency_row(values: pd.Series, confidence: float) -> pd.Series:
         ci = stats.quantile_ci(values, q=q, confidence=confidence)
         row.update({f"{name}_s": float(ci.estimate), f"{name}_ci_low": float(ci.low),
                     f"{name}_ci_high": float(ci.high)})
-    return pd.Series(row)
+    return row
 
 
-LATENCY_COLUMNS = ["n", "p50_s", "p50_ci_low", "p50_ci_high", "p95_s", "p95_ci_low", "p95_ci_high"]
+LATENCY_COLUMNS = ["n", "cached_excluded", "p50_s", "p50_ci_low", "p50_ci_high", "p95_s", "p95_ci_low",
+                   "p95_ci_high"]
+
+
+def live_latency(df: pd.DataFrame) -> pd.Series:
+    """Latency of the calls this run made: NaN for failed calls and for cached answers (whose latency is that
+    of the past call that first made them). The one rule for every latency summary and guardrail."""
+    cached = df["cached"].fillna(False).astype(bool) if "cached" in df else pd.Series(False, index=df.index)
+    return df["latency_s"].astype("float64").where(~cached)
 
 
 def latency_table(df: pd.DataFrame, by: list[str], confidence: float) -> pd.DataFrame:
     """p50 and p95 latency per group, named quantile definition, with order-statistic CIs.
 
-    Every answered call counts; a cached answer carries the latency measured when it was first made.
+    Only calls made in this run count: cached answers are left out (their latency is a past call's) and
+    counted in ``cached_excluded``; ``n`` is the calls measured. A group whose answers were all cached keeps
+    its row, with NA latencies.
     """
     answered = df[df["latency_s"].notna()]
     if answered.empty:
         return pd.DataFrame(columns=by + LATENCY_COLUMNS)
-    table = answered.groupby(by, sort=False)["latency_s"].apply(_latency_row, confidence=confidence).unstack()
-    table = table.reset_index()
+    live = live_latency(answered)
+    records = []
+    for keys, group in answered.groupby(by, sort=False, dropna=False):
+        values = live.loc[group.index].dropna().to_numpy(dtype=float)
+        row = _latency_row(values, confidence)
+        row["cached_excluded"] = len(group) - len(values)
+        records.append({**dict(zip(by, keys if isinstance(keys, tuple) else (keys,), strict=True)), **row})
+    table = pd.DataFrame(records, columns=by + LATENCY_COLUMNS)
     table["n"] = table["n"].astype("Int64")
+    table["cached_excluded"] = table["cached_excluded"].astype("Int64")
     table.attrs["quantile_method"] = stats.QUANTILE_METHOD
     return table
 
@@ -142,9 +206,9 @@ def format_table(df: pd.DataFrame, by: list[str], scorer: Any, confidence: float
 
 def summary_table(results: Any) -> pd.DataFrame:
     """Accuracy, errors, latency and cost side by side, one row per variant × model."""
-    acc = results.accuracy()[["variant", "model", "n", "accuracy", "ci_low", "ci_high", "errors"]]
+    acc = results.accuracy()[["variant", "model", "n", "scored", "errors", "accuracy", "ci_low", "ci_high"]]
     lat = results.latency()
-    lat = lat[["variant", "model", "p50_s", "p95_s"]] if not lat.empty else None
+    lat = lat[["variant", "model", "p50_s", "p95_s", "cached_excluded"]] if not lat.empty else None
     cost = results.cost()[["variant", "model", "input_tokens", "output_tokens", "cost_usd",
                            "cost_per_1k_calls_usd"]]
     table = acc.merge(cost, on=["variant", "model"], how="left")
@@ -152,11 +216,11 @@ def summary_table(results: Any) -> pd.DataFrame:
 
 
 def headline(results: Any) -> str:
-    """The one-line repr: rows, variants, models, accuracy per variant, errors."""
+    """The one-line repr: rows, then each variant's accuracy with what it is made of."""
     df = results.df
     if df.empty:
         return "Results(0 rows)"
     acc = results.accuracy()
-    parts = ", ".join(f"{r.variant}@{r.model}={fmt_pct(r.accuracy)}" for r in acc.itertuples())
-    errors = int(df["error_type"].notna().sum())
-    return f"Results({len(df)} rows; accuracy {parts}; errors={errors})"
+    parts = ", ".join(f"{r.variant}@{r.model}={fmt_pct(r.accuracy)} ({verdict_counts(r)})"
+                      for r in acc.itertuples())
+    return f"Results({len(df)} rows; accuracy {parts})"

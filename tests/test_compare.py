@@ -245,3 +245,126 @@ def test_display_is_one_line_text_and_escaped_html():
     assert "smallest difference detectable" in cmp.summary_text()
     assert cmp.verdicts == {"<b>x</b>": "better"}
     assert "Benjamini" in cmp.by_category()._repr_html_()
+
+
+# ---- intervals on the verdict's footing (issue 12) --------------------------------------------------------
+def test_intervals_are_simultaneous_across_the_variants_compared():
+    c_arms, d_arms = table_arms(70, 10, 11, 9), table_arms(80, 2, 16, 2)
+    df = frame(rows_for("A", M2[0]), rows_for("B", M2[1]), rows_for("C", c_arms[1]), rows_for("D", d_arms[1]))
+    result = compare(df).df.set_index("variant")
+    level = 1 - 0.05 / 3  # Bonferroni over the 3 variants compared with A: the footing of Holm's p_adj
+    assert (result["ci_level"] == level).all()
+    for name, arm in (("B", M2[1]), ("C", c_arms[1]), ("D", d_arms[1])):
+        cells = [sum(x == u and y == v for x, y in zip(M2[0], arm, strict=True))
+                 for u, v in ((True, True), (True, False), (False, True), (False, False))]
+        adjusted, plain = stats.paired_proportion_interval(*cells, level), stats.paired_proportion_interval(*cells)
+        assert (result.loc[name, "ci_low"], result.loc[name, "ci_high"]) == (adjusted.low, adjusted.high)
+        assert (result.loc[name, "ci_low_unadj"], result.loc[name, "ci_high_unadj"]) == (plain.low, plain.high)
+    html = compare(df)._repr_html_()
+    assert "diff [95% simultaneous CI]" in html and "(each at 98.3%)" in html and "Bonferroni" in html
+
+
+def test_the_reported_case_never_shows_a_difference_beside_no_detectable_difference():
+    """Issue 12: v2 at +33 points, CI [+0.8, +56.7] (zero outside) beside "no detectable difference"."""
+    base = [False] * 6 + [True] * 6
+    v2 = [True] * 4 + [False] * 2 + [True] * 6   # 4 cases only v2 passed: +33 points on 12 cases
+    terse = [True] * 1 + [False] * 5 + [True] * 6
+    cmp = compare(frame(rows_for("baseline", base), rows_for("v2", v2), rows_for("terse", terse)), "baseline")
+    row = cmp.df.set_index("variant").loc["v2"]
+    assert row["diff"] == pytest.approx(4 / 12) and row.p_adj == pytest.approx(0.125)  # Holm: 2 × mid-p 0.0625
+    assert row.verdict == "no detectable difference" and row.ci_low < 0 < row.ci_high
+    # the interval shown is simultaneous over the 2 variants (each at 97.5%); the unadjusted 95% one, which
+    # excludes 0 (it was the report's [+0.3, +58.2]), stays in the frame under its own name
+    simultaneous = stats.paired_proportion_interval(6, 0, 4, 2, 0.975)
+    unadjusted = stats.paired_proportion_interval(6, 0, 4, 2)
+    assert (row.ci_low, row.ci_high, row.ci_level) == (simultaneous.low, simultaneous.high, 0.975)
+    assert (row.ci_low_unadj, row.ci_high_unadj) == (unadjusted.low, unadjusted.high) and unadjusted.low > 0
+    _assert_agree(cmp.df, 0.05, cmp.level)
+    assert "simultaneous" in cmp.summary_text() and "(97.5% CI)" in cmp.summary_text()
+
+
+def _assert_agree(df: pd.DataFrame, alpha: float, level: str) -> None:
+    _assert_verdicts_agree(df, alpha)
+    _assert_levels(df, alpha, level)
+
+
+def _assert_verdicts_agree(df: pd.DataFrame, alpha: float) -> None:
+    """No row shows a verdict its own interval (or its adjusted p) contradicts."""
+    for row in df.itertuples():
+        if row.verdict == "better":
+            assert row.ci_low > 0 and row.p_adj < alpha and row.diff > 0, row
+        elif row.verdict == "worse":
+            assert row.ci_high < 0 and row.p_adj < alpha and row.diff < 0, row
+        elif row.verdict == "no detectable difference":
+            assert row.p_adj >= alpha and not (row.ci_low > 0 or row.ci_high < 0), row
+        else:
+            assert row.verdict == "borderline" and "borderline" in row.note, row
+
+
+def _assert_levels(df: pd.DataFrame, alpha: float, level: str) -> None:
+    """The displayed interval is at the family's level and never narrower than the unadjusted one."""
+    family = ["variant", "model"] if level == "category" else ["model"]
+    k = (df["n"] > 0).groupby([df[c] for c in family]).transform("sum").clip(lower=1)
+    for row, family_size in zip(df.itertuples(), k, strict=True):
+        if level == "variant" and row.n:
+            assert row.ci_level == pytest.approx(1 - alpha / family_size)
+        if row.n:
+            assert row.ci_low <= row.ci_low_unadj + 1e-12 and row.ci_high_unadj <= row.ci_high + 1e-12
+
+
+def _random_results(rng: np.random.Generator) -> tuple[pd.DataFrame, str]:
+    cases, variants, repeats = int(rng.integers(4, 40)), int(rng.integers(2, 5)), int(rng.choice([1, 1, 2]))
+    metric = str(rng.choice(["passed", "passed", "passed", "score"]))
+    truth = rng.random(cases)
+    groups = []
+    for v in range(variants):
+        shift = rng.normal(0, 0.25)
+        for r in range(repeats):
+            p = np.clip(truth + shift + rng.normal(0, 0.1, cases), 0, 1)
+            outcomes = [bool(x) for x in rng.random(cases) < p]
+            outcomes = [None if rng.random() < 0.05 else o for o in outcomes]
+            groups.append(rows_for("ABCD"[v], outcomes, repeat=r))
+    df = frame(*groups)
+    if metric == "score":
+        df["score"] = np.where(df["passed"].isna(), np.nan, rng.random(len(df)) * 0.3 + df["score"].fillna(0) * 0.7)
+    return df, metric
+
+
+def test_verdicts_and_displayed_intervals_never_contradict_on_random_data():
+    rng = np.random.default_rng(12)
+    seen, shown = set(), []
+    for _ in range(60):
+        df, metric = _random_results(rng)
+        alpha = float(rng.choice([0.05, 0.1]))
+        cmp = compare(df, metric=metric, alpha=alpha, seed=1)
+        for table, level in ((cmp.df, "variant"), (cmp.by_category().df, "category")):
+            _assert_verdicts_agree(table, alpha)
+            shown.append((table, alpha, level))
+        seen |= set(cmp.df["verdict"])
+    assert {"better", "worse", "no detectable difference"} <= seen
+    for table, alpha, level in shown:
+        _assert_levels(table, alpha, level)
+
+
+def test_category_intervals_use_the_false_coverage_level_of_benjamini_hochberg():
+    cats = compare(frame(rows_for("A", M2[0]), rows_for("B", M2[1]))).by_category().df
+    found = int((cats["p_adj"] < 0.05).sum())
+    assert (cats["ci_level"] == 1 - max(found, 1) * 0.05 / 2).all()
+
+
+@pytest.mark.parametrize(("metric", "repeats"), [("score", 1), ("score", 2), ("passed", 1), ("passed", 2)])
+def test_shuffled_rows_give_identical_statistics(metric, repeats):
+    """Issue 12: the paired bootstrap interval moved when the results' rows were shuffled."""
+    rng = np.random.default_rng(3)
+    groups = [rows_for(v, [bool(x) for x in rng.random(40) < p], repeat=r)
+              for v, p in (("A", 0.5), ("B", 0.7), ("C", 0.55)) for r in range(repeats)]
+    df = frame(*groups)
+    df["score"] = rng.random(len(df))
+    def canonical(table: pd.DataFrame) -> pd.DataFrame:  # rows follow the order variants first appear in
+        return table.sort_values([c for c in ("variant", "category") if c in table]).reset_index(drop=True)
+
+    first = compare(df, metric=metric, seed=2)
+    for seed in range(3):
+        shuffled = compare(df.sample(frac=1, random_state=seed), metric=metric, seed=2)
+        pd.testing.assert_frame_equal(canonical(shuffled.df), canonical(first.df))
+        pd.testing.assert_frame_equal(canonical(shuffled.by_category().df), canonical(first.by_category().df))

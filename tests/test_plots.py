@@ -38,6 +38,27 @@ def test_plot_significance_marks_significant_variants():
         len(plots.plot_significance(cmp, by_category=True).data[1].x) == 6
 
 
+def test_plot_significance_draws_the_displayed_simultaneous_interval():
+    cmp = compare(results(), baseline="A")
+    fig = plots.plot_significance(cmp)
+    drawn = {name: bar for trace in fig.data for name, *bar in
+             zip(trace.y, trace.x, trace.error_x.arrayminus, trace.error_x.array, strict=True)}
+    for row in cmp.df.itertuples():
+        x, minus, plus = drawn[f"{row.variant} · {row.model}"]
+        assert (x - minus, x + plus) == pytest.approx((row.ci_low, row.ci_high))
+        assert row.ci_level == 1 - 0.05 / 2 and row.ci_low < row.ci_low_unadj  # two variants: each at 97.5%
+    assert "simultaneous" in fig.layout.title.text
+
+
+def test_plot_latency_leaves_cached_answers_out():
+    data = results()
+    data.df.loc[data.df["variant"] == "C", "cached"] = True
+    data.df.loc[data.df.index[:10], "cached"] = True  # ten of A's answers
+    boxes = {trace.name: list(trace.y) for trace in plots.plot_latency(data).data}
+    assert set(boxes) == {"A · fake:m", "B · fake:m"} and len(boxes["A · fake:m"]) == 50
+    assert data.latency().set_index("variant").loc["A", "n"] == 50
+
+
 def test_pareto_frontier_by_hand():
     points = pd.DataFrame({"variant": list("ABCD"), "cost_per_1k_calls_usd": [1.0, 2.0, 3.0, 2.5],
                            "accuracy": [0.6, 0.8, 0.7, 0.9]})
@@ -56,13 +77,13 @@ def test_plot_sequential_uses_the_confidence_sequence():
     fig = plots.plot_sequential(looks)
     p_trace = fig.data[-1]
     assert list(p_trace.y) == list(looks["p_value"])
-    # STATISTICS.md, T1 data at the last look: always-valid p 0.3456753217
+    # docs/statistics.md, T1 data at the last look: always-valid p 0.3456753217
     assert p_trace.y[-1] == pytest.approx(0.3456753217, abs=1e-9)
 
 
 def test_plot_power_matches_the_planner():
     fig = plots.plot_power(0.20, deltas=[0.02])
-    # STATISTICS.md: 0.20 -> 0.22 at alpha 0.05 two-sided, power 0.8 -> 6510 per arm
+    # docs/statistics.md: 0.20 -> 0.22 at alpha 0.05 two-sided, power 0.8 -> 6510 per arm
     assert list(fig.data[0].y) == [6510] == [planning.sample_size_two_proportions(0.2, 0.22)]
     paired = plots.plot_power(omega2=0.1161, deltas=[0.03])
     assert list(paired.data[0].y) == [1013]

@@ -1,4 +1,4 @@
-"""Results summaries pinned to references (STATISTICS.md, statsmodels) and hand computations."""
+"""Results summaries pinned to references (docs/statistics.md, statsmodels) and hand computations."""
 
 from __future__ import annotations
 
@@ -32,13 +32,60 @@ def test_schema_and_dtypes():
     assert pd.isna(df.loc[2, "passed"]) and pd.isna(df.loc[2, "output"])
 
 
-def test_accuracy_uses_wilson_and_ignores_failed_calls():
+def test_accuracy_counts_calls_with_no_verdict_as_failures():
     results = pl.Results(frame([True] * 9 + [False] + [None]))
     row = results.accuracy().iloc[0]
-    # statsmodels.stats.proportion.proportion_confint(9, 10, method="wilson") -> (0.595850, 0.982124)
-    assert (row["n"], row["passed"], row["errors"]) == (10, 9, 1)
-    assert row["accuracy"] == pytest.approx(0.9)
-    assert row["ci_low"] == pytest.approx(0.595850, abs=1e-6) and row["ci_high"] == pytest.approx(0.982124, abs=1e-6)
+    assert (row["n"], row["scored"], row["errors"], row["passed"]) == (11, 10, 1, 9)
+    assert row["accuracy"] == pytest.approx(9 / 11) and row["accuracy_scored"] == pytest.approx(0.9)
+    # statsmodels.stats.proportion.proportion_confint(9, 11, method="wilson") -> (0.5230194380, 0.9486323103)
+    assert row["ci_low"] == pytest.approx(0.5230194380, abs=1e-9)
+    assert row["ci_high"] == pytest.approx(0.9486323103, abs=1e-9)
+
+
+def test_one_definition_twenty_calls_eight_failed():
+    """Issue 12: with 8 of 20 calls failing, `--min-accuracy 0.9` passed on 12 scored calls."""
+    results = pl.Results(frame([True] * 12 + [None] * 8), {"run_id": "r"})
+    row = results.accuracy().iloc[0]
+    assert (row["n"], row["scored"], row["errors"], row["accuracy"]) == (20, 12, 8, 0.6)
+    assert row["accuracy_scored"] == 1.0
+    # proportion_confint(12, 20, method="wilson") -> (0.3865815008, 0.7811934676)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((0.3865815008, 0.7811934676), abs=1e-9)
+    face = EvalResult(results)
+    assert (face.total, face.correct, face.scored, face.errors, face.accuracy) == (20, 12, 12, 8, 0.6)
+    assert face.by_category == {"happy_path": 0.6}
+    assert "12 scored · 8 errors" in repr(face)
+    assert results.by_category().iloc[0]["accuracy"] == 0.6
+    assert "12 scored · 8 errors" in repr(results) and "12 scored · 8 errors" in results._repr_html_()
+    assert results.summary().iloc[0]["accuracy"] == 0.6
+
+
+def test_min_accuracy_gate_fails_when_calls_fail(capsys):
+    from promptlab.cli import EXIT_GATE, _gate
+
+    results = pl.Results(frame([True] * 12 + [None] * 8))
+    assert _gate(results, 0.9) == EXIT_GATE
+    assert "accuracy 0.600" in capsys.readouterr().err
+
+
+def test_evidence_summary_uses_the_same_definition():
+    from promptlab.evidence import summarise_eval
+    from promptlab.lifecycle import Thresholds
+
+    df = frame([True, False, None, True, True, None], case_ids=["a", "a", "b", "b", "c", "c"],
+               repeats=[0, 1] * 3)
+    df["model"] = PROMPT.model
+    summary = summarise_eval(df, PROMPT, Thresholds())
+    row = pl.Results(df).accuracy().iloc[0]
+    assert (summary.calls, summary.no_verdict, summary.accuracy) == (6, 2, 0.5) == (row["n"], row["errors"],
+                                                                                      row["accuracy"])
+    assert (summary.ci_low, summary.ci_high) == (row["ci_low"], row["ci_high"])
+
+
+def test_graded_scores_without_verdicts_have_no_accuracy_not_zero():
+    df = frame([True, False])
+    df["passed"] = pd.array([pd.NA, pd.NA], dtype="boolean")  # a judge with no pass threshold: scores only
+    row = pl.Results(df).accuracy().iloc[0]
+    assert pd.isna(row["accuracy"]) and (row["n"], row["scored"], row["errors"]) == (2, 0, 0)
 
 
 def test_zero_of_twenty():
@@ -57,6 +104,25 @@ def test_repeats_take_the_se_over_cases():
     assert row["ci_low"] == pytest.approx(0.5 - 1.959963985 * per_case.std(ddof=1) / 2)
 
 
+@pytest.mark.parametrize("repeats", [1, 2, 5])
+def test_all_agreeing_cases_keep_a_real_interval_whatever_the_repeats(repeats):
+    """Issue 12: 6 all-wrong cases gave [0, 0] with repeats=2 and [0, 0.39] with repeats=1."""
+    cases = [f"c{i}" for i in range(6) for _ in range(repeats)]
+    wrong = pl.Results(frame([False] * len(cases), case_ids=cases, repeats=list(range(repeats)) * 6)).accuracy()
+    right = pl.Results(frame([True] * len(cases), case_ids=cases, repeats=list(range(repeats)) * 6)).accuracy()
+    # proportion_confint(0, 6, method="wilson") -> (0, 0.3903342879); (6, 6) -> (0.6096657121, 1)
+    assert (wrong.iloc[0]["ci_low"], wrong.iloc[0]["ci_high"]) == pytest.approx((0.0, 0.3903342879), abs=1e-9)
+    assert (right.iloc[0]["ci_low"], right.iloc[0]["ci_high"]) == pytest.approx((0.6096657121, 1.0), abs=1e-9)
+    assert wrong.iloc[0]["cases"] == 6 and wrong.iloc[0]["n"] == 6 * repeats
+
+
+def test_failed_repeats_count_as_failures_over_cases():
+    passed = [True, None, True, True, False, None]
+    row = pl.Results(frame(passed, case_ids=["a", "a", "b", "b", "c", "c"], repeats=[0, 1] * 3)).accuracy().iloc[0]
+    per_case = np.array([0.5, 1.0, 0.0])  # a call with no verdict is a failure inside its case too
+    assert row["accuracy"] == pytest.approx(0.5) and row["se_cases"] == pytest.approx(per_case.std(ddof=1) / np.sqrt(3))
+
+
 def test_by_category_and_failures_hardest_first():
     cats = ["happy_path", "adversarial", "edge_case", "happy_path"]
     results = pl.Results(frame([False, False, True, True], category=cats))
@@ -71,9 +137,30 @@ def test_latency_p95_named_quantile_with_interval():
     values = list(np.arange(1, 101, dtype=float))
     results = pl.Results(frame([True] * 100, latency=values))
     row = results.latency().iloc[0]
-    # STATISTICS.md: p95 of 1..100, inverted_cdf = 95; order-statistic 95% CI [90, 100]
+    # docs/statistics.md: p95 of 1..100, inverted_cdf = 95; order-statistic 95% CI [90, 100]
     assert row["p95_s"] == 95 and (row["p95_ci_low"], row["p95_ci_high"]) == (90, 100)
     assert row["p50_s"] == 50
+
+
+def test_latency_leaves_cached_answers_out_like_the_comparison_guardrail():
+    """Issue 12: latency() took cached rows at a past call's latency while compare()'s guardrail said NA."""
+    from promptlab.comparison import compare
+
+    a = frame([True] * 40, latency=list(np.linspace(0.1, 4.0, 40)))
+    b = frame([True] * 40, variant="B", latency=list(np.linspace(1.0, 9.0, 40)))
+    df = pd.concat([a, b], ignore_index=True)
+    df.loc[df.index[:30], "cached"] = True  # 30 of A's answers came from the cache
+    df.loc[df["variant"] == "B", "cached"] = True  # every one of B's
+    results = pl.Results(df)
+    latency = results.latency().set_index("variant")
+    assert (latency.loc["A", "n"], latency.loc["A", "cached_excluded"]) == (10, 30)
+    assert (latency.loc["B", "n"], latency.loc["B", "cached_excluded"]) == (0, 40)
+    live = np.linspace(0.1, 4.0, 40)[30:]
+    assert latency.loc["A", "p95_s"] == np.quantile(live, 0.95, method="inverted_cdf")
+    guard = compare(results).df.iloc[0]
+    assert guard.baseline_p95_s == latency.loc["A", "p95_s"]
+    assert pd.isna(guard.variant_p95_s) and pd.isna(latency.loc["B", "p95_s"])
+    assert "70 cached rows excluded" in results._repr_html_()
 
 
 def test_unknown_cost_is_na_not_zero():

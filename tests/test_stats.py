@@ -1,4 +1,4 @@
-"""Every statistic pinned to the reference values of shared/design/STATISTICS.md (the reference call is in the
+"""Every statistic pinned to the reference values of docs/statistics.md (the reference call is in the
 comment) and cross-checked live against statsmodels where it has the method."""
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def test_newcombe_independent_matches_statsmodels():
 
 # ---- means and standard errors ---------------------------------------------------------------------------
 def test_eval_standard_errors_reference():
-    # STATISTICS.md "Eval SEs": mean 0.6, CLT SE 0.1123902974, clustered 0.1224744871
+    # docs/statistics.md "Eval SEs": mean 0.6, CLT SE 0.1123902974, clustered 0.1224744871
     # (× inspect_ai's sqrt(C/(C−1)) → 0.1414213562)
     clt = stats.mean_se(S_A)
     assert clt.mean == pytest.approx(0.6) and clt.se == pytest.approx(0.1123902974, abs=1e-10)
@@ -90,6 +90,59 @@ def test_case_mean_se_averages_repeats_first():
     result = stats.case_mean_se([1, 1, 1, 0, 0, 0], ["a", "a", "b", "b", "c", "c"])
     assert result.n == 3 and result.mean == pytest.approx(0.5)
     assert result.se == pytest.approx(np.std([1, 0.5, 0], ddof=1) / math.sqrt(3))
+
+
+@pytest.mark.parametrize(("p", "n"), [(0.0, 6), (1.0, 6), (0.5, 6.0), (0.3, 17.25), (0.02, 41.7), (0.9, 1.5)])
+@pytest.mark.parametrize("confidence", [0.95, 0.99, 0.975])
+def test_wilson_bounds_match_statsmodels_for_fractional_n(p, n, confidence):
+    # statsmodels proportion_confint(p * n, n, alpha=1 - confidence, method="wilson"), fractional counts included
+    low, high = stats.wilson_bounds(p, n, confidence)
+    ref = proportion_confint(p * n, n, alpha=1 - confidence, method="wilson")
+    assert (low, high) == pytest.approx(ref, abs=1e-12)
+
+
+def test_wilson_bounds_equal_the_wilson_interval_on_whole_counts():
+    for x, n in ((0, 6), (9, 11), (200, 1000)):
+        ci = stats.wilson_interval(x, n)
+        assert stats.wilson_bounds(x / n, n) == pytest.approx((ci.low, ci.high), abs=1e-12)
+    with pytest.raises(StatsError, match="n=0"):
+        stats.wilson_bounds(0.5, 0)
+
+
+@pytest.mark.parametrize("repeats", [1, 2, 3, 10])
+def test_case_proportion_interval_never_collapses_at_the_boundary(repeats):
+    # every case agrees: the repeats say nothing about within-case agreement, so n_eff = cases and the
+    # interval is proportion_confint(0, 6, method="wilson") = (0, 0.3903342879) however many repeats
+    cases = [f"c{i}" for i in range(6) for _ in range(repeats)]
+    result = stats.case_proportion_interval([0] * len(cases), cases)
+    assert (result.low, result.high) == pytest.approx(proportion_confint(0, 6, method="wilson"), abs=1e-12)
+    assert (result.mean, result.se, result.n, result.calls, result.n_eff) == (0.0, 0.0, 6, 6 * repeats, 6.0)
+
+
+def test_case_proportion_interval_is_the_clt_over_cases_floored_by_wilson_at_n_eff():
+    values = [1, 1, 1, 0, 0, 0, 0, 1]
+    cases = ["a", "a", "b", "b", "c", "c", "d", "d"]
+    result = stats.case_proportion_interval(values, cases)
+    over = stats.case_mean_se(values, cases)
+    z = 1.959963984540054
+    # per-case [1, .5, 0, .5]: SE sqrt(1/6)/2, n_eff = 0.25 / SE² = 6 (between 4 cases and 8 calls)
+    assert result.se == over.se and result.n_eff == pytest.approx(6.0)
+    wilson = proportion_confint(3, 6, method="wilson")  # (0.1876, 0.8124): narrower, so the CLT interval stands
+    assert (result.low, result.high) == pytest.approx((0.5 - z * over.se, 0.5 + z * over.se))
+    assert result.low < wilson[0] and result.high > wilson[1]
+    # one discordant case of six near 0: the CLT interval clips at 0, the Wilson floor keeps the upper end honest
+    near = stats.case_proportion_interval([1, 0] + [0] * 10, [f"c{i // 2}" for i in range(12)])
+    n_eff = (1 / 12) * (11 / 12) / near.se ** 2
+    assert near.n_eff == pytest.approx(min(12, max(6, n_eff)))
+    assert near.high == pytest.approx(proportion_confint(near.n_eff / 12, near.n_eff, method="wilson")[1])
+    assert near.low == 0.0
+
+
+def test_case_proportion_interval_refuses_what_is_not_a_pass_or_failure():
+    with pytest.raises(StatsError, match=r"1 \(pass\) or 0 \(failure\).*no verdict as 0"):
+        stats.case_proportion_interval([1, math.nan], ["a", "a"])
+    with pytest.raises(StatsError, match="one case id per value"):
+        stats.case_proportion_interval([1, 0], ["a"])
 
 
 def test_mean_se_edge_cases():
@@ -124,7 +177,7 @@ def test_two_proportion_unpooled_matches_statsmodels():
 
 
 def test_welch_from_summaries_reference():
-    # STATISTICS.md: fixed-horizon Welch on T1 data, p = 0.0307611084
+    # docs/statistics.md: fixed-horizon Welch on T1 data, p = 0.0307611084
     # scipy.stats.ttest_ind_from_stats(.24, sqrt(.24*.76), 1000, .2, sqrt(.16), 1000, equal_var=False)
     res = sequential.welch_test(0.2, 0.2 * 0.8, 1000, 0.24, 0.24 * 0.76, 1000)
     assert res.p_value == pytest.approx(0.0307611084, abs=1e-10) and res.estimate == pytest.approx(0.04)
@@ -165,7 +218,7 @@ def test_mcnemar_reference(a, b, c, d, exact, mid, chi2, p_chi2):
 
 
 def test_pairing_beats_the_unpaired_test_on_m1():
-    # STATISTICS.md: an unpaired z-test on M1's marginals gives p = 0.1056
+    # docs/statistics.md: an unpaired z-test on M1's marginals gives p = 0.1056
     # proportions_ztest([145, 130], [200, 200])
     unpaired = sequential.two_proportion_ztest(130, 200, 145, 200)
     assert unpaired.p_value == pytest.approx(0.1056, abs=5e-5)
@@ -231,6 +284,17 @@ def test_paired_bootstrap_large_n_uses_percentile_fast_path():
     assert (res.ci_low, res.ci_high) == pytest.approx((t.ci_low, t.ci_high), abs=2e-3)
 
 
+@pytest.mark.parametrize("n", [20, 6000])
+def test_paired_bootstrap_levels_equal_one_call_per_level(n):
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=n)
+    b = a + rng.normal(0.1, 1, size=n)
+    levels = (0.975, 0.95, 0.99)
+    together = stats.paired_bootstrap_levels(a, b, levels, seed=5, n_resamples=500)
+    assert together == tuple(stats.paired_bootstrap(a, b, seed=5, n_resamples=500, confidence=c) for c in levels)
+    assert together[2].ci_low < together[0].ci_low < together[1].ci_low  # wider at higher confidence
+
+
 def test_sign_test_is_mcnemar_on_discordant_pairs():
     assert stats.sign_test(3, 12) == pytest.approx((0.03515625, 0.0212707520), abs=1e-10)
     assert stats.sign_test(0, 0) == (1.0, 1.0)
@@ -256,7 +320,7 @@ def test_multiplicity_keeps_nan_out_of_the_family():
 
 # ---- quantiles -------------------------------------------------------------------------------------------
 def test_p95_definitions_reference():
-    # STATISTICS.md: p95 of 1..100 — numpy linear 95.05, inverted_cdf 95, the starting document's formula 96
+    # docs/statistics.md: p95 of 1..100 — numpy linear 95.05, inverted_cdf 95, the starting document's formula 96
     values = list(range(1, 101))
     assert np.quantile(values, 0.95) == pytest.approx(95.05)
     assert sorted(values)[int(100 * 0.95)] == 96
@@ -337,7 +401,7 @@ def test_srm_flags_a_broken_split():
 # ---- planning --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("p1", "p2", "n"), [(0.20, 0.22, 6510), (0.10, 0.12, 3841)])
 def test_sample_size_two_proportions_reference(p1, p2, n):
-    # STATISTICS.md pooled-null formula, α 0.05 two-sided, power 0.8, rounded up
+    # docs/statistics.md pooled-null formula, α 0.05 two-sided, power 0.8, rounded up
     assert planning.sample_size_two_proportions(p1, p2) == n
 
 
@@ -350,7 +414,7 @@ def test_mde_inverts_the_sample_size():
 
 
 def test_paired_planner_reference():
-    # STATISTICS.md: ω² = 0.1161, δ = 0.03 → 1013
+    # docs/statistics.md: ω² = 0.1161, δ = 0.03 → 1013
     assert planning.sample_size_paired(0.1161, 0.03) == 1013
     mde = planning.smallest_detectable_difference(1013, 0.1161)
     assert mde == pytest.approx(0.03, abs=2e-5) and mde <= 0.03
