@@ -191,6 +191,7 @@ def test_errors_through_run_sync_carry_no_asyncio_or_thread_frames(in_a_running_
     assert not [f.filename for f in frames if any(part in f.filename for part in PLUMBING)]
 
 
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs POSIX signals to a thread")
 def test_an_interrupt_in_a_notebook_stops_the_run_and_says_what_was_kept(tmp_path):
     cache = pl.ResponseCache(tmp_path / "c.sqlite")
     provider = pl.FakeProvider(answer_by_parity, latency_s=0.02)
