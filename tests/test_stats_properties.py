@@ -165,3 +165,35 @@ def test_compare_swapping_baseline_flips_the_sign(pairs):
         assert forward["diff"] == pytest.approx(-backward["diff"])
         assert forward.p_value == pytest.approx(backward.p_value)
         assert forward.ci_low <= forward["diff"] <= forward.ci_high
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(st.integers(min_value=0, max_value=1), min_size=1, max_size=4), min_size=1, max_size=30))
+def test_case_proportion_interval_holds_its_estimate_and_never_collapses(per_case):
+    values = [v for answers in per_case for v in answers]
+    ids = [f"c{i}" for i, answers in enumerate(per_case) for _ in answers]
+    res = stats.case_proportion_interval(values, ids)
+    assert 0 <= res.low <= res.mean <= res.high <= 1 and res.high > res.low
+    assert res.n == len(per_case) <= res.n_eff <= res.calls == len(values)
+    if res.mean in (0.0, 1.0):  # every answer agrees: exactly one answer per case's Wilson interval
+        wilson = stats.wilson_interval(int(res.mean) * res.n, res.n)
+        assert (res.low, res.high) == pytest.approx((wilson.low, wilson.high), abs=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.booleans(), st.sampled_from([True, False, None])), min_size=2,
+                max_size=40), st.sampled_from([0.05, 0.1]))
+def test_compare_verdicts_never_contradict_the_displayed_interval(triples, alpha):
+    import pandas as pd
+
+    from promptlab.comparison import compare
+
+    rows = [{"case_id": f"c{i}", "variant": v, "model": "m", "repeat": 0, "passed": outcome}
+            for i, triple in enumerate(triples) for v, outcome in zip("ABC", triple, strict=True)]
+    df = compare(pd.DataFrame(rows).astype({"passed": "boolean"}), "A", alpha=alpha).df
+    tested = int((df["n"] > 0).sum())  # a variant with no complete pair is not in the family
+    for row in df.itertuples():
+        excludes = row.ci_low > 0 or row.ci_high < 0
+        assert (row.verdict in ("better", "worse")) == (excludes and row.p_adj < alpha) or row.verdict == "borderline"
+        assert (row.verdict == "no detectable difference") == (not excludes and row.p_adj >= alpha)
+        assert row.n == 0 or row.ci_level == pytest.approx(1 - alpha / tested)
