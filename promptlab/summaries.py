@@ -81,7 +81,8 @@ def accuracy_row(rows: pd.DataFrame, confidence: float = 0.95) -> dict[str, Any]
         return {**row, "errors": 0, "accuracy": np.nan}
     if cases < n:  # some case answered more than once: answers to one case are not independent
         values = verdicts.fillna(False).astype(bool).to_numpy(dtype=float)
-        interval = stats.case_proportion_interval(values, rows["case_id"].to_numpy(dtype=object), confidence)
+        ids = rows["case_id"].astype(object).where(rows["case_id"].notna(), "<NA>").to_numpy(dtype=object)
+        interval = stats.case_proportion_interval(values, ids, confidence)
         return {**row, "ci_low": interval.low, "ci_high": interval.high, "se_cases": interval.se}
     row["ci_low"], row["ci_high"] = _wilson(passed, n, confidence)
     return row

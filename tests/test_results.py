@@ -121,6 +121,9 @@ def test_failed_repeats_count_as_failures_over_cases():
     row = pl.Results(frame(passed, case_ids=["a", "a", "b", "b", "c", "c"], repeats=[0, 1] * 3)).accuracy().iloc[0]
     per_case = np.array([0.5, 1.0, 0.0])  # a call with no verdict is a failure inside its case too
     assert row["accuracy"] == pytest.approx(0.5) and row["se_cases"] == pytest.approx(per_case.std(ddof=1) / np.sqrt(3))
+    unnamed = frame(passed, case_ids=["a", "a", "b", "b", "c", "c"], repeats=[0, 1] * 3)
+    unnamed["case_id"] = pd.array(["a", "a", None, None, "c", "c"], dtype="string")  # malformed rows still summarise
+    assert pl.Results(unnamed).accuracy().iloc[0]["se_cases"] == pytest.approx(row["se_cases"])
 
 
 def test_by_category_and_failures_hardest_first():
