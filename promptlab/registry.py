@@ -501,7 +501,8 @@ class Registry:
         return event
 
     def export(self, variant: Prompt, evidence: Any = None, *, version: str | None = None,
-               changes: str | None = None, author: str | None = None, group: str | None = None) -> Prompt:
+               changes: str | None = None, author: str | None = None, group: str | None = None,
+               override: str = "") -> Prompt:
         """Make a notebook variant (typically the winner of a comparison) a registered version.
 
         Writes ``prompts/<group>/<name>_v<version>.yaml`` with a new changelog entry, registers it (state
@@ -514,9 +515,13 @@ class Registry:
             changes: the changelog text; default: the sections changed from the latest version, and the evidence.
             author: who wrote it (default `current_actor`).
             group: the folder under ``prompts/`` (default: beside the prompt's other versions).
+            override: why to export although a comparison given as evidence detected no improvement; it is
+                recorded in the history beside the evidence, for the reviewer to read.
 
         Raises:
             RegistryError: a registered version already has exactly this behaviour (content hash).
+            GateRefused: the comparison does not show this variant better than its baseline, and no
+                ``override`` says why to export it anyway.
             EvidenceError: the evidence holds no rows of this variant.
         """
         author = author or current_actor()
@@ -529,6 +534,7 @@ class Registry:
                                     f"hash {variant.content_hash!r}); there is nothing new to export.")
             draft = variant.with_changes(version=version or _free_version(variant, view))
             new = self._summarise(draft, evidence, None, None, author) if evidence is not None else None
+            _refuse_unproven_export(draft, new.record if new else None, override)
             base = view.ledger.latest(variant.name)
             text = changes or _auto_changes(self.store.verified(variant.name, base, view) if base else None, draft,
                                             new.record if new else None)
@@ -539,7 +545,7 @@ class Registry:
             if new is not None:
                 record = ev.write_record(new, self.store.evidence_dir, self.root)
                 self.store.append(actor=author, action="evidence", prompt=exported.name, version=exported.version,
-                                  evidence=(record.id,))
+                                  evidence=(record.id,), reason=f"exported by override: {override}" if override else "")
         return exported
 
     def __repr__(self) -> str:
@@ -599,6 +605,22 @@ def _no_rollback(name: str, env: str, stack: tuple[str, ...], to: str | None) ->
         return (f"{name}@{to} was not live in {env} before {stack[-1]} (deployments, oldest first: {list(stack)!r}); "
                 "roll back to one of those, or promote the version through the lifecycle.")
     return f"nothing to roll back to: {name}@{stack[-1]} is the only version that has been live in {env}."
+
+
+def _refuse_unproven_export(prompt: Prompt, record: ev.Evidence | None, override: str) -> None:
+    """An export backed by a comparison needs a detected improvement, or an override that says why."""
+    if record is None or not record.comparison or override:
+        return
+    if any(row.verdict == "better" for row in record.comparison):
+        return
+    verdicts = "; ".join(f"{r.verdict} vs {r.baseline_ref or r.baseline} on {r.model} (diff {r.diff:+.3g}, "
+                         f"interval [{r.ci_low:+.3g}, {r.ci_high:+.3g}], p_adj {r.p_adj:.3g})"
+                         for r in record.comparison)
+    raise GateRefused(f"export of {prompt.name} ({prompt.content_hash[:12]}): the comparison shows no detected "
+                      f"improvement ({verdicts}). Export the variant that is better, run more cases, or pass "
+                      "override='why' — the reason is recorded in the history.", gate="export",
+                      failures=(f"no detected improvement: {verdicts}",),
+                      needed=("a comparison whose verdict is 'better', or override='why'",))
 
 
 def _free_version(variant: Prompt, view: View) -> str:

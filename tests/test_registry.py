@@ -341,6 +341,21 @@ def test_export_turns_a_winning_variant_into_a_new_version_with_changelog_and_ev
         reg.export(variant.with_changes(version="9.0.0"))
 
 
+def test_export_needs_a_detected_improvement_or_an_override_the_history_records(reg, suite):
+    reg.register(f"{SENTIMENT}@1.1.0", actor="ann")
+    base = reg.get(f"{SENTIMENT}@1.1.0")
+    variant = base.with_changes(system=base.system + "\nAnswer with one word.")
+    tie = _comparison(base, variant, suite, variant_wrong=20)  # the same 20 cases wrong: no difference
+    with pytest.raises(GateRefused, match="no detected improvement") as refused:
+        reg.export(variant, evidence=tie, author="carol")
+    assert refused.value.gate == "export" and "override=" in str(refused.value)
+    assert reg.history()["action"].tolist() == ["register"]  # nothing written
+    exported = reg.export(variant, evidence=tie, author="carol", override="one-word answers halve output tokens")
+    last = reg.history().iloc[-1]
+    assert (last["action"], last["version"]) == ("evidence", exported.version)
+    assert last["reason"] == "exported by override: one-word answers halve output tokens"
+
+
 def test_export_refuses_evidence_without_rows_of_the_variant(reg, suite):
     reg.register(f"{SENTIMENT}@1.1.0", actor="ann")
     base = reg.get(f"{SENTIMENT}@1.1.0")
