@@ -105,9 +105,15 @@ def _cache_line(cache: dict) -> str:
 def _gate(results, min_accuracy: float | None) -> int:
     if min_accuracy is None:
         return EXIT_OK
-    worst = results.accuracy()["accuracy"].min()
-    if worst < min_accuracy:
-        print(f"gate failed: accuracy {worst:.3f} < --min-accuracy {min_accuracy}", file=sys.stderr)
+    table = results.accuracy()
+    for row in table.itertuples():
+        if not row.accuracy >= min_accuracy:  # NA (no verdict at all) fails the gate too
+            shown = "NA (no call has a verdict)" if row.accuracy != row.accuracy else f"{row.accuracy:.3f}"
+            print(f"gate failed: {row.variant} on {row.model}: accuracy {shown} < --min-accuracy {min_accuracy} "
+                  f"({row.scored} scored · {row.errors} errors of {row.n} calls)", file=sys.stderr)
+            return EXIT_GATE
+    if table.empty:
+        print("gate failed: no results to judge against --min-accuracy", file=sys.stderr)
         return EXIT_GATE
     return EXIT_OK
 

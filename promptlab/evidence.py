@@ -235,7 +235,7 @@ def _format_compliance(rows: pd.DataFrame, prompt: Prompt, thresholds: Threshold
 
 
 def _format_check(prompt: Prompt, thresholds: Thresholds) -> Any:
-    from .scoring import JsonValid, normalize
+    from .scoring import JsonValid, LabelSet
     from .suite import Case
 
     if thresholds.output_format == "json":
@@ -245,8 +245,8 @@ def _format_check(prompt: Prompt, thresholds: Thresholds) -> Any:
     if not labels:
         raise RegistryError(f"{prompt.ref}: output_format 'labels' needs the label set in the prompt file "
                             "(metadata: {labels: [...]}) — add it, or set output_format: text in configs/gates.yaml.")
-    allowed = {normalize(label) for label in labels}
-    return lambda text: normalize(text) in allowed
+    label_set = LabelSet(labels)  # the scorer's reading of labels: case, spacing and punctuation ignored
+    return lambda text: label_set.canonical(text) is not None
 
 
 def _p95(rows: pd.DataFrame) -> float | None:

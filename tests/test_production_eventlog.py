@@ -184,12 +184,13 @@ def test_filters_and_bad_keys(tmp_path):
     assert "(ts_ms - ts_ms % 60000)" in sql and params == ["e"]
 
 
-def test_latency_quantiles_match_statistics_md(tmp_path):
+def test_latency_quantiles_match_numpy_and_scipy(tmp_path):
     frame = pd.DataFrame({"prompt": "p", "ts_ms": T0, "latency_s": np.arange(1, 101, dtype=float)})
     with EventLog(tmp_path / "e.db") as log:
         log.append_frame(frame)
         q = latency_quantiles(log).iloc[0]
-    # STATISTICS.md: p95 of 1..100 is 95 (inverted_cdf), 95% CI [90, 100]; p50 is 50
+    # np.quantile(range(1, 101), [0.5, 0.95], method='inverted_cdf') = 50, 95;
+    # scipy.stats.quantile_test(range(1, 101), p=0.95).confidence_interval() = [90, 100]
     assert (q.p95_s, q.p95_low_s, q.p95_high_s, q.p50_s) == (95, 90, 100, 50)
 
 

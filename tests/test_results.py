@@ -67,6 +67,17 @@ def test_min_accuracy_gate_fails_when_calls_fail(capsys):
     assert "accuracy 0.600" in capsys.readouterr().err
 
 
+def test_min_accuracy_gate_fails_when_no_call_has_a_verdict(capsys):
+    """A graded-only scorer gives no verdict: accuracy is NA, and NA must not pass a gate (NaN < x is False)."""
+    from promptlab.cli import EXIT_GATE, _gate
+
+    graded = frame([True, False, True]).assign(passed=pd.NA, error_type=pd.NA)
+    results = pl.Results(graded)
+    assert pd.isna(results.accuracy().iloc[0]["accuracy"])
+    assert _gate(results, 0.5) == EXIT_GATE
+    assert "NA (no call has a verdict)" in capsys.readouterr().err
+
+
 def test_evidence_summary_uses_the_same_definition():
     from promptlab.evidence import summarise_eval
     from promptlab.lifecycle import Thresholds
@@ -79,6 +90,19 @@ def test_evidence_summary_uses_the_same_definition():
     assert (summary.calls, summary.no_verdict, summary.accuracy) == (6, 2, 0.5) == (row["n"], row["errors"],
                                                                                       row["accuracy"])
     assert (summary.ci_low, summary.ci_high) == (row["ci_low"], row["ci_high"])
+
+
+def test_evidence_format_compliance_reads_labels_as_the_scorer_does():
+    """Multi-word labels: the registry's format check and the scorer agree on what names a label."""
+    from promptlab.evidence import summarise_eval
+    from promptlab.lifecycle import Thresholds
+
+    prompt = PROMPT.with_changes(metadata={**PROMPT.metadata, "labels": ["Billing Inquiries", "Account Access"]})
+    df = frame([True, True, True, True])
+    df["model"] = prompt.model
+    df["output"] = ["Billing Inquiries", "billing-inquiries.", "ACCOUNT ACCESS", "Refund please"]
+    summary = summarise_eval(df, prompt, Thresholds(output_format="labels"))
+    assert summary.format_compliance == 0.75
 
 
 def test_graded_scores_without_verdicts_have_no_accuracy_not_zero():
