@@ -33,7 +33,7 @@ _EXPORTS: dict[str, str] = {
     "Compression": ".optimize.compression",
     "CompressionError": ".errors",
     "Contains": ".scoring",
-    "Criterion": ".judge",
+    "Criterion": ".judging",
     "Degradation": ".production",
     "EvalResult": ".results",
     "EventLog": ".production",
@@ -66,7 +66,7 @@ _EXPORTS: dict[str, str] = {
     "ProductionClient": ".production",
     "Prompt": ".prompt",
     "PromptABTest": ".production",
-    "PromptDiff": ".diff",
+    "PromptDiff": ".prompt_diff",
     "PromptFileError": ".errors",
     "PromptRegistry": ".registry",
     "PromptUnavailableError": ".errors",
@@ -99,7 +99,7 @@ _EXPORTS: dict[str, str] = {
     "compare": ".comparison",
     "compress": ".optimize.compression",
     "count_tokens": ".cost",
-    "diff": ".diff",
+    "diff": ".prompt_diff",
     "estimate": ".runner",
     "evaluate_prompt": ".runner",
     "explore": ".widgets",
@@ -107,7 +107,7 @@ _EXPORTS: dict[str, str] = {
     "holm": ".stats",
     "is_pinned": ".optimize.pinning",
     "is_significant": ".sequential",
-    "judge": ".judge",
+    "judge": ".judging",
     "load_alert_rules": ".production",
     "load_prices": ".cost",
     "load_prompt": ".prompt",
@@ -126,7 +126,7 @@ _EXPORTS: dict[str, str] = {
     "prices": ".cost",
     "prompt_metrics": ".production",
     "quantile_ci": ".stats",
-    "rejudge": ".judge",
+    "rejudge": ".judging",
     "routing_table": ".optimize.routing",
     "run": ".runner",
     "sample_size_paired": ".planning",
@@ -286,7 +286,6 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
     from .checklist import Checklist
     from .comparison import Comparison, compare
     from .cost import Budget, count_tokens, load_prices, prices, set_price
-    from .diff import PromptDiff, diff
     from .errors import (
         AlertConfigError,
         AlertDeliveryError,
@@ -315,7 +314,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
         TokenBudgetExceeded,
     )
     from .evidence import Evidence
-    from .judge import Criterion, judge, rejudge
+    from .judging import Criterion, judge, rejudge
     from .lifecycle import GateResult
     from .optimize.compatibility import CompatibilityMatrix, test_model_compatibility
     from .optimize.compression import Compression, compress
@@ -343,6 +342,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
         simulate_traffic,
     )
     from .prompt import Prompt, load_prompt
+    from .prompt_diff import PromptDiff, diff
     from .providers import Completion, FakeProvider, Message, Provider, Request
     from .providers.anthropic import AnthropicProvider
     from .providers.local import LOCAL_MODEL_ID

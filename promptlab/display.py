@@ -395,7 +395,7 @@ def diff_html(diff: Any) -> str:
 
 
 def _diff_lines(old: str, new: str) -> str:
-    from .diff import unified
+    from .prompt_diff import unified
 
     css = {"+": "pl-good", "-": "pl-bad"}
     return "\n".join(f"<span class='{css[line[0]]}'>{esc(line)}</span>" if line[:1] in css else esc(line)

@@ -26,7 +26,7 @@ so several processes promoting at once lose nothing.
 
 Modules: this one is the API (`Registry`, the article's `PromptRegistry`); `promptlab.registry_store` reads
 and writes the files; `promptlab.lifecycle` holds the states, moves, gates and history events;
-`promptlab.evidence` summarises evidence; `promptlab.checklist` the production checklist; `promptlab.diff`
+`promptlab.evidence` summarises evidence; `promptlab.checklist` the production checklist; `promptlab.prompt_diff`
 the version diff.
 """
 
@@ -45,12 +45,12 @@ from pydantic import ValidationError
 from . import evidence as ev
 from . import lifecycle as lc
 from .checklist import Checklist, Facts, authors, build_checklist, load_fallbacks, load_monitoring
-from .diff import PromptDiff
 from .errors import GateRefused, IntegrityError, RegistryError
 from .evidence import Evidence
 from .lifecycle import ENVIRONMENTS, GateResult, HistoryEvent
 from .optimize.pinning import pin_status
 from .prompt import ChangelogEntry, Prompt, load_prompt
+from .prompt_diff import PromptDiff
 from .registry_store import (
     AliasEntry,
     HistoryChain,

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import promptlab as pl
-from promptlab.judge import SECURITY_REVIEW_CRITERIA, Criterion, judge, noise_decomposition, parse_verdict, rejudge
+from promptlab.judging import SECURITY_REVIEW_CRITERIA, Criterion, judge, noise_decomposition, parse_verdict, rejudge
 from promptlab.providers.anthropic import AnthropicProvider
 from promptlab.providers.openai import OpenAIProvider
 from promptlab.testing import FakeLLMServer
