@@ -165,7 +165,8 @@ def results_html(results: Any) -> str:
         return card("Results — no rows")
     meta = results.meta
     cache = meta.get("cache") or {}
-    info = (f"run {meta.get('run_id', '?')} · {len(results.df)} calls · cache hits {cache.get('hits', 'NA')}"
+    info = (f"run {meta.get('run_id', '?')} · {len(results.df)} calls · cache {cache.get('hits', 'NA')} hits · "
+            f"{cache.get('misses', 'NA')} misses"
             + (f" · stopped: {meta['stopped']}" if meta.get("stopped") else ""))
     return card("Results", paragraph(info, "pl-muted"), _accuracy_section(results), _category_section(results),
                 _cost_latency_section(results), _error_section(results), _failure_section(results))

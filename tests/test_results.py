@@ -223,8 +223,9 @@ def test_concat_keeps_each_runs_metadata():
 
 
 def test_card_renders_with_and_without_errors():
-    clean = pl.Results(frame([True, False]), {"run_id": "r"})
+    clean = pl.Results(frame([True, False]), {"run_id": "r", "cache": {"hits": 1, "misses": 1}})
     html = clean._repr_html_()
+    assert "cache 1 hits · 1 misses" in html
     assert "accuracy [95% CI]" in html and "worst failures" in html and "errors —" not in html
     broken = pl.Results(frame([True, None]), {"run_id": "r"})
     assert "errors — server: 1" in broken._repr_html_()
