@@ -1,6 +1,7 @@
 """docs/statistics.md stays true: every reference value is recomputed with the outside library its row names
-(scipy, statsmodels, numpy, gbstats — never promptlab), every promptlab name it mentions exists, and nothing in
-the repository cites a statistics page outside it."""
+(scipy, statsmodels, numpy, gbstats — never promptlab), every promptlab name it mentions exists, it names every
+verdict and column the code reports, its worked verdict example is what `compare` reports, and nothing in the
+repository cites a statistics page outside it."""
 
 from __future__ import annotations
 
@@ -264,6 +265,45 @@ def test_the_page_states_the_defaults_the_code_uses():
     assert f'numpy\'s `"{stats.QUANTILE_METHOD}"`' in TEXT
     assert f"p < {sequential.SRM_THRESHOLD:g} (`promptlab.sequential.SRM_THRESHOLD`)" in TEXT
 
+
+
+def test_the_page_names_every_verdict_and_column_the_code_reports():
+    from promptlab import comparison, summaries
+
+    prose = " ".join(re.sub(r"```.*?```", "", TEXT, flags=re.S).split())  # no fences; spans may wrap lines
+    named = set(re.findall(r"`([^`]+)`", prose))
+    expected = {*comparison.VERDICTS, *summaries.ACCURACY_COLUMNS, "ci_level", "ci_low_unadj", "ci_high_unadj",
+                "cached_excluded"}
+    assert expected <= named, f"docs/statistics.md does not name {sorted(expected - named)!r}"
+    assert "TBD" not in TEXT and "**(issue 12)**" not in TEXT, "the page still marks rules as unsettled"
+
+
+def _worked_example_frame() -> Any:
+    """The page's verdict example: per-case means S_A (baseline) and S_B, each case answered twice alike, beside
+    a variant C that passes every case (its p is far below B's, so Holm leaves B's p as it is)."""
+    import pandas as pd
+
+    data = parse_data(TEXT)
+    arms = {"A": data["S_A"], "B": data["S_B"], "C": [1] * len(data["S_A"])}
+    return pd.DataFrame([{"case_id": f"c{i:02d}", "variant": v, "model": "m", "repeat": r, "passed": bool(x),
+                          "score": float(x)} for v, s in arms.items() for i, x in enumerate(s) for r in range(2)])
+
+
+def test_the_pages_borderline_example_is_what_compare_reports():
+    from promptlab.comparison import compare
+
+    rows = {row.id: row for row in ROWS}
+    flat = " ".join(TEXT.split())
+    passed = compare(_worked_example_frame(), "A").df.set_index("variant").loc["B"]
+    assert passed["verdict"] == "borderline" and passed["ci_level"] == pytest.approx(0.975)
+    # The displayed interval is scipy's 97.5% paired t interval, row PT6.
+    assert [passed["ci_low"], passed["ci_high"]] == pytest.approx([float(v) for v in rows["PT6"].values], abs=1e-9)
+    assert passed["p_adj"] == pytest.approx(float(rows["PT1"].values[1]), abs=1e-9)
+    assert passed["note"].removeprefix("borderline: ") in flat, passed["note"]
+    scored = compare(_worked_example_frame(), "A", metric="score").df.set_index("variant").loc["B"]
+    # Graded scores: scipy's 97.5% BCa interval, row BS2, agrees with the test.
+    assert scored["verdict"] == "better"
+    assert [scored["ci_low"], scored["ci_high"]] == pytest.approx([float(v) for v in rows["BS2"].values], abs=1e-9)
 
 EXTERNAL_PAGE = re.compile("STATISTICS" + r"\.md|shared/" + "design|\\.\\./" + "shared")
 """A citation of the design page that lived outside this repository (split so this file does not match)."""
