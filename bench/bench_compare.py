@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from promptlab.comparison import compare
+from promptlab.stats._comparison import compare
 
 
 def build_frame(cases: int, variants: int, repeats: int, seed: int = 0) -> pd.DataFrame:

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import promptlab as pl  # noqa: E402
-from promptlab.providers.local import TURN_STOPS, model_path, render_transcript  # noqa: E402
+from promptlab.providers._local import TURN_STOPS, model_path, render_transcript  # noqa: E402
 
 
 def bare_llama():
@@ -45,7 +45,7 @@ def time_bare(llama, transcripts: list[str], max_tokens: int, reset: bool) -> fl
 def time_kit(suite, prompt) -> tuple[float, float]:
     """Seconds per case for a whole promptlab run (no cache), and its accuracy."""
     start = time.perf_counter()
-    results = pl.run(suite, {"A": prompt}, pl.LOCAL_MODEL_ID, cache=False, progress=False)
+    results = pl.run(suite, {"A": prompt}, pl.providers.LOCAL_MODEL_ID, cache=False, progress=False)
     elapsed = (time.perf_counter() - start) / len(suite)
     return elapsed, float(results.accuracy()["accuracy"].iloc[0])
 
@@ -63,7 +63,7 @@ def main() -> None:
     transcripts = [render_transcript(prompt.render(c.input, model="gemma-3-270m")) for c in suite]
     llama = bare_llama()
     prefix_tokens = len(llama.tokenize(transcripts[0].encode("utf-8"), add_bos=True))
-    pl.run(suite.sample(2, seed=1), {"A": prompt}, pl.LOCAL_MODEL_ID, cache=False, progress=False)  # warm-up
+    pl.run(suite.sample(2, seed=1), {"A": prompt}, pl.providers.LOCAL_MODEL_ID, cache=False, progress=False)  # warm-up
 
     scratch, shared, kit = [], [], []
     for _ in range(args.rounds):

@@ -146,8 +146,8 @@ def promptlab_job(base_url: str, cases: int, concurrency: int, cache_path: str) 
     """Build the suite, prompt, provider and cache (untimed); returns the timed part: one `pl.run`, giving
     how many rows have no error."""
     import promptlab as pl
-    import promptlab.runner  # noqa: F401  (pl.run's own imports — pandas and the rest — load before timing)
-    from promptlab.providers.openai import OpenAIProvider
+    import promptlab.evaluation._runner  # noqa: F401  (pl.run's own imports — pandas and the rest — load before timing)
+    from promptlab.providers._openai import OpenAIProvider
 
     suite = pl.Suite("bench", labels=["positive", "negative"])
     for i in range(cases):
@@ -273,7 +273,8 @@ def start_time() -> float:
 def import_rss() -> float:
     """Peak RSS (MB) of a process that only imports what a run loads (promptlab's runner — pandas, pyarrow —
     and the openai SDK): the floor under any run."""
-    code = "import resource, promptlab.runner, openai; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    code = ("import resource, promptlab.evaluation._runner, openai; "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     return int(done.stdout) / 1024
 

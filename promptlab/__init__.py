@@ -1,358 +1,75 @@
 """promptlab: production prompt engineering in Jupyter.
 
-``import promptlab as pl`` gives the notebook surface: load prompts and suites, run them on a model,
-read the results, compare variants with paired statistics, plot, judge, explore.
+``import promptlab as pl`` is the notebook path, learnt in an afternoon: load prompts and suites, run them on
+a model, read the results, compare variants with paired statistics, plot, register the winner. Everything
+else lives in named sub-faces:
 
-Names are imported on first use (PEP 562), so ``import promptlab`` stays fast: pandas, scipy, plotly and
-the SDKs load only when something needs them.
+============== ===========================================================================================
+``pl.authoring``  prompt files and suites beyond the face: diffs, changelog entries, render limits
+``pl.stats``      intervals, paired tests, multiplicity, sequential (always-valid) reads, SRM, planners
+``pl.evaluation`` the judge's extras, the results schema, token counting and prices
+``pl.registry``   evidence, gates, the production checklist, version diffs
+``pl.production`` event logs, A/B tests, the production client, monitoring, alerts, shadow and canary
+``pl.optimize``   compression, non-inferiority, routing, model compatibility
+``pl.providers``  model ids and the provider classes; pinning and the model lockfile
+``pl.notebook``   every plot, the explorer widget, notebook reports
+``pl.testing``    the loopback fake LLM server and its pytest fixture
+``pl.errors``     the exception tree
+``pl.compat``     the article's interface (``PromptRegistry``, ``evaluate_prompt``, ``is_significant``)
+============== ===========================================================================================
+
+`FACE` is the one map of the face: ``__all__`` and ``dir(pl)`` derive from it. Names load on first use
+(PEP 562), so ``import promptlab`` stays fast: pandas, scipy, plotly and the SDKs load when needed.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 __version__ = "0.1.0"
 
-# public name -> the module that owns it
-_EXPORTS: dict[str, str] = {
-    "AlertConfigError": ".errors",
-    "AlertDeliveryError": ".errors",
-    "AlertManager": ".production",
-    "AnthropicProvider": ".providers.anthropic",
-    "AnyOf": ".scoring",
-    "Budget": ".cost",
-    "COLUMNS": ".results",
-    "Canary": ".production",
-    "Case": ".suite",
-    "Checklist": ".checklist",
-    "ClientPolicy": ".production",
-    "Comparison": ".comparison",
-    "CompatibilityMatrix": ".optimize.compatibility",
-    "Completion": ".providers",
-    "Compression": ".optimize.compression",
-    "CompressionError": ".errors",
-    "Contains": ".scoring",
-    "Criterion": ".judging",
-    "Degradation": ".production",
-    "EvalResult": ".results",
-    "EventLog": ".production",
-    "EventLogError": ".errors",
-    "Evidence": ".evidence",
-    "EvidenceError": ".errors",
-    "ExactMatch": ".scoring",
-    "ExperimentError": ".errors",
-    "FakeLLMServer": ".testing",
-    "FakeProvider": ".providers",
-    "GateRefused": ".errors",
-    "GateResult": ".lifecycle",
-    "Guardrails": ".production",
-    "IntegrityError": ".errors",
-    "JsonSchema": ".scoring",
-    "JsonValid": ".scoring",
-    "LOCAL_MODEL_ID": ".providers.local",
-    "LockfileError": ".errors",
-    "LoggingSink": ".production",
-    "Message": ".providers",
-    "MissingAPIKeyError": ".errors",
-    "MissingDependencyError": ".errors",
-    "MissingVariablesError": ".errors",
-    "ModelDriftError": ".errors",
-    "ModelSpecError": ".errors",
-    "NonInferiority": ".optimize.noninferiority",
-    "Numeric": ".scoring",
-    "OpenAIProvider": ".providers.openai",
-    "ParquetLog": ".production",
-    "ProductionClient": ".production",
-    "Prompt": ".prompt",
-    "PromptABTest": ".production",
-    "PromptDiff": ".prompt_diff",
-    "PromptFileError": ".errors",
-    "PromptRegistry": ".registry",
-    "PromptUnavailableError": ".errors",
-    "PromptlabError": ".errors",
-    "Provider": ".providers",
-    "ProviderError": ".errors",
-    "Regex": ".scoring",
-    "Registry": ".registry",
-    "RegistryError": ".errors",
-    "RenderError": ".errors",
-    "Request": ".providers",
-    "ResponseCache": ".cache",
-    "Results": ".results",
-    "RoutingError": ".errors",
-    "RoutingTable": ".optimize.routing",
-    "RunError": ".errors",
-    "Score": ".scoring",
-    "Shadow": ".production",
-    "StatsError": ".errors",
-    "Suite": ".suite",
-    "SuiteFileError": ".errors",
-    "TokenBudget": ".production",
-    "TokenBudgetExceeded": ".errors",
-    "WebhookSink": ".production",
-    "always_valid": ".sequential",
-    "always_valid_proportions": ".sequential",
-    "arun": ".runner",
-    "check_lockfile": ".optimize.pinning",
-    "choose_model": ".optimize.routing",
-    "compare": ".comparison",
-    "compress": ".optimize.compression",
-    "count_tokens": ".cost",
-    "diff": ".prompt_diff",
-    "estimate": ".runner",
-    "evaluate_prompt": ".runner",
-    "explore": ".widgets",
-    "floating_aliases": ".optimize.pinning",
-    "holm": ".stats",
-    "is_pinned": ".optimize.pinning",
-    "is_significant": ".sequential",
-    "judge": ".judging",
-    "load_alert_rules": ".production",
-    "load_prices": ".cost",
-    "load_prompt": ".prompt",
-    "load_routing_table": ".optimize.routing",
-    "load_suite": ".suite",
-    "mcnemar": ".stats",
-    "mde_two_proportions": ".planning",
-    "noninferiority": ".optimize.noninferiority",
-    "paired_plan_from_pilot": ".planning",
-    "plot_accuracy": ".plots",
-    "plot_cost_quality": ".plots",
-    "plot_latency": ".plots",
-    "plot_power": ".plots",
-    "plot_sequential": ".plots",
-    "plot_significance": ".plots",
-    "prices": ".cost",
-    "prompt_metrics": ".production",
-    "quantile_ci": ".stats",
-    "rejudge": ".judging",
-    "routing_table": ".optimize.routing",
-    "run": ".runner",
-    "sample_size_paired": ".planning",
-    "sample_size_two_proportions": ".planning",
-    "served_model_drift": ".optimize.pinning",
-    "set_price": ".cost",
-    "simulate_traffic": ".production",
-    "srm_check": ".sequential",
-    "test_model_compatibility": ".optimize.compatibility",
-    "two_proportion_ztest": ".sequential",
-    "wilson_interval": ".stats",
-    "write_lockfile": ".optimize.pinning",
+# public name -> the module that owns it (its attribute of the same name)
+FACE: dict[str, str] = {
+    # prompts and suites
+    "Prompt": "promptlab.authoring", "load_prompt": "promptlab.authoring", "Suite": "promptlab.authoring",
+    "Case": "promptlab.authoring", "load_suite": "promptlab.authoring", "diff": "promptlab.authoring",
+    # running and results
+    "run": "promptlab.evaluation", "arun": "promptlab.evaluation", "estimate": "promptlab.evaluation",
+    "Results": "promptlab.evaluation", "Budget": "promptlab.evaluation", "ResponseCache": "promptlab.evaluation",
+    # scoring
+    "Score": "promptlab.evaluation", "ExactMatch": "promptlab.evaluation", "Contains": "promptlab.evaluation",
+    "AnyOf": "promptlab.evaluation", "Regex": "promptlab.evaluation", "JsonValid": "promptlab.evaluation",
+    "JsonSchema": "promptlab.evaluation", "Numeric": "promptlab.evaluation", "judge": "promptlab.evaluation",
+    # comparing and plotting
+    "compare": "promptlab.stats", "Comparison": "promptlab.stats",
+    "plot_accuracy": "promptlab.notebook", "plot_latency": "promptlab.notebook",
+    "plot_significance": "promptlab.notebook", "plot_cost_quality": "promptlab.notebook",
+    "explore": "promptlab.notebook",
+    # the registry
+    "Registry": "promptlab.registry",
+    # providers and fakes
+    "FakeProvider": "promptlab.providers", "OpenAIProvider": "promptlab.providers",
+    "AnthropicProvider": "promptlab.providers", "FakeLLMServer": "promptlab.testing",
+    # the errors users catch most
+    "PromptlabError": "promptlab.errors", "PromptFileError": "promptlab.errors", "SuiteFileError": "promptlab.errors",
+    "RenderError": "promptlab.errors", "ProviderError": "promptlab.errors", "GateRefused": "promptlab.errors",
 }
+SUBFACES = ("authoring", "stats", "evaluation", "registry", "production", "optimize", "providers", "notebook", "testing",
+            "errors", "compat")
 
-__all__ = [
-    "AlertConfigError",
-    "AlertDeliveryError",
-    "AlertManager",
-    "AnthropicProvider",
-    "AnyOf",
-    "Budget",
-    "COLUMNS",
-    "Canary",
-    "Case",
-    "Checklist",
-    "ClientPolicy",
-    "Comparison",
-    "CompatibilityMatrix",
-    "Completion",
-    "Compression",
-    "CompressionError",
-    "Contains",
-    "Criterion",
-    "Degradation",
-    "EvalResult",
-    "EventLog",
-    "EventLogError",
-    "Evidence",
-    "EvidenceError",
-    "ExactMatch",
-    "ExperimentError",
-    "FakeLLMServer",
-    "FakeProvider",
-    "GateRefused",
-    "GateResult",
-    "Guardrails",
-    "IntegrityError",
-    "JsonSchema",
-    "JsonValid",
-    "LOCAL_MODEL_ID",
-    "LockfileError",
-    "LoggingSink",
-    "Message",
-    "MissingAPIKeyError",
-    "MissingDependencyError",
-    "MissingVariablesError",
-    "ModelDriftError",
-    "ModelSpecError",
-    "NonInferiority",
-    "Numeric",
-    "OpenAIProvider",
-    "ParquetLog",
-    "ProductionClient",
-    "Prompt",
-    "PromptABTest",
-    "PromptDiff",
-    "PromptFileError",
-    "PromptRegistry",
-    "PromptUnavailableError",
-    "PromptlabError",
-    "Provider",
-    "ProviderError",
-    "Regex",
-    "Registry",
-    "RegistryError",
-    "RenderError",
-    "Request",
-    "ResponseCache",
-    "Results",
-    "RoutingError",
-    "RoutingTable",
-    "RunError",
-    "Score",
-    "Shadow",
-    "StatsError",
-    "Suite",
-    "SuiteFileError",
-    "TokenBudget",
-    "TokenBudgetExceeded",
-    "WebhookSink",
-    "__version__",
-    "always_valid",
-    "always_valid_proportions",
-    "arun",
-    "check_lockfile",
-    "choose_model",
-    "compare",
-    "compress",
-    "count_tokens",
-    "diff",
-    "estimate",
-    "evaluate_prompt",
-    "explore",
-    "floating_aliases",
-    "holm",
-    "is_pinned",
-    "is_significant",
-    "judge",
-    "load_alert_rules",
-    "load_prices",
-    "load_prompt",
-    "load_routing_table",
-    "load_suite",
-    "mcnemar",
-    "mde_two_proportions",
-    "noninferiority",
-    "paired_plan_from_pilot",
-    "plot_accuracy",
-    "plot_cost_quality",
-    "plot_latency",
-    "plot_power",
-    "plot_sequential",
-    "plot_significance",
-    "prices",
-    "prompt_metrics",
-    "quantile_ci",
-    "rejudge",
-    "routing_table",
-    "run",
-    "sample_size_paired",
-    "sample_size_two_proportions",
-    "served_model_drift",
-    "set_price",
-    "simulate_traffic",
-    "srm_check",
-    "test_model_compatibility",
-    "two_proportion_ztest",
-    "wilson_interval",
-    "write_lockfile",
-]
+__all__ = sorted(FACE) + sorted(SUBFACES)
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'promptlab' has no attribute {name!r}")
-    value = getattr(import_module(_EXPORTS[name], __name__), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+    if name in FACE:
+        value = getattr(import_module(FACE[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    if name in SUBFACES:
+        return import_module(f"promptlab.{name}")
+    raise AttributeError(f"module 'promptlab' has no attribute {name!r}; the face lists {__all__}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
-
-if TYPE_CHECKING:  # static analysers and IDEs see the eager imports
-    from .cache import ResponseCache
-    from .checklist import Checklist
-    from .comparison import Comparison, compare
-    from .cost import Budget, count_tokens, load_prices, prices, set_price
-    from .errors import (
-        AlertConfigError,
-        AlertDeliveryError,
-        CompressionError,
-        EventLogError,
-        EvidenceError,
-        ExperimentError,
-        GateRefused,
-        IntegrityError,
-        LockfileError,
-        MissingAPIKeyError,
-        MissingDependencyError,
-        MissingVariablesError,
-        ModelDriftError,
-        ModelSpecError,
-        PromptFileError,
-        PromptlabError,
-        PromptUnavailableError,
-        ProviderError,
-        RegistryError,
-        RenderError,
-        RoutingError,
-        RunError,
-        StatsError,
-        SuiteFileError,
-        TokenBudgetExceeded,
-    )
-    from .evidence import Evidence
-    from .judging import Criterion, judge, rejudge
-    from .lifecycle import GateResult
-    from .optimize.compatibility import CompatibilityMatrix, test_model_compatibility
-    from .optimize.compression import Compression, compress
-    from .optimize.noninferiority import NonInferiority, noninferiority
-    from .optimize.pinning import check_lockfile, floating_aliases, is_pinned, served_model_drift, write_lockfile
-    from .optimize.routing import RoutingTable, choose_model, load_routing_table, routing_table
-    from .planning import mde_two_proportions, paired_plan_from_pilot, sample_size_paired, sample_size_two_proportions
-    from .plots import plot_accuracy, plot_cost_quality, plot_latency, plot_power, plot_sequential, plot_significance
-    from .production import (
-        AlertManager,
-        Canary,
-        ClientPolicy,
-        Degradation,
-        EventLog,
-        Guardrails,
-        LoggingSink,
-        ParquetLog,
-        ProductionClient,
-        PromptABTest,
-        Shadow,
-        TokenBudget,
-        WebhookSink,
-        load_alert_rules,
-        prompt_metrics,
-        simulate_traffic,
-    )
-    from .prompt import Prompt, load_prompt
-    from .prompt_diff import PromptDiff, diff
-    from .providers import Completion, FakeProvider, Message, Provider, Request
-    from .providers.anthropic import AnthropicProvider
-    from .providers.local import LOCAL_MODEL_ID
-    from .providers.openai import OpenAIProvider
-    from .registry import PromptRegistry, Registry
-    from .results import COLUMNS, EvalResult, Results
-    from .runner import arun, estimate, evaluate_prompt, run
-    from .scoring import AnyOf, Contains, ExactMatch, JsonSchema, JsonValid, Numeric, Regex, Score
-    from .sequential import always_valid, always_valid_proportions, is_significant, srm_check, two_proportion_ztest
-    from .stats import holm, mcnemar, quantile_ci, wilson_interval
-    from .suite import Case, Suite, load_suite
-    from .testing import FakeLLMServer
-    from .widgets import explore
+    return sorted({*__all__, "__version__"})

@@ -74,7 +74,7 @@ class MissingVariablesError(RenderError):
 
 
 class TemplateLimitError(RenderError):
-    """A template render was stopped at a resource limit (`promptlab.prompt.RENDER_LIMITS`).
+    """A template render was stopped at a resource limit (`promptlab.authoring._prompt.RENDER_LIMITS`).
 
     Attributes:
         limit: the limit's name (``max_chars``, ``max_loop_iterations``, ``max_seconds``, ``max_int_digits``).
@@ -89,7 +89,7 @@ class TemplateLimitError(RenderError):
 
 
 class PriceFileError(PromptlabError, ValueError):
-    """A price table file (`promptlab.cost.load_prices`) could not be read or is not valid YAML."""
+    """A price table file (`promptlab.evaluation._cost.load_prices`) could not be read or is not valid YAML."""
 
 
 class ModelSpecError(PromptlabError, ValueError):

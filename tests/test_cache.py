@@ -15,10 +15,10 @@ import sqlite3
 import pytest
 
 import promptlab as pl
-from promptlab.cache import ResponseCache, cache_key, default_cache_path, project_root
-from promptlab.providers.anthropic import AnthropicProvider
-from promptlab.providers.base import Completion, Message, Request, normalise_endpoint
-from promptlab.providers.openai import OpenAIProvider
+from promptlab.evaluation._cache import ResponseCache, cache_key, default_cache_path, project_root
+from promptlab.providers._anthropic import AnthropicProvider
+from promptlab.providers._base import Completion, Message, Request, normalise_endpoint
+from promptlab.providers._openai import OpenAIProvider
 from promptlab.testing import FakeLLMServer, last_user_text
 
 KEY = "sk-test-SECRET-cache-0123456789abcdef"

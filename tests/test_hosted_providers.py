@@ -12,9 +12,9 @@ import pytest
 
 from promptlab.errors import MissingAPIKeyError, ProviderError
 from promptlab.providers import make_provider
-from promptlab.providers.anthropic import AnthropicProvider
-from promptlab.providers.base import Message, Request
-from promptlab.providers.openai import (
+from promptlab.providers._anthropic import AnthropicProvider
+from promptlab.providers._base import Message, Request
+from promptlab.providers._openai import (
     LOCAL_DUMMY_KEY,
     OpenAIProvider,
     Secret,

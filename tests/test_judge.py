@@ -9,9 +9,16 @@ import pandas as pd
 import pytest
 
 import promptlab as pl
-from promptlab.judging import SECURITY_REVIEW_CRITERIA, Criterion, judge, noise_decomposition, parse_verdict, rejudge
-from promptlab.providers.anthropic import AnthropicProvider
-from promptlab.providers.openai import OpenAIProvider
+from promptlab.evaluation._judge import (
+    SECURITY_REVIEW_CRITERIA,
+    Criterion,
+    judge,
+    noise_decomposition,
+    parse_verdict,
+    rejudge,
+)
+from promptlab.providers._anthropic import AnthropicProvider
+from promptlab.providers._openai import OpenAIProvider
 from promptlab.testing import FakeLLMServer
 
 TASK = pl.Prompt(name="review", version="1", model="claude-3-5-sonnet-20241022",
@@ -27,7 +34,7 @@ def code_suite() -> pl.Suite:
     return suite
 
 
-def answers(request: pl.Request) -> str:
+def answers(request: pl.providers.Request) -> str:
     return "Found SQL injection. Use parameterised queries." if "SELECT" in request.messages[-1].content else "ok"
 
 
@@ -133,7 +140,7 @@ def test_cached_verdicts_never_answer_for_another_judge_endpoint(tmp_path):
 def test_rejudge_separates_judge_noise_from_answer_noise():
     rng = np.random.default_rng(0)
 
-    def noisy_judge(request: pl.Request) -> str:
+    def noisy_judge(request: pl.providers.Request) -> str:
         return json.dumps({"accuracy": {"score": int(rng.integers(2, 5)), "reason": "r"}})
 
     scorer = judge(["accuracy"], pl.FakeProvider(noisy_judge), cache=False)

@@ -8,11 +8,19 @@ import pytest
 from test_registry import SENTIMENT, eval_results, make_repo, shadow_results, walk_to
 
 import promptlab as pl
-from promptlab import lifecycle as lc
 from promptlab.errors import EvidenceError, GateRefused, RegistryError
-from promptlab.evidence import summarise
-from promptlab.lifecycle import GatePolicy, HistoryEvent, Thresholds, allowed_moves, check_move, load_policy, replay
-from promptlab.registry import Registry
+from promptlab.registry import _lifecycle as lc
+from promptlab.registry._evidence import summarise
+from promptlab.registry._lifecycle import (
+    GatePolicy,
+    HistoryEvent,
+    Thresholds,
+    allowed_moves,
+    check_move,
+    load_policy,
+    replay,
+)
+from promptlab.registry._registry import Registry
 
 REF = f"{SENTIMENT}@1.0.0"
 

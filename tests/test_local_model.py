@@ -8,8 +8,8 @@ import builtins
 import pytest
 
 import promptlab as pl
-from promptlab.providers import local
-from promptlab.providers.base import Message, Request
+from promptlab.providers import _local as local
+from promptlab.providers._base import Message, Request
 
 PROMPT = pl.Prompt(
     name="sentiment", version="1", model="claude-3-5-sonnet-20241022", max_tokens=5,
@@ -30,7 +30,7 @@ def test_local_model_answers_real_cases_with_real_token_counts():
     suite = pl.Suite("mini", labels=["positive", "negative", "neutral", "mixed"])
     suite.add_case("Absolutely fantastic, I love this blender!", "positive")
     suite.add_case("Terrible quality, it broke after a day and support ignored me.", "negative")
-    results = pl.run(suite, PROMPT, pl.LOCAL_MODEL_ID, progress=False, cache=False)
+    results = pl.run(suite, PROMPT, pl.providers.LOCAL_MODEL_ID, progress=False, cache=False)
     df = results.df
     assert (df["model_served"] == "local:gemma-3-270m").all()
     assert (df["model_pinned"] == "claude-3-5-sonnet-20241022").all()  # the swap is recorded, not hidden
@@ -50,12 +50,12 @@ def test_greedy_decoding_is_deterministic():
 
 
 def test_plan_runs_calls_sharing_a_prefix_back_to_back():
-    from promptlab.runner import ProviderPool, plan
+    from promptlab.evaluation._runner import ProviderPool, plan
 
     suite = pl.Suite("s")
     for i in range(3):
         suite.add_case(f"text {i}", "positive")
-    jobs = plan(suite, {"A": PROMPT, "B": PROMPT.with_changes(system="Other.")}, [pl.LOCAL_MODEL_ID], 2,
+    jobs = plan(suite, {"A": PROMPT, "B": PROMPT.with_changes(system="Other.")}, [pl.providers.LOCAL_MODEL_ID], 2,
                 ProviderPool())
     prefixes = [job.request.prefix_key() for job in jobs]
     changes = sum(a != b for a, b in zip(prefixes, prefixes[1:], strict=False))
@@ -64,7 +64,7 @@ def test_plan_runs_calls_sharing_a_prefix_back_to_back():
 
 def test_unknown_local_model_is_rejected():
     request = Request(model="llama-9000", system="", messages=(Message("user", "hi"),))
-    with pytest.raises(pl.ModelSpecError, match="local:gemma-3-270m"):
+    with pytest.raises(pl.errors.ModelSpecError, match="local:gemma-3-270m"):
         asyncio.run(local.LocalProvider().complete(request))
 
 
@@ -79,7 +79,7 @@ def test_missing_extra_names_the_pip_command(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_gemma)
     local.model_path.cache_clear()
     try:
-        with pytest.raises(pl.MissingDependencyError, match=r"pip install 'promptlab\[local\]'"):
+        with pytest.raises(pl.errors.MissingDependencyError, match=r"pip install 'promptlab\[local\]'"):
             local.model_path()
     finally:
         monkeypatch.undo()

@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 import promptlab as pl
-from promptlab.report import execute_notebook
+from promptlab.notebook._report import execute_notebook
 
 pytestmark = pytest.mark.local_model
 

@@ -10,7 +10,7 @@ from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 import promptlab as pl
 from promptlab.errors import StatsError
 from promptlab.optimize import model_compatibility, test_model_compatibility
-from promptlab.optimize.compatibility import PAIRED_LABEL, as_model_variants
+from promptlab.optimize._compatibility import PAIRED_LABEL, as_model_variants
 from promptlab.testing import FakeLLMServer, last_user_text
 
 CURRENT, UPGRADE, CHEAP = ("openai:gpt-4o-2024-08-06", "openai:gpt-4o-2024-11-20",

@@ -9,9 +9,9 @@ import math
 import pytest
 
 import promptlab as pl
-from promptlab import cost
 from promptlab.errors import CompressionError
-from promptlab.optimize import compression as c
+from promptlab.evaluation import _cost as cost
+from promptlab.optimize import _compression as c
 
 VERBOSE = pl.Prompt(
     name="verbose", version="2.0.0", model="claude-3-5-sonnet-20241022",
@@ -158,7 +158,7 @@ def test_savings_use_the_documented_approximation_for_anthropic():
     assert row["model"] == "anthropic:claude-3-5-sonnet-20241022" and row["tokenizer"] == "approx"
     before = cost.request_tokens(row["model"], VERBOSE.render("", model="claude-3-5-sonnet-20241022"))[0]
     after = cost.request_tokens(row["model"], result.prompt.render("", model="claude-3-5-sonnet-20241022"))[0]
-    # The documented approximation of promptlab.cost, by hand: ceil(chars / 4) per non-empty text + 4 per
+    # The documented approximation of promptlab.evaluation._cost, by hand: ceil(chars / 4) per non-empty text + 4 per
     # message incl. the system. Before: system 393 chars → 99, six example turns of 8/8/8/8/15/8 chars → 14,
     # 8 messages → 32: 145. After: 169 → 43, four turns 8/8/15/8 → 10, 6 messages → 24: 77.
     assert (row["tokens_before"], row["tokens_after"]) == (before, after) == (145, 77)
@@ -191,7 +191,7 @@ def test_savings_on_openai_use_a_real_bpe():
 @pytest.mark.local_model
 def test_savings_on_the_bundled_prompt_with_the_gemma_tokenizer():
     prompt = pl.load_prompt("prompts/classification/sentiment.yaml")
-    result = c.compress(prompt, [*c.DEFAULT_RULES, "compact_few_shot"], models=[pl.LOCAL_MODEL_ID])
+    result = c.compress(prompt, [*c.DEFAULT_RULES, "compact_few_shot"], models=[pl.providers.LOCAL_MODEL_ID])
     row = result.savings.iloc[0]
     assert row["tokenizer"] == "gemma"
     # Reference: len(Llama(gemma-3-270m Q4_K_M).tokenize(render_transcript(request), add_bos=True)) of the

@@ -8,7 +8,8 @@ import yaml
 
 import promptlab as pl
 from promptlab.errors import LockfileError, ModelDriftError
-from promptlab.optimize import (
+from promptlab.evaluation._results import build_frame
+from promptlab.providers import (
     check_lockfile,
     floating_aliases,
     is_pinned,
@@ -17,7 +18,6 @@ from promptlab.optimize import (
     served_model_drift,
     write_lockfile,
 )
-from promptlab.results import build_frame
 from promptlab.testing import FakeLLMServer, last_user_text
 
 PINNED_ASK = "openai:gpt-4o-2024-08-06"

@@ -10,11 +10,11 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 import promptlab as pl
-from promptlab import cost
 from promptlab.errors import RoutingError
+from promptlab.evaluation import _cost as cost
+from promptlab.evaluation._results import build_frame
 from promptlab.optimize import choose_model, load_routing_table, routing_table
-from promptlab.optimize.routing import pareto_mask
-from promptlab.results import build_frame
+from promptlab.optimize._routing import pareto_mask
 
 # model → (price in, price out per 1M tokens, cases passed per category out of 20)
 MODELS = {

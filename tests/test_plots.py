@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 
 import promptlab as pl
-from promptlab import planning, plots
-from promptlab.comparison import compare
-from promptlab.results import build_frame
-from promptlab.sequential import always_valid_proportions
+from promptlab.evaluation._results import build_frame
+from promptlab.notebook import _plots as plots
+from promptlab.stats import _planning as planning
+from promptlab.stats._comparison import compare
+from promptlab.stats._sequential import always_valid_proportions
 
 
 def results() -> pl.Results:

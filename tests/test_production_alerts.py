@@ -23,8 +23,8 @@ from promptlab.production import (
     default_alert_rules,
     load_alert_rules,
 )
-from promptlab.production.alertrules import parse_alert_rules
-from promptlab.production.eventlog import to_ms
+from promptlab.production._alertrules import parse_alert_rules
+from promptlab.production._eventlog import to_ms
 
 T0 = to_ms("2025-01-06T00:00:00")
 HOUR = 3_600_000

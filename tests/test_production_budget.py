@@ -11,7 +11,7 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 
 from promptlab.errors import TokenBudgetExceeded
-from promptlab.production.budget import TokenBudget, period_key
+from promptlab.production._budget import TokenBudget, period_key
 
 
 class Clock:

@@ -11,7 +11,7 @@ import pytest
 from promptlab import Prompt
 from promptlab.errors import MissingAPIKeyError, PromptUnavailableError, ProviderError, TokenBudgetExceeded
 from promptlab.production import ClientPolicy, EventLog, ProductionClient, TokenBudget, hash_unit
-from promptlab.providers.fake import FakeProvider
+from promptlab.providers._fake import FakeProvider
 
 PROMPT = Prompt(name="sentiment", version="1.0.0", model="fake:fake-model", system="Classify the text.",
                 template="Text: {{ input }}")
@@ -202,7 +202,7 @@ def test_sync_face_works_inside_a_running_loop_and_async_face(tmp_path):
 
 
 def test_real_openai_sdk_path_through_the_loopback_server(tmp_path):
-    from promptlab.providers.openai import OpenAIProvider
+    from promptlab.providers._openai import OpenAIProvider
     from promptlab.testing import FakeLLMServer
 
     prompt = PROMPT.with_changes(model="openai:gpt-4o-mini-2024-07-18")

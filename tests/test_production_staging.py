@@ -13,7 +13,7 @@ from scipy import stats as st
 from promptlab import Prompt
 from promptlab.errors import ExperimentError, ProviderError
 from promptlab.production import Canary, ClientPolicy, EventLog, ProductionClient, Shadow
-from promptlab.providers.fake import FakeProvider
+from promptlab.providers._fake import FakeProvider
 
 LIVE = Prompt(name="sentiment", version="1.0.0", model="fake:live", template="{{ input }}")
 CANDIDATE = Prompt(name="sentiment", version="1.1.0", model="fake:candidate", template="Say: {{ input }}")

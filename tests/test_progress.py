@@ -11,8 +11,8 @@ from decimal import Decimal
 import pytest
 
 import promptlab as pl
-from promptlab import cost
 from promptlab.errors import ProviderError
+from promptlab.evaluation import _cost as cost
 
 MODEL = "fake:priced-model"
 PROMPT = pl.Prompt(name="p", version="1", model=MODEL, template="{{ input }}")

@@ -8,7 +8,7 @@ import yaml
 from pydantic import ValidationError
 
 import promptlab as pl
-from promptlab.prompt import Prompt, load_prompt
+from promptlab.authoring._prompt import Prompt, load_prompt
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BASE = """\
@@ -105,7 +105,7 @@ def test_render_builds_system_examples_and_user_turns(tmp_path):
 def test_render_lists_all_missing_variables_at_once():
     prompt = Prompt(name="t", version="1", model="local:gemma-3-270m",
                     template="{{ subject }} / {{ body }} / {{ lang }}")
-    with pytest.raises(pl.MissingVariablesError) as info:
+    with pytest.raises(pl.errors.MissingVariablesError) as info:
         prompt.render({"subject": "hi"})
     assert info.value.missing == ["body", "lang"]
     assert "['body', 'lang']" in str(info.value) and "given: ['subject']" in str(info.value)
@@ -153,7 +153,7 @@ def test_a_yaml_alias_bomb_is_refused_fast():
 
 
 def test_a_prompt_file_over_the_size_cap_is_refused(tmp_path, monkeypatch):
-    from promptlab import yamlfile
+    from promptlab import _yaml as yamlfile
 
     monkeypatch.setattr(yamlfile, "MAX_FILE_BYTES", 200)
     with pytest.raises(pl.PromptFileError, match=r"is \d{3} bytes, over the limit of 200. Split it"):

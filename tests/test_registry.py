@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 
 import promptlab as pl
+from promptlab.authoring._prompt import ChangelogEntry, load_prompt
 from promptlab.errors import EvidenceError, GateRefused, IntegrityError, RegistryError
-from promptlab.prompt import ChangelogEntry, load_prompt
-from promptlab.registry import PromptRegistry, Registry, definition_hash, find_root, parse_ref
-from promptlab.results import Results, build_frame
+from promptlab.evaluation._results import Results, build_frame
+from promptlab.registry._registry import PromptRegistry, Registry, definition_hash, find_root, parse_ref
 
 ROOT = Path(__file__).resolve().parent.parent
 SENTIMENT = "sentiment_classifier"

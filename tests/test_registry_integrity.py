@@ -16,11 +16,11 @@ import yaml
 from test_registry import SENTIMENT, eval_results, make_repo, shadow_results, walk_to
 
 import promptlab as pl
+from promptlab.authoring._prompt import ChangelogEntry
 from promptlab.errors import AlertConfigError, IntegrityError, PromptUnavailableError, RegistryError
 from promptlab.production import ClientPolicy, ProductionClient, load_alert_rules
-from promptlab.prompt import ChangelogEntry
-from promptlab.providers.fake import FakeProvider
-from promptlab.registry import Registry
+from promptlab.providers._fake import FakeProvider
+from promptlab.registry._registry import Registry
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "bad_registry"
 HISTORY = "configs/history.jsonl"

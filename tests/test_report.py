@@ -13,7 +13,7 @@ import pytest
 
 import promptlab as pl
 from promptlab.cli import main
-from promptlab.report import comparison_report, notebook_report, parse_parameters
+from promptlab.notebook._report import comparison_report, notebook_report, parse_parameters
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import promptlab as pl
-from promptlab.results import COLUMNS, EvalResult, build_frame
-from promptlab.runner import evaluate_prompt
+from promptlab.evaluation._results import COLUMNS, EvalResult, build_frame
+from promptlab.evaluation._runner import evaluate_prompt
 
 PROMPT = pl.Prompt(name="p", version="1", model="claude-3-5-sonnet-20241022")
 
@@ -79,8 +79,8 @@ def test_min_accuracy_gate_fails_when_no_call_has_a_verdict(capsys):
 
 
 def test_evidence_summary_uses_the_same_definition():
-    from promptlab.evidence import summarise_eval
-    from promptlab.lifecycle import Thresholds
+    from promptlab.registry._evidence import summarise_eval
+    from promptlab.registry._lifecycle import Thresholds
 
     df = frame([True, False, None, True, True, None], case_ids=["a", "a", "b", "b", "c", "c"],
                repeats=[0, 1] * 3)
@@ -94,8 +94,8 @@ def test_evidence_summary_uses_the_same_definition():
 
 def test_evidence_format_compliance_reads_labels_as_the_scorer_does():
     """Multi-word labels: the registry's format check and the scorer agree on what names a label."""
-    from promptlab.evidence import summarise_eval
-    from promptlab.lifecycle import Thresholds
+    from promptlab.registry._evidence import summarise_eval
+    from promptlab.registry._lifecycle import Thresholds
 
     prompt = PROMPT.with_changes(metadata={**PROMPT.metadata, "labels": ["Billing Inquiries", "Account Access"]})
     df = frame([True, True, True, True])
@@ -171,7 +171,7 @@ def test_latency_p95_named_quantile_with_interval():
 
 def test_latency_leaves_cached_answers_out_like_the_comparison_guardrail():
     """Issue 12: latency() took cached rows at a past call's latency while compare()'s guardrail said NA."""
-    from promptlab.comparison import compare
+    from promptlab.stats._comparison import compare
 
     a = frame([True] * 40, latency=list(np.linspace(0.1, 4.0, 40)))
     b = frame([True] * 40, variant="B", latency=list(np.linspace(1.0, 9.0, 40)))

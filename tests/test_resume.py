@@ -31,7 +31,7 @@ RUN_SCRIPT = '''
 import sys
 
 import promptlab as pl
-from promptlab.providers.openai import OpenAIProvider
+from promptlab.providers._openai import OpenAIProvider
 
 
 def build():

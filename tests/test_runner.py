@@ -12,7 +12,7 @@ import pytest
 
 import promptlab as pl
 from promptlab.errors import ProviderError
-from promptlab.runner import RunInterrupted, run_sync
+from promptlab.evaluation._runner import RunInterrupted, run_sync
 
 PROMPT = pl.Prompt(name="sentiment", version="1.0.0", model="claude-3-5-sonnet-20241022", system="Classify.",
                    template="Text: {{ input }}", few_shot_examples=[{"input": "great", "output": "positive"}])
@@ -26,7 +26,7 @@ def suite(n: int = 4) -> pl.Suite:
     return s
 
 
-def answer_by_parity(request: pl.Request) -> str:
+def answer_by_parity(request: pl.providers.Request) -> str:
     return "positive" if int(request.messages[-1].content.split()[-1]) % 2 == 0 else "negative"
 
 
@@ -50,7 +50,7 @@ def test_one_row_per_case_and_variant_in_the_schema():
     fake = pl.FakeProvider(answer_by_parity)
     results = pl.run(suite(), {"A": PROMPT, "B": PROMPT_B}, fake, progress=False, cache=False)
     df = results.df
-    assert list(df.columns) == list(pl.COLUMNS)
+    assert list(df.columns) == list(pl.evaluation.COLUMNS)
     assert len(df) == 8 and set(df["variant"]) == {"A", "B"}
     assert df["passed"].all() and (df["model"] == "fake:fake-model").all()
     assert (df["model_pinned"] == "claude-3-5-sonnet-20241022").all()
@@ -106,7 +106,7 @@ def test_fallback_records_who_answered():
 
 def test_past_max_error_rate_raises_with_the_rows():
     broken = Flaky(99, ProviderError("down", error_type="auth"))
-    with pytest.raises(pl.RunError, match="calls failed") as info:
+    with pytest.raises(pl.errors.RunError, match="calls failed") as info:
         pl.run(suite(), PROMPT, broken, progress=False, cache=False, backoff=False)
     assert len(info.value.results.df) == 4 and "auth" in str(info.value)
 
@@ -130,7 +130,7 @@ def test_cache_makes_the_second_run_free(tmp_path):
 
 
 def test_budget_stops_scheduling_and_keeps_what_it_has(monkeypatch):
-    from promptlab import cost
+    from promptlab.evaluation import _cost as cost
 
     # one USD per token, so a small budget buys few calls; monkeypatch keeps the price out of other tests
     monkeypatch.setitem(cost._overrides, "fake:fake-model", cost.ModelPrice(Decimal(1_000_000), Decimal(1_000_000)))
@@ -146,7 +146,7 @@ def test_budget_stops_scheduling_and_keeps_what_it_has(monkeypatch):
 
 
 def test_budget_refuses_unpriced_models():
-    with pytest.raises(pl.RunError, match="needs prices"):
+    with pytest.raises(pl.errors.RunError, match="needs prices"):
         pl.run(suite(), PROMPT, pl.FakeProvider("x", model_name="unpriced"), budget=pl.Budget(usd=1), progress=False)
 
 
@@ -226,16 +226,16 @@ def test_arun_is_awaitable():
 
 
 def test_bad_arguments_are_clear():
-    with pytest.raises(pl.RunError, match="unknown run option"):
+    with pytest.raises(pl.errors.RunError, match="unknown run option"):
         pl.run(suite(), PROMPT, pl.FakeProvider(), progres=False)
-    with pytest.raises(pl.RunError, match="must be Prompt"):
+    with pytest.raises(pl.errors.RunError, match="must be Prompt"):
         pl.run(suite(), {"A": "prompts/x.yaml"}, pl.FakeProvider())
-    with pytest.raises(pl.RunError, match="no cases"):
+    with pytest.raises(pl.errors.RunError, match="no cases"):
         pl.run(pl.Suite("empty"), PROMPT, pl.FakeProvider())
-    with pytest.raises(pl.MissingVariablesError):
+    with pytest.raises(pl.errors.MissingVariablesError):
         # no few-shot examples here: a prompt whose examples lack the variable is refused when it is built
         pl.run(suite(), pl.Prompt(name="p", version="1", model="fake:m", template="{{ subject }}"), pl.FakeProvider())
-    with pytest.raises(pl.ModelSpecError, match="cannot tell the provider"):
+    with pytest.raises(pl.errors.ModelSpecError, match="cannot tell the provider"):
         pl.run(suite(), PROMPT, "mystery-model")
 
 
@@ -256,5 +256,5 @@ def test_provider_instances_serve_string_ids_and_names_must_differ():
                      progress=False, cache=False)
     assert (results.df["model"] == "openai:gpt-4o-mini-2024-07-18").all()
     assert fake.calls[0].model == "gpt-4o-mini-2024-07-18"
-    with pytest.raises(pl.RunError, match="both named 'fake'"):
+    with pytest.raises(pl.errors.RunError, match="both named 'fake'"):
         pl.run(suite(2), PROMPT, [pl.FakeProvider("x"), pl.FakeProvider("y")], progress=False, cache=False)

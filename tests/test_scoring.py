@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 import promptlab as pl
-from promptlab.scoring import ascore_one, normalize, score_one
+from promptlab.evaluation._scoring import ascore_one, normalize, score_one
 
 CASE = pl.Case(id="c", input="x", expected="positive")
 
@@ -195,7 +195,7 @@ def test_a_case_without_expected_is_a_scoring_error_for_scorers_that_need_it():
 
 
 def test_builtin_names_say_whether_they_need_expected():
-    from promptlab.scoring import builtin_needs_expected
+    from promptlab.evaluation._scoring import builtin_needs_expected
 
     assert builtin_needs_expected("json") is False
     assert all(builtin_needs_expected(name) for name in ("exact", "contains", "any_of", "regex", "numeric"))
@@ -204,7 +204,7 @@ def test_builtin_names_say_whether_they_need_expected():
 
 
 def test_yaml_and_jsonl_suites_with_the_same_labels_score_the_same(tmp_path):
-    from promptlab.scoring import default_scorer
+    from promptlab.evaluation._scoring import default_scorer
 
     suite = pl.Suite("intents", labels=INTENTS)
     suite.add_case("Why was I charged twice?", "Billing Inquiries")

@@ -258,17 +258,19 @@ def test_every_promptlab_name_on_the_page_exists():
 
 
 def test_the_page_states_the_defaults_the_code_uses():
-    from promptlab import sequential, stats
+    from promptlab.stats import _core as stats
+    from promptlab.stats import _sequential as sequential
 
-    assert f"`promptlab.stats.BCA_MAX_N` = {stats.BCA_MAX_N:,}" in TEXT
-    assert f"`promptlab.sequential.DEFAULT_TUNING` = {sequential.DEFAULT_TUNING:,}" in TEXT
+    assert f"`promptlab.stats._core.BCA_MAX_N` = {stats.BCA_MAX_N:,}" in TEXT
+    assert f"`promptlab.stats._sequential.DEFAULT_TUNING` = {sequential.DEFAULT_TUNING:,}" in TEXT
     assert f'numpy\'s `"{stats.QUANTILE_METHOD}"`' in TEXT
-    assert f"p < {sequential.SRM_THRESHOLD:g} (`promptlab.sequential.SRM_THRESHOLD`)" in TEXT
+    assert f"p < {sequential.SRM_THRESHOLD:g} (`promptlab.stats._sequential.SRM_THRESHOLD`)" in TEXT
 
 
 
 def test_the_page_names_every_verdict_and_column_the_code_reports():
-    from promptlab import comparison, summaries
+    from promptlab.evaluation import _summaries as summaries
+    from promptlab.stats import _comparison as comparison
 
     prose = " ".join(re.sub(r"```.*?```", "", TEXT, flags=re.S).split())  # no fences; spans may wrap lines
     named = set(re.findall(r"`([^`]+)`", prose))
@@ -290,7 +292,7 @@ def _worked_example_frame() -> Any:
 
 
 def test_the_pages_borderline_example_is_what_compare_reports():
-    from promptlab.comparison import compare
+    from promptlab.stats._comparison import compare
 
     rows = {row.id: row for row in ROWS}
     flat = " ".join(TEXT.split())

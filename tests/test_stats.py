@@ -16,8 +16,10 @@ from statsmodels.stats.proportion import (
     proportions_ztest,
 )
 
-from promptlab import planning, sequential, stats
 from promptlab.errors import PromptlabError, StatsError
+from promptlab.stats import _core as stats
+from promptlab.stats import _planning as planning
+from promptlab.stats import _sequential as sequential
 
 S_A = [1, 1, 0, 1, 0, 1, 1, 1, 0, 1, 0, 0, 1, 0, 0, 1, 1, 1, 1, 0]
 S_B = [1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 0, 1, 1, 0, 0, 1, 1, 1, 1, 1]
@@ -432,7 +434,7 @@ def test_paired_plan_from_pilot():
 
 
 def test_welch_without_spread_respects_the_alternative():
-    from promptlab.sequential import welch_test
+    from promptlab.stats._sequential import welch_test
 
     # no variance: B is certainly lower, so "B greater" has p 1 and "B less" p 0
     assert welch_test(1.0, 0.0, 10, 0.5, 0.0, 10, alternative="greater").p_value == 1.0

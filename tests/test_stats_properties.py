@@ -10,7 +10,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from promptlab import planning, sequential, stats
+from promptlab.stats import _core as stats
+from promptlab.stats import _planning as planning
+from promptlab.stats import _sequential as sequential
 
 counts = st.integers(min_value=1, max_value=2000).flatmap(
     lambda n: st.tuples(st.integers(min_value=0, max_value=n), st.just(n)))
@@ -152,7 +154,7 @@ def test_sample_size_and_mde_invert_each_other(p1, lift):
 def test_compare_swapping_baseline_flips_the_sign(pairs):
     import pandas as pd
 
-    from promptlab.comparison import compare
+    from promptlab.stats._comparison import compare
 
     rows = [{"case_id": f"c{i}", "variant": v, "model": "m", "repeat": 0, "passed": outcome}
             for i, pair in enumerate(pairs) for v, outcome in zip("AB", pair, strict=True)]
@@ -186,7 +188,7 @@ def test_case_proportion_interval_holds_its_estimate_and_never_collapses(per_cas
 def test_compare_verdicts_never_contradict_the_displayed_interval(triples, alpha):
     import pandas as pd
 
-    from promptlab.comparison import compare
+    from promptlab.stats._comparison import compare
 
     rows = [{"case_id": f"c{i}", "variant": v, "model": "m", "repeat": 0, "passed": outcome}
             for i, triple in enumerate(triples) for v, outcome in zip("ABC", triple, strict=True)]

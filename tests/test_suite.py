@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 import promptlab as pl
-from promptlab.suite import Suite, load_suite
+from promptlab.authoring._suite import Suite, load_suite
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -169,7 +169,7 @@ def test_a_yaml_alias_bomb_is_refused_fast():
 
 
 def test_a_file_over_the_size_cap_is_refused_before_reading(tmp_path):
-    from promptlab import yamlfile
+    from promptlab import _yaml as yamlfile
 
     path = tmp_path / "huge.yaml"
     with path.open("wb") as handle:  # sparse: no 20 MB written

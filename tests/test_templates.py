@@ -9,9 +9,9 @@ from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 import promptlab as pl
-from promptlab import prompt as prompt_module
+from promptlab.authoring import _prompt as prompt_module
+from promptlab.authoring._prompt import Prompt, RenderLimits, render_template
 from promptlab.errors import TemplateLimitError
-from promptlab.prompt import Prompt, RenderLimits, render_template
 
 
 def make(template: str) -> Prompt:
@@ -37,7 +37,7 @@ def refused_fast(template: str, variables: dict | None = None, limit: str | None
 ])
 def test_the_issue_templates_are_refused_in_well_under_a_second(template, limit, fragment):
     error = refused_fast(template, limit=limit)
-    assert fragment in str(error) and "promptlab.prompt.RENDER_LIMITS" in str(error)
+    assert fragment in str(error) and "promptlab.authoring._prompt.RENDER_LIMITS" in str(error)
     # and the same templates are refused when the prompt is built, before any run
     started = time.perf_counter()
     with pytest.raises(ValueError, match="template refused: even with no data"):
@@ -73,7 +73,8 @@ def test_render_time_is_limited(monkeypatch):
     monkeypatch.setattr(prompt_module, "RENDER_LIMITS", RenderLimits(max_seconds=0.2))
     template = "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(40) }}"
     started = time.perf_counter()
-    with pytest.raises(TemplateLimitError, match=r"ran longer than 0.2 s \(promptlab.prompt.RENDER_LIMITS.max_seconds"):
+    with pytest.raises(TemplateLimitError,
+                       match=r"ran longer than 0.2 s \(promptlab.authoring._prompt.RENDER_LIMITS.max_seconds"):
         render_template(template, {})
     assert time.perf_counter() - started < 1.0
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import promptlab as pl
-from promptlab.widgets import explore, side_by_side
+from promptlab.notebook._widgets import explore, side_by_side
 
 PROMPT = pl.Prompt(name="p", version="1", model="claude-3-5-sonnet-20241022")
 
@@ -13,7 +13,7 @@ def results() -> pl.Results:
     suite.add_adversarial("<script>x</script> awful", "negative", id="c")
     variants = {"A": PROMPT, "B": PROMPT.with_changes(system="other")}
 
-    def answer(request: pl.Request) -> str:
+    def answer(request: pl.providers.Request) -> str:
         if request.system == "other" and "not bad" in request.messages[-1].content:
             return "negative"
         return "negative" if "awful" in request.messages[-1].content else "positive"

@@ -1,4 +1,4 @@
-"""The one strict YAML reader (promptlab.yamlfile): alias bombs, repeated keys, size cap, binary files."""
+"""The one strict YAML reader (promptlab._yaml): alias bombs, repeated keys, size cap, binary files."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from promptlab import yamlfile
-from promptlab.yamlfile import key_line, load_yaml, looks_tabular, node_at, node_line, read_text
+from promptlab import _yaml as yamlfile
+from promptlab._yaml import key_line, load_yaml, looks_tabular, node_at, node_line, read_text
 
 BOMB = "\n".join(
     [f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]" for prev, name in zip("abcdefgh", "bcdefghi", strict=True)]
@@ -98,9 +98,9 @@ def test_looks_tabular(text, kind):
 
 
 @pytest.mark.parametrize("loader, error", [
-    ("promptlab.optimize.pinning:load_lockfile", "LockfileError"),
-    ("promptlab.optimize.routing:load_routing_table", "RoutingError"),
-    ("promptlab.cost:PriceTable.from_yaml", "PriceFileError"),
+    ("promptlab.providers._pinning:load_lockfile", "LockfileError"),
+    ("promptlab.optimize._routing:load_routing_table", "RoutingError"),
+    ("promptlab.evaluation._cost:PriceTable.from_yaml", "PriceFileError"),
 ])
 def test_every_yaml_reader_is_the_strict_one(tmp_path, loader, error):
     import importlib

@@ -8,67 +8,25 @@
 * `compatibility` — a prompt on several models: accuracy, categories, failures, paired against the current.
 """
 
-from __future__ import annotations
+from .._face import declare
 
-from .compatibility import CompatibilityMatrix, model_compatibility, test_model_compatibility
-from .compression import (
-    DEFAULT_RULES,
-    RULES,
-    Compression,
-    Rule,
-    compress,
-    prompt_rule,
-    text_rule,
-)
-from .noninferiority import NonInferiority, noninferiority
-from .pinning import (
-    DEFAULT_LOCKFILE,
-    LockCheck,
-    Lockfile,
-    check_lockfile,
-    floating_aliases,
-    is_pinned,
-    load_lockfile,
-    pin_status,
-    served_model_drift,
-    write_lockfile,
-)
-from .routing import (
-    RoutingDecision,
-    RoutingTable,
-    choose_model,
-    load_routing_table,
-    plot_frontier,
-    routing_table,
-)
-
-__all__ = [
-    "DEFAULT_LOCKFILE",
-    "DEFAULT_RULES",
-    "RULES",
-    "CompatibilityMatrix",
-    "Compression",
-    "LockCheck",
-    "Lockfile",
-    "NonInferiority",
-    "RoutingDecision",
-    "RoutingTable",
-    "Rule",
-    "check_lockfile",
-    "choose_model",
-    "compress",
-    "floating_aliases",
-    "is_pinned",
-    "load_lockfile",
-    "load_routing_table",
-    "model_compatibility",
-    "noninferiority",
-    "pin_status",
-    "plot_frontier",
-    "prompt_rule",
-    "routing_table",
-    "served_model_drift",
-    "test_model_compatibility",
-    "text_rule",
-    "write_lockfile",
-]
+declare(__name__, globals(), {
+    "CompatibilityMatrix": "._compatibility",
+    "model_compatibility": "._compatibility",
+    "test_model_compatibility": "._compatibility",
+    "Compression": "._compression",
+    "DEFAULT_RULES": "._compression",
+    "RULES": "._compression",
+    "Rule": "._compression",
+    "compress": "._compression",
+    "prompt_rule": "._compression",
+    "text_rule": "._compression",
+    "NonInferiority": "._noninferiority",
+    "noninferiority": "._noninferiority",
+    "RoutingDecision": "._routing",
+    "RoutingTable": "._routing",
+    "choose_model": "._routing",
+    "load_routing_table": "._routing",
+    "plot_frontier": "._routing",
+    "routing_table": "._routing",
+})

@@ -16,60 +16,48 @@ module          what it gives
 =============== ========================================================================================
 """
 
-from __future__ import annotations
+from .._face import declare
 
-from .abtest import PromptABTest, assign_arm, assignment_bucket
-from .alertrules import AlertRules, RuleSpec, default_alert_rules, load_alert_rules
-from .alerts import Alert, AlertManager, AlertReport, CallableSink, LoggingSink, WebhookSink, check_rules
-from .budget import Reservation, TokenBudget
-from .client import Answer, ClientPolicy, ProductionClient
-from .eventlog import EVENT_COLUMNS, Event, EventLog, ParquetLog, hash_unit
-from .experiment import ABTestReport, Design, Guardrails, analyze_experiment
-from .monitor import MetricsReport, PromptMetrics, prompt_metrics
-from .query import EventFilter, aggregate
-from .simulate import ArmBehaviour, Degradation, TrafficSpec, simulate_traffic, write_traffic
-from .staging import Canary, Shadow, ShadowReport
-
-__all__ = [
-    "ABTestReport",
-    "Alert",
-    "AlertManager",
-    "AlertReport",
-    "AlertRules",
-    "Answer",
-    "ArmBehaviour",
-    "CallableSink",
-    "Canary",
-    "ClientPolicy",
-    "Degradation",
-    "Design",
-    "EVENT_COLUMNS",
-    "Event",
-    "EventFilter",
-    "EventLog",
-    "Guardrails",
-    "LoggingSink",
-    "MetricsReport",
-    "ParquetLog",
-    "ProductionClient",
-    "PromptABTest",
-    "PromptMetrics",
-    "Reservation",
-    "RuleSpec",
-    "Shadow",
-    "ShadowReport",
-    "TokenBudget",
-    "TrafficSpec",
-    "WebhookSink",
-    "aggregate",
-    "analyze_experiment",
-    "assign_arm",
-    "assignment_bucket",
-    "check_rules",
-    "default_alert_rules",
-    "hash_unit",
-    "load_alert_rules",
-    "prompt_metrics",
-    "simulate_traffic",
-    "write_traffic",
-]
+declare(__name__, globals(), {
+    "PromptABTest": "._abtest",
+    "assign_arm": "._abtest",
+    "assignment_bucket": "._abtest",
+    "AlertRules": "._alertrules",
+    "RuleSpec": "._alertrules",
+    "default_alert_rules": "._alertrules",
+    "load_alert_rules": "._alertrules",
+    "Alert": "._alerts",
+    "AlertManager": "._alerts",
+    "AlertReport": "._alerts",
+    "CallableSink": "._alerts",
+    "LoggingSink": "._alerts",
+    "WebhookSink": "._alerts",
+    "check_rules": "._alerts",
+    "Reservation": "._budget",
+    "TokenBudget": "._budget",
+    "Answer": "._client",
+    "ClientPolicy": "._client",
+    "ProductionClient": "._client",
+    "EVENT_COLUMNS": "._eventlog",
+    "Event": "._eventlog",
+    "EventLog": "._eventlog",
+    "ParquetLog": "._eventlog",
+    "hash_unit": "._eventlog",
+    "ABTestReport": "._experiment",
+    "Design": "._experiment",
+    "Guardrails": "._experiment",
+    "analyze_experiment": "._experiment",
+    "MetricsReport": "._monitor",
+    "PromptMetrics": "._monitor",
+    "prompt_metrics": "._monitor",
+    "EventFilter": "._query",
+    "aggregate": "._query",
+    "ArmBehaviour": "._simulate",
+    "Degradation": "._simulate",
+    "TrafficSpec": "._simulate",
+    "simulate_traffic": "._simulate",
+    "write_traffic": "._simulate",
+    "Canary": "._staging",
+    "Shadow": "._staging",
+    "ShadowReport": "._staging",
+})

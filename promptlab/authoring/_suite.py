@@ -1,0 +1,435 @@
+"""Test suites: labelled cases in YAML or JSONL, validated with errors that cite file, line, field and fix.
+
+YAML suite::
+
+    name: sentiment
+    description: Product-review sentiment, four labels.
+    labels: [positive, negative, neutral, mixed]     # optional: the answer set, used by scorers
+    cases:
+      - id: happy-001
+        input: "I love this product!"                # text, or a dict of template variables
+        expected: positive
+        category: happy_path                         # happy_path | edge_case | adversarial | ...
+        difficulty: easy                             # easy | medium | hard (optional)
+        tags: [short]
+
+JSONL suite: one case object per line, the same keys, after an optional header line holding the header keys
+(``{"name": "tickets", "labels": ["Billing Inquiries", "Claims Assistance"]}``), so a JSONL suite scores
+exactly like the same data in YAML. Suites can also be built in a notebook, the article's way (`add_case`,
+`add_edge_case`, `add_adversarial`), and saved with `save`.
+
+Labels are matched ignoring case, spacing, hyphens, slashes and punctuation (`promptlab.evaluation._scoring.LabelSet`),
+both when scoring and when checking that every ``expected`` is one of the declared labels.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import random
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .._yaml import key_line, load_yaml, looks_tabular, node_at, node_line, read_text
+from ..errors import SuiteFileError
+
+CATEGORIES = ("happy_path", "edge_case", "adversarial")
+Difficulty = Literal["easy", "medium", "hard"]
+
+
+class Case(BaseModel):
+    """One labelled input. ``input`` is the text, or the template variables for prompts with several."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    input: str | dict[str, Any]
+    expected: Any = None
+    category: str = "happy_path"
+    difficulty: Difficulty | None = None
+    tags: tuple[str, ...] = ()
+    scorer: str | None = None  # a case may name its own scorer (see promptlab.evaluation._scoring)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class Suite:
+    """An ordered collection of uniquely identified cases.
+
+    Args:
+        name: the suite's name.
+        cases: the cases; ids must be unique.
+        labels: the set of valid answers, if the task has one (classification).
+        description: free text shown in the notebook.
+    """
+
+    def __init__(self, name: str, cases: Iterable[Case] = (), *, labels: Iterable[str] | None = None,
+                 description: str = ""):
+        self.name = name
+        self.description = description
+        self.labels = tuple(labels) if labels is not None else None
+        self._label_set = _label_set(name, self.labels)
+        self._cases: dict[str, Case] = {}
+        for case in cases:
+            self._add(case)
+
+    # ---- building -------------------------------------------------------------------------------------
+    def _add(self, case: Case) -> Case:
+        if case.id in self._cases:
+            raise SuiteFileError(f"suite {self.name!r}: duplicate case id {case.id!r}. Give every case its own id.")
+        problem = self._label_problem(case)
+        if problem:
+            raise SuiteFileError(f"suite {self.name!r}: {problem}")
+        self._cases[case.id] = case
+        return case
+
+    def _label_problem(self, case: Case) -> str | None:
+        """Why the case's ``expected`` is not one of the labels (when the case is scored against them), or None."""
+        if self._label_set is None or case.expected is None or case.scorer not in (None, "exact"):
+            return None
+        if isinstance(case.expected, str) and self._label_set.canonical(case.expected) is not None:
+            return None
+        close = self._label_set.close_matches(case.expected) if isinstance(case.expected, str) else []
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        return (f"case {case.id!r} expects {_short(case.expected)!r}, which is not one of the labels.{hint} "
+                f"Labels: {', '.join(self.labels or ())}. Fix `expected`, add the label to `labels`, or give the "
+                "case its own scorer (`scorer: contains`).")
+
+    def add_case(self, input: str | dict[str, Any], expected: Any, category: str = "happy_path", *,
+                 id: str | None = None, **fields: Any) -> Case:
+        """Add a case (the article's ``add_case``); the id defaults to ``<category>-<n>``."""
+        case_id = id or self._next_id(category)
+        try:
+            case = Case(id=case_id, input=input, expected=expected, category=category, **fields)
+        except ValidationError as exc:
+            raise SuiteFileError(f"suite {self.name!r}: invalid case {case_id!r}: {exc}") from None
+        return self._add(case)
+
+    def add_edge_case(self, input: str | dict[str, Any], expected: Any, **fields: Any) -> Case:
+        """Add an edge case: mixed feelings, negation, empty input, other languages ..."""
+        return self.add_case(input, expected, "edge_case", **fields)
+
+    def add_adversarial(self, input: str | dict[str, Any], expected: Any, **fields: Any) -> Case:
+        """Add an adversarial case, such as a prompt injection."""
+        return self.add_case(input, expected, "adversarial", **fields)
+
+    def _next_id(self, category: str) -> str:
+        n = sum(case.category == category for case in self._cases.values()) + 1
+        while f"{category}-{n:03d}" in self._cases:
+            n += 1
+        return f"{category}-{n:03d}"
+
+    # ---- reading --------------------------------------------------------------------------------------
+    @property
+    def cases(self) -> tuple[Case, ...]:
+        """The cases in order."""
+        return tuple(self._cases.values())
+
+    def __len__(self) -> int:
+        return len(self._cases)
+
+    def __iter__(self) -> Iterator[Case]:
+        return iter(self._cases.values())
+
+    def __getitem__(self, case_id: str) -> Case:
+        try:
+            return self._cases[case_id]
+        except KeyError:
+            raise KeyError(f"suite {self.name!r} has no case {case_id!r}") from None
+
+    def counts(self) -> pd.Series:
+        """Number of cases per category, in the order categories first appear."""
+        series = pd.Series([case.category for case in self], dtype="object")
+        return series.value_counts(sort=False).rename("cases").rename_axis("category")
+
+    def filter(self, predicate: Callable[[Case], bool] | None = None, *, category: str | Iterable[str] | None = None,
+               tags: str | Iterable[str] | None = None, difficulty: str | None = None) -> Suite:
+        """A new suite of the cases that match every given condition (tags: any of them)."""
+        categories = {category} if isinstance(category, str) else set(category or ())
+        wanted_tags = {tags} if isinstance(tags, str) else set(tags or ())
+
+        def keep(case: Case) -> bool:
+            return ((not categories or case.category in categories)
+                    and (not wanted_tags or bool(wanted_tags & set(case.tags)))
+                    and (difficulty is None or case.difficulty == difficulty)
+                    and (predicate is None or predicate(case)))
+
+        return self._derive([case for case in self if keep(case)])
+
+    def sample(self, n: int, *, seed: int = 0) -> Suite:
+        """A reproducible random sample of ``n`` cases, kept in suite order (all cases if ``n >= len``)."""
+        if n < 0:
+            raise ValueError(f"sample size must be >= 0, got {n!r}")
+        if n >= len(self):
+            return self._derive(self.cases)
+        chosen = set(random.Random(seed).sample(list(self._cases), n))
+        return self._derive([case for case in self if case.id in chosen])
+
+    def _derive(self, cases: Iterable[Case]) -> Suite:
+        return Suite(self.name, cases, labels=self.labels, description=self.description)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per case: id, input, expected, category, difficulty, tags."""
+        rows = [case.model_dump(exclude={"metadata", "scorer"}) for case in self]
+        columns = ["id", "input", "expected", "category", "difficulty", "tags"]
+        return pd.DataFrame(rows, columns=columns)
+
+    # ---- saving ---------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The suite in the YAML file layout."""
+        data: dict[str, Any] = {"name": self.name}
+        if self.description:
+            data["description"] = self.description
+        if self.labels is not None:
+            data["labels"] = list(self.labels)
+        data["cases"] = [case.model_dump(mode="json", exclude_defaults=True) | {"id": case.id} for case in self]
+        return data
+
+    def save(self, path: str | Path) -> Path:
+        """Write the suite as YAML (``.yaml``/``.yml``) or JSONL (``.jsonl``, a header line first when the suite
+        has labels or a description)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".jsonl":
+            data = self.to_dict()
+            header = {key: data[key] for key in ("name", "description", "labels") if key in data}
+            objects = ([header] if len(header) > 1 else []) + data["cases"]
+            lines = [json.dumps(item, ensure_ascii=False) for item in objects]
+            path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        else:
+            path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=100),
+                            encoding="utf-8")
+        return path
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={v}" for k, v in self.counts().items())
+        return f"Suite({self.name!r}, {len(self)} cases: {counts})"
+
+    def _repr_html_(self) -> str:
+        from ..notebook._display import suite_html
+
+        return suite_html(self)
+
+
+def _label_set(name: str, labels: tuple[str, ...] | None) -> Any:
+    """The suite's `LabelSet` (None without labels); ambiguous or empty labels are refused."""
+    if labels is None:
+        return None
+    from ..evaluation._scoring import LabelSet  # scoring imports this module
+
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise SuiteFileError(f"suite {name!r}: label(s) {repeated!r} listed twice in `labels`. List each once.")
+    try:
+        return LabelSet(labels)
+    except ValueError as exc:
+        raise SuiteFileError(f"suite {name!r}: {exc}") from None
+
+
+# ---- loading ----------------------------------------------------------------------------------------------
+_HEADER_KEYS = ("name", "description", "labels", "cases", "metadata")
+_JSONL_HEADER_KEYS = ("name", "description", "labels", "metadata")
+_ACCEPTED = "A suite file is YAML (.yaml, .yml) or JSONL (.jsonl) text."
+# a table where a suite is expected: what it is, and the pandas call that reads it
+_TABULAR_SUFFIXES = {".csv": ("a CSV file", "read_csv({path!r})"),
+                     ".tsv": ("a TSV file", "read_csv({path!r}, sep='\\t')"),
+                     ".xlsx": ("an Excel workbook", "read_excel({path!r})"),
+                     ".xls": ("an Excel workbook", "read_excel({path!r})"),
+                     ".parquet": ("a Parquet file", "read_parquet({path!r})")}
+
+
+def load_suite(path: str | Path, *, require_expected: bool = True) -> Suite:
+    """Load a suite from YAML or JSONL; every problem is reported with file, line, field, value and fix.
+
+    Args:
+        path: a ``.yaml``/``.yml`` file (a header and ``cases:``) or a ``.jsonl`` file (one case per line,
+            optionally after a header line such as ``{"labels": [...]}``; see ``suites/README.md``).
+        require_expected: every case needs ``expected`` unless it names a built-in scorer that needs none
+            (``scorer: json``). Pass False for a suite you will score with your own scorer or a judge that
+            reads no expected value.
+
+    Raises:
+        SuiteFileError: the file is missing, too large, binary, not UTF-8, not valid YAML/JSON, or a case or
+            the header is invalid: a missing ``expected``, an ``expected`` outside the declared labels, an
+            unknown key (with a "did you mean"), a key repeated in one mapping, a duplicate case id ...
+    """
+    path = Path(path)
+    _refuse_tabular(path)
+    text = read_text(path, SuiteFileError, "suite file", accepted=_ACCEPTED)
+    if path.suffix == ".jsonl":
+        name, header, items = _jsonl_items(path, text)
+    else:
+        name, header, items = _yaml_items(path, text)
+    return _build(path, name, header, items, require_expected)
+
+
+def _refuse_tabular(path: Path) -> None:
+    """A spreadsheet or table where a suite is expected: say which formats load, and how to convert."""
+    known = _TABULAR_SUFFIXES.get(path.suffix.lower())
+    if known is None:
+        return
+    kind, reader = known
+    raise SuiteFileError(
+        f"suite file {str(path)!r} is {kind}; load_suite reads YAML (.yaml, .yml) and JSONL (.jsonl). Convert "
+        "it, for example with pandas (columns id, input, expected and optionally category, difficulty, tags): "
+        f"pd.{reader.format(path=str(path))}.to_json({str(path.with_suffix('.jsonl'))!r}, orient='records', "
+        "lines=True, force_ascii=False).")
+
+
+def _jsonl_items(path: Path, text: str) -> tuple[str, dict[str, Any], list[tuple[int | None, Any, Any]]]:
+    """The name, the header (from an optional first line without `id` and `input`) and the case lines."""
+    items: list[tuple[int | None, Any, Any]] = []
+    header: dict[str, Any] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SuiteFileError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno}). "
+                                 "Each line must be one JSON object.") from None
+        if _is_header(item):
+            if items or header:
+                raise SuiteFileError(f"{path}:{number}: a header line ({_short(item)!r}) after the first case. "
+                                     "Put the header (name, description, labels) on the first line.")
+            header = _jsonl_header(path, number, item)
+            continue
+        items.append((number, item, None))
+    return str(header.get("name") or path.stem), header, items
+
+
+def _is_header(item: Any) -> bool:
+    return isinstance(item, dict) and "id" not in item and "input" not in item and bool(
+        set(item) & set(_JSONL_HEADER_KEYS))
+
+
+def _jsonl_header(path: Path, number: int, header: dict[str, Any]) -> dict[str, Any]:
+    unknown = [key for key in header if key not in _JSONL_HEADER_KEYS]
+    if unknown:
+        hint = _did_you_mean(unknown[0], _JSONL_HEADER_KEYS)
+        raise SuiteFileError(f"{path}:{number}: unknown header key(s) {unknown!r}.{hint} A header line holds only "
+                             f"{', '.join(_JSONL_HEADER_KEYS)}; a case line needs `id` and `input`.")
+    return header
+
+
+def _yaml_items(path: Path, text: str) -> tuple[str, dict[str, Any], list[tuple[int | None, Any, Any]]]:
+    document = load_yaml(text, str(path), SuiteFileError)
+    data, node = document.data, document.node
+    if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
+        raise SuiteFileError(f"{path}: a YAML suite must be a mapping with a `cases:` list, got "
+                             f"{_short(data)!r}. Put the cases under `cases:`.{_shape_hint(data, text)}")
+    unknown = [key for key in data if key not in _HEADER_KEYS]
+    if unknown:
+        line = key_line(node, unknown[0])
+        where = f"{path}:{line}" if line else str(path)
+        raise SuiteFileError(f"{where}: unknown top-level key(s) {unknown!r}.{_did_you_mean(unknown[0], _HEADER_KEYS)}"
+                             f" Allowed: {', '.join(_HEADER_KEYS)}.")
+    items = [(node_line(node, "cases", i), item, node_at(node, "cases", i)) for i, item in enumerate(data["cases"])]
+    return str(data.get("name") or path.stem), data, items
+
+
+def _shape_hint(data: Any, text: str) -> str:
+    """A hint for files that are something else: a table, or a bare list of cases."""
+    kind = looks_tabular(text)
+    if kind:
+        return (f" The file looks like {kind}: save the table as JSONL (one case object per line, for example with "
+                "pandas: df.to_json('suite.jsonl', orient='records', lines=True)), or write it as YAML.")
+    if isinstance(data, list):
+        return " A list of cases needs a header: `cases:` above it, or save one case per line as .jsonl."
+    return ""
+
+
+def _did_you_mean(key: Any, allowed: Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(key), list(allowed), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _build(path: Path, name: str, header: dict[str, Any], items: list[tuple[int | None, Any, Any]],
+           require_expected: bool) -> Suite:
+    labels = header.get("labels")
+    if labels is not None and not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
+        raise SuiteFileError(f"{path}: `labels` must be a list of strings, got {_short(labels)!r}.")
+    try:
+        suite = Suite(name, labels=labels, description=str(header.get("description") or ""))
+    except SuiteFileError as exc:
+        raise SuiteFileError(f"{path}: {exc}") from None
+    first_line: dict[str, int | None] = {}
+    for line, item, node in items:
+        where = f"{path}:{line}" if line else str(path)
+        case = _validate_case(path, where, item, node)
+        _check_expected(suite, where, case, require_expected)
+        if case.id in first_line:
+            seen = f" (first at line {first_line[case.id]})" if first_line[case.id] else ""
+            raise SuiteFileError(f"{where}: duplicate case id {case.id!r}{seen}. Give every case its own id.")
+        first_line[case.id] = line
+        suite._add(case)
+    return suite
+
+
+def _check_expected(suite: Suite, where: str, case: Case, require_expected: bool) -> None:
+    """Refuse a case without ``expected`` (unless nothing reads it) and an ``expected`` outside the labels."""
+    from ..evaluation._scoring import builtin_needs_expected
+
+    if case.scorer is not None:
+        try:
+            needs = builtin_needs_expected(case.scorer)
+        except ValueError as exc:
+            raise SuiteFileError(f"{where}: case {case.id!r}, field 'scorer': {exc}") from None
+    else:
+        needs = require_expected
+    if case.expected is None and needs:
+        why = f"its scorer {case.scorer!r} compares with it" if case.scorer else "the default scorer compares with it"
+        raise SuiteFileError(
+            f"{where}: case {case.id!r} has no `expected` ({why}). Add `expected: <the right answer>`. If the "
+            "scorer you run needs no expected value, name it on the case (`scorer: json`) or load with "
+            "pl.load_suite(path, require_expected=False).")
+    problem = suite._label_problem(case)
+    if problem:
+        raise SuiteFileError(f"{where}: {problem}")
+
+
+_FIELD_HINTS = {
+    "input": "must be text, or a mapping of template variables (for example {subject: ..., body: ...})",
+    "difficulty": "must be one of easy, medium, hard (or left out)",
+    "tags": "must be a list of strings, for example [sarcasm, negation]",
+    "id": "must be non-empty text",
+    "category": "must be text such as happy_path, edge_case or adversarial",
+    "scorer": "must be the name of a built-in scorer, such as exact, contains or json",
+    "metadata": "must be a mapping",
+}
+
+
+def _validate_case(path: Path, where: str, item: Any, node: Any) -> Case:
+    if not isinstance(item, dict):
+        raise SuiteFileError(f"{where}: a case must be a mapping with `id`, `input`, `expected`, got {_short(item)!r}.")
+    try:
+        return Case.model_validate(item)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else "(case)"
+        line = key_line(node, field) if error["type"] != "missing" else None
+        at = f"{path}:{line}" if line else where
+        if error["type"] == "extra_forbidden":
+            fix = f"unknown key.{_did_you_mean(field, Case.model_fields)} Allowed keys: {', '.join(Case.model_fields)}."
+        elif error["type"] == "missing":
+            fix = f"required but missing. Add `{field}:` to the case."
+        else:
+            fix = _FIELD_HINTS.get(field, error["msg"]) + "."
+            if field == "difficulty" and isinstance(item.get(field), str):
+                fix += _did_you_mean(item[field], get_args(Difficulty))
+        value = _short(item.get(field, item))
+        raise SuiteFileError(f"{at}: case {item.get('id', '?')!r}, field {field!r} = {value!r}: {fix}") from None
+
+
+def _short(value: Any, limit: int = 80) -> Any:
+    text = repr(value)
+    return value if len(text) <= limit else text[:limit] + "..."

@@ -1,0 +1,16 @@
+"""Test: run prompts on models (concurrency, retries, cache, budget), score the answers, read the results."""
+
+from .._face import declare
+
+declare(__name__, globals(), {
+    "run": "._runner", "arun": "._runner", "estimate": "._runner", "RunInterrupted": "._runner",
+    "Results": "._results", "COLUMNS": "._results",
+    "ResponseCache": "._cache",
+    "Budget": "._cost", "prices": "._cost", "set_price": "._cost", "load_prices": "._cost",
+    "count_tokens": "._cost",
+    "Score": "._scoring", "Scorer": "._scoring", "LabelSet": "._scoring", "ExactMatch": "._scoring",
+    "Contains": "._scoring", "AnyOf": "._scoring", "Regex": "._scoring", "JsonValid": "._scoring",
+    "JsonSchema": "._scoring", "Numeric": "._scoring",
+    "judge": "._judge", "Criterion": "._judge", "Judge": "._judge", "rejudge": "._judge",
+    "noise_decomposition": "._judge", "SECURITY_REVIEW_CRITERIA": "._judge",
+})

@@ -1,0 +1,187 @@
+"""The response cache: SQLite, content-addressed by who answers (provider and endpoint), model, rendered
+request, params and repeat index.
+
+Every completed call is written the moment it completes, so a run interrupted by Ctrl-C, a kernel restart or
+a crash and then started again pays for no call that had finished: resume is a cache hit. Only the request
+and the answer are stored — never API keys or headers. Failed calls are not cached (a retry may succeed).
+
+A key covers everything that can change an answer: the provider's `cache_identity()` (its kind, its endpoint
+and the options that shape its answers — never its key), the model, the rendered request with its
+parameters, and the repeat index. A run pointed at another server therefore never gets the first server's
+answers back.
+
+The default file is per project: ``<project root>/.promptlab/cache/responses.sqlite``, where the project root
+is the nearest folder at or above the current one holding ``pyproject.toml``, ``.git`` or ``promptlab.yaml``
+(the current folder when none does). ``$PROMPTLAB_CACHE_DIR`` overrides it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Mapping
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from ..providers._base import Completion, Request
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    provider TEXT NOT NULL,
+    model TEXT NOT NULL,
+    completion TEXT NOT NULL,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+)
+"""
+# Columns added after the first release; older cache files get them on open (NULL for old rows).
+_ADDED_COLUMNS = {"endpoint": "TEXT", "model_asked": "TEXT"}
+
+PROJECT_MARKERS = ("pyproject.toml", ".git", "promptlab.yaml")
+"""What marks a project root for the default cache location."""
+
+# What a cached completion keeps: everything but ``raw`` (provider payloads stay out of the cache; not
+# deep-copying them with `dataclasses.asdict` is also what keeps `put` cheap).
+_STORED_FIELDS = tuple(f.name for f in fields(Completion) if f.name != "raw")
+
+
+def project_root(start: str | Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` (default: the current folder) holding one of
+    `PROJECT_MARKERS`; ``start`` itself when none does."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if any((folder / marker).exists() for marker in PROJECT_MARKERS):
+            return folder
+    return here
+
+
+def default_cache_path() -> Path:
+    """Where the cache lives unless a path is given: ``$PROMPTLAB_CACHE_DIR/responses.sqlite``, else
+    ``<project root>/.promptlab/cache/responses.sqlite`` (see `project_root`)."""
+    override = os.environ.get("PROMPTLAB_CACHE_DIR")
+    root = Path(override) if override else project_root() / ".promptlab" / "cache"
+    return root / "responses.sqlite"
+
+
+def cache_key(identity: Mapping[str, Any], request: Request, repeat: int, namespace: str = "") -> str:
+    """The content address of one call.
+
+    Args:
+        identity: the provider's `cache_identity()` — its kind, endpoint and answer-shaping options.
+        request: the rendered request (its fingerprint covers model, messages and params).
+        repeat: the repeat index (repeats are distinct calls, not copies of one answer).
+        namespace: separates callers that send the same request for different purposes (the judge).
+    """
+    if not isinstance(identity, Mapping) or "provider" not in identity:
+        raise TypeError(f"cache_key needs a provider's cache_identity() mapping with a 'provider' entry, got "
+                        f"{identity!r}. Pass provider.cache_identity().")
+    material = json.dumps([dict(identity), request.model, request.fingerprint(), repeat, namespace],
+                          sort_keys=True, default=str)
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+class ResponseCache:
+    """A small SQLite key-value store of completions, safe to share between threads of one process.
+
+    Args:
+        path: the SQLite file; created with its folder when missing (default: `default_cache_path`).
+    """
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path else default_cache_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
+        self._add_missing_columns()
+        self._db.commit()
+
+    def _add_missing_columns(self) -> None:
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
+        for column, kind in _ADDED_COLUMNS.items():
+            if column not in present:
+                self._db.execute(f"ALTER TABLE responses ADD COLUMN {column} {kind}")
+
+    def get(self, key: str) -> Completion | None:
+        """The stored completion for ``key``, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT completion FROM responses WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        return Completion(**json.loads(row[0]))
+
+    def put(self, key: str, provider: str, completion: Completion, *, endpoint: str | None = None,
+            model_asked: str | None = None) -> None:
+        """Store a completion and commit at once (what makes resume after a crash free).
+
+        Args:
+            key: from `cache_key`.
+            provider: the provider's name (for `stats` and `clear`).
+            completion: the answer; its ``raw`` payload is not stored.
+            endpoint: where it came from (the identity's endpoint; never holds credentials), for `stats`.
+            model_asked: the model id that was asked for (``completion.model`` is who answered), for `clear`.
+        """
+        record = {name: getattr(completion, name) for name in _STORED_FIELDS}
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO responses (key, provider, model, completion, endpoint, model_asked) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (key, provider, completion.model, json.dumps(record), endpoint, model_asked),
+            )
+            self._db.commit()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+
+    def stats(self) -> dict[str, Any]:
+        """What the cache holds: path, entries, size on disk (bytes), oldest and newest entry (ISO UTC), and
+        entries per provider / model answered / endpoint (``groups``, largest first)."""
+        with self._lock:
+            entries, oldest, newest = self._db.execute(
+                "SELECT COUNT(*), MIN(created_at), MAX(created_at) FROM responses").fetchone()
+            groups = self._db.execute(
+                "SELECT provider, model, endpoint, COUNT(*) AS n FROM responses "
+                "GROUP BY provider, model, endpoint ORDER BY n DESC, provider, model").fetchall()
+        size = sum(p.stat().st_size for p in self._files() if p.exists())
+        return {"path": str(self.path), "entries": entries, "size_bytes": size, "oldest": oldest,
+                "newest": newest, "groups": [{"provider": p, "model": m, "endpoint": e, "entries": n}
+                                             for p, m, e, n in groups]}
+
+    def _files(self) -> list[Path]:
+        return [self.path, self.path.with_name(self.path.name + "-wal")]
+
+    def clear(self, *, older_than: dt.timedelta | None = None, model: str | None = None) -> int:
+        """Delete stored responses — all of them, or only those older than ``older_than`` and/or from
+        ``model`` (matched against the model asked for and the model that answered). Returns how many went."""
+        where, args = [], []
+        if older_than is not None:
+            cutoff = (dt.datetime.now(dt.UTC) - older_than).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            where.append("created_at < ?")
+            args.append(cutoff)
+        if model is not None:
+            where.append("(model = ? OR model_asked = ?)")
+            args += [model, model]
+        sql = "DELETE FROM responses" + (" WHERE " + " AND ".join(where) if where else "")
+        with self._lock:
+            removed = self._db.execute(sql, args).rowcount
+            self._db.commit()
+            if removed:  # give the space back to the disk, not only to SQLite's free list
+                self._db.execute("VACUUM")
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return removed
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._db.close()
+
+    def __repr__(self) -> str:
+        return f"ResponseCache({str(self.path)!r})"

@@ -1,0 +1,242 @@
+"""`Results`: one row per call in a fixed, documented schema, and the summaries users ask for.
+
+Columns (`COLUMNS`; units in names; unknown is NA, never 0):
+
+============== ======== =====================================================================
+column         dtype    meaning (extra columns follow: ``score_<criterion>`` per judge criterion)
+============== ======== =====================================================================
+run_id         string   the run that produced the row
+case_id        string   the case's id in its suite
+category       string   happy_path, edge_case, adversarial, …
+difficulty     string   easy / medium / hard, or NA
+variant        string   the variant's name in the run (``A``, ``B`` … or the dict key)
+prompt_name    string   the prompt file's ``name``
+prompt_version string   the prompt file's ``version``
+prompt_hash    string   `Prompt.content_hash` of the behaviour-defining fields
+model_pinned   string   the model the prompt file pins
+model          string   the model asked (``provider:model``)
+model_served   string   the model id the provider reported as having answered (NA if no answer)
+answered_by    string   which model of the fallback chain answered (NA if none)
+repeat         Int64    repeat index, 0-based
+input          object   the case's input (text or dict of variables)
+output         string   the model's answer (NA when the call failed)
+expected       object   the case's expected answer
+score          float64  the scorer's value (NaN when not scored)
+passed         boolean  pass/fail (NA when the call failed or the scorer gives no verdict)
+reason         string   why it failed, from the scorer
+input_tokens   Int64    tokens in, as reported by the provider (NA when not reported)
+output_tokens  Int64    tokens out, as reported (NA when not reported)
+cost_usd       float64  USD the call costs (NaN when unpriced; 0 for the local model); a cached answer was
+                        paid once, when first made — ``cached`` tells
+latency_s      float64  seconds the provider took (NaN for failed calls; for a cached answer, when first
+                        made — latency summaries leave cached rows out)
+finish_reason  string   stop, length, … as the provider says
+cached         bool     answered from the response cache (no call paid)
+attempts       Int64    calls made, retries included (0 for cached or skipped)
+error_type     string   timeout, rate_limit, server, connection, budget_exceeded, scoring_error …
+error          string   the error message (never contains a key)
+============== ======== =====================================================================
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+COLUMNS: dict[str, str] = {
+    "run_id": "string", "case_id": "string", "category": "string", "difficulty": "string",
+    "variant": "string", "prompt_name": "string", "prompt_version": "string", "prompt_hash": "string",
+    "model_pinned": "string", "model": "string", "model_served": "string", "answered_by": "string",
+    "repeat": "Int64", "input": "object", "output": "string", "expected": "object", "score": "float64",
+    "passed": "boolean", "reason": "string", "input_tokens": "Int64", "output_tokens": "Int64",
+    "cost_usd": "float64", "latency_s": "float64", "finish_reason": "string", "cached": "bool",
+    "attempts": "Int64", "error_type": "string", "error": "string",
+}
+GROUP = ["variant", "model"]
+# Columns holding Python objects (text or dicts) that are stored as JSON text on disk.
+_JSON_COLUMNS = ("input", "expected")
+
+
+def build_frame(rows: list[dict], run_id: str) -> pd.DataFrame:
+    """A results DataFrame in the fixed schema from row dicts (missing keys become NA)."""
+    frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=[c for c in COLUMNS if c != "run_id"])
+    frame.insert(0, "run_id", run_id)
+    return conform(frame)
+
+
+def conform(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cast every schema column to its dtype (None → NA), keeping extra columns as they are."""
+    out = frame.copy()
+    for column, dtype in COLUMNS.items():
+        if column not in out:
+            out[column] = {"float64": np.nan, "bool": False}.get(dtype, pd.NA)
+        if dtype == "float64":
+            out[column] = pd.to_numeric(out[column].astype(object).where(out[column].notna(), np.nan),
+                                        errors="coerce").astype("float64")
+        elif dtype == "object":
+            out[column] = out[column].astype(object)
+        elif dtype == "bool":
+            out[column] = out[column].fillna(False).astype(bool)
+        else:
+            out[column] = out[column].astype(dtype)
+    return out[list(COLUMNS) + [c for c in out.columns if c not in COLUMNS]]
+
+
+class Results:
+    """The rows of one or more runs and their metadata, with the summaries users ask for.
+
+    Attributes:
+        df: one row per call, in the `COLUMNS` schema.
+        meta: run id, prompt versions and hashes, models asked and served, seed, timestamps, cache stats.
+    """
+
+    def __init__(self, df: pd.DataFrame, meta: dict[str, Any] | None = None):
+        self.df = conform(df)
+        self.meta = dict(meta or {})
+
+    # ---- summaries --------------------------------------------------------------------------------------
+    def accuracy(self, by: list[str] | None = None, confidence: float = 0.95) -> pd.DataFrame:
+        """Accuracy per group (default variant × model): passed / calls, with its interval.
+
+        A call with no verdict (failed call, scoring error, judge failure) counts as a failure — the one
+        definition (`promptlab.evaluation._summaries.accuracy_row`) that the card, `EvalResult`, the registry's evidence
+        and ``promptlab eval --min-accuracy`` use too.
+
+        Columns: the group keys, ``n`` (calls), ``scored`` (calls with a verdict), ``errors`` (calls with no
+        verdict), ``passed``, ``accuracy`` (passed / n), ``ci_low``, ``ci_high`` (Wilson over the calls; with
+        repeats, over cases and never narrower than Wilson at the effective sample size), ``accuracy_scored``
+        (passed / scored, for diagnosis), ``cases`` and ``se_cases`` (with repeats, the SE of per-case pass
+        rates over cases).
+        """
+        from ._summaries import accuracy_table
+
+        return accuracy_table(self.df, by or GROUP, confidence)
+
+    def by_category(self, confidence: float = 0.95) -> pd.DataFrame:
+        """`accuracy` per variant × model × category."""
+        return self.accuracy(GROUP + ["category"], confidence)
+
+    def failures(self, limit: int | None = None) -> pd.DataFrame:
+        """Answers that failed their scorer: case, category, input, expected, actual, reason."""
+        from ._summaries import failures_table
+
+        return failures_table(self.df, limit)
+
+    def errors(self) -> pd.DataFrame:
+        """Calls that produced no usable answer (or could not be scored), with their error type and message."""
+        cols = ["case_id", "variant", "model", "repeat", "error_type", "error"]
+        return self.df.loc[self.df["error_type"].notna(), cols].reset_index(drop=True)
+
+    def latency(self, confidence: float = 0.95) -> pd.DataFrame:
+        """p50 and p95 latency (seconds) per variant × model, each with an order-statistic interval.
+
+        Only calls made in this run count: a cached answer's latency is that of the past call that made it, so
+        cached rows are left out (``cached_excluded`` counts them), as in the comparison's p95 guardrail.
+        """
+        from ._summaries import latency_table
+
+        return latency_table(self.df, GROUP, confidence)
+
+    def cost(self) -> pd.DataFrame:
+        """Tokens and USD per variant × model: totals, per call, and per 1,000 calls (NA when unpriced)."""
+        from ._summaries import cost_table
+
+        return cost_table(self.df, GROUP)
+
+    def format_compliance(self, scorer: Any = None, confidence: float = 0.95) -> pd.DataFrame:
+        """Share of answers that are valid JSON (or pass ``scorer``) per variant × model, Wilson interval."""
+        from ._summaries import format_table
+
+        return format_table(self.df, GROUP, scorer, confidence)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per variant × model: accuracy with interval, errors, latency p50/p95, tokens and cost."""
+        from ._summaries import summary_table
+
+        return summary_table(self)
+
+    # ---- combining, saving ------------------------------------------------------------------------------
+    @classmethod
+    def concat(cls, results: list[Results]) -> Results:
+        """Results of several runs as one; ``meta["runs"]`` keeps each run's metadata."""
+        frames = [r.df for r in results]
+        metas = [m for r in results for m in (r.meta.get("runs") or [r.meta])]
+        return cls(pd.concat(frames, ignore_index=True), {"runs": metas})
+
+    def save(self, path: str | Path) -> Path:
+        """Write rows and metadata to one Parquet file (the metadata rides in the file's schema)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        frame = self.df.copy()
+        for column in _JSON_COLUMNS:
+            frame[column] = frame[column].map(lambda v: json.dumps(v, ensure_ascii=False), na_action=None)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        extra = {b"promptlab": json.dumps(self.meta, default=str).encode("utf-8")}
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Results:
+        """Read a file written by `save`: the same rows, dtypes and metadata."""
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+        meta = json.loads((table.schema.metadata or {}).get(b"promptlab", b"{}"))
+        frame = table.to_pandas()
+        for column in _JSON_COLUMNS:
+            frame[column] = frame[column].map(json.loads)
+        return cls(frame, meta)
+
+    # ---- display ----------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.df)
+
+    def __repr__(self) -> str:
+        from ._summaries import headline
+
+        return headline(self)
+
+    def _repr_html_(self) -> str:
+        from ..notebook._display import results_html
+
+        return results_html(self)
+
+
+# ---- the article's face -----------------------------------------------------------------------------------
+class EvalResult:
+    """The article's evaluation result: ``total``, ``correct``, ``accuracy``, ``by_category``, ``failures``.
+
+    A thin view of `Results` for one variant on one model, so code written against the article keeps
+    working; ``results`` holds the full frame with intervals, latency and cost. ``accuracy`` is the one
+    definition (`Results.accuracy`): ``correct / total``, a call with no verdict counting as a failure;
+    ``scored`` and ``errors`` say what it is made of.
+    """
+
+    def __init__(self, results: Results):
+        from ._summaries import accuracy_row
+
+        self.results = results
+        overall = accuracy_row(results.df)
+        self.total = int(overall["n"])
+        self.correct = int(overall["passed"])
+        self.scored = int(overall["scored"])
+        self.errors = int(overall["errors"])
+        self.accuracy = float(overall["accuracy"])
+        by_cat = results.accuracy(["category"])
+        self.by_category = {k: float(v) for k, v in zip(by_cat["category"], by_cat["accuracy"], strict=True)}
+        self.failures = results.failures()[["input", "expected", "actual", "category", "reason"]].to_dict("records")
+
+    def __repr__(self) -> str:
+        return (f"EvalResult(total={self.total}, correct={self.correct}, accuracy={self.accuracy:.3f}; "
+                f"{self.scored} scored · {self.errors} errors)")
+
+    def _repr_html_(self) -> str:
+        return self.results._repr_html_()

@@ -1,0 +1,535 @@
+"""Run a suite against prompt variants and models: `await arun(...)` in a notebook cell, `run(...)` anywhere.
+
+For every case × variant × model × repeat the runner renders the request, then (per provider, with bounded
+concurrency) looks it up in the response cache or calls the provider with a timeout and retries, falls back
+along ``fallbacks`` when a model fails for good, prices the call, and scores the answer. A failed call is a
+row with ``error_type`` and ``error``, never an exception; the run raises only past ``max_error_rate``
+(and the exception carries the results, so nothing is lost).
+
+Calls are ordered by model, then variant, then repeat, then case, so calls that share a prompt prefix run
+back to back — that is what lets the local model reuse its evaluated prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import random
+import uuid
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from .._sync import on_interrupt, run_sync
+from ..authoring._prompt import Prompt
+from ..authoring._suite import Case, Suite
+from ..errors import RunError
+from ..providers import canonical_model_id, make_provider, split_model_id
+from ..providers._base import Completion, Provider, Request
+from ._cache import ResponseCache, cache_key
+from ._cost import Budget, estimate_frame, price_call, prices, request_tokens, worst_case_cost
+from ._results import Results, build_frame
+from ._retry import RetryPolicy, call_with_retries
+from ._scoring import Scorer, ascore_one, default_scorer
+
+Variants = Prompt | Mapping[str, Prompt] | Iterable[Prompt]
+ModelSpec = str | Provider
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything that shapes a run besides the suite, the variants and the models (see `run`)."""
+
+    repeats: int = 1
+    scorer: Scorer | None = None
+    concurrency: int | Mapping[str, int] | None = None
+    timeout_s: float = 60.0
+    retries: int = 4
+    backoff: bool = True
+    fallbacks: tuple[ModelSpec, ...] = ()
+    cache: bool | ResponseCache = True
+    budget: Budget | None = None
+    max_error_rate: float = 0.5
+    progress: bool = True
+    seed: int = 0
+    providers: Mapping[str, Provider] | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One planned call: a case, a variant's prompt, a model and a repeat index."""
+
+    order: int
+    case: Case
+    variant: str
+    prompt: Prompt
+    model_id: str
+    repeat: int
+    request: Request
+
+
+@dataclass
+class Outcome:
+    """What happened to one job."""
+
+    job: Job
+    completion: Completion | None = None
+    error_type: str | None = None
+    error: str | None = None
+    attempts: int = 0
+    cached: bool = False
+    answered_by: str | None = None
+    cost_usd: Decimal | None = None
+
+
+# ---- planning --------------------------------------------------------------------------------------------
+def as_variants(variants: Variants) -> dict[str, Prompt]:
+    """Name the variants: a dict keeps its names; a list is named A, B, C …; one prompt is ``A``."""
+    if isinstance(variants, Prompt):
+        return {"A": variants}
+    if isinstance(variants, Mapping):
+        named = dict(variants)
+    else:
+        named = {chr(ord("A") + i): p for i, p in enumerate(variants)}
+    bad = {name: type(p).__name__ for name, p in named.items() if not isinstance(p, Prompt)}
+    if bad or not named:
+        raise RunError(f"variants must be Prompt objects (got {bad or 'none'!r}). "
+                       "Load them with pl.load_prompt('prompts/...yaml').")
+    return named
+
+
+@dataclass
+class ProviderPool:
+    """The provider instances of a run, keyed by provider name; instances passed in are used as they are."""
+
+    instances: dict[str, Provider] = field(default_factory=dict)
+    connect: bool = True  # False: only name models (estimates need no keys and open no connections)
+
+    def resolve(self, spec: ModelSpec) -> str:
+        """Register ``spec`` and return its canonical model id.
+
+        A `Provider` instance answers as its ``model_name`` (``default`` when it has none); to name hosted
+        models through your own instance, pass ``providers={"openai": OpenAIProvider(base_url=...)}`` and
+        use string ids. Two different instances may not share a provider name in one run.
+        """
+        if isinstance(spec, Provider):
+            self._register(spec)
+            return spec.model_id(getattr(spec, "model_name", "default"))
+        model_id = canonical_model_id(spec)
+        name, _ = split_model_id(model_id)
+        if self.connect and name not in self.instances:
+            self.instances[name] = make_provider(model_id)
+        return model_id
+
+    def _register(self, provider: Provider) -> None:
+        known = self.instances.setdefault(provider.name, provider)
+        if known is not provider:
+            raise RunError(f"two different providers are both named {provider.name!r} in one run ({known!r} and "
+                           f"{provider!r}). Give each its own `name` so their model ids differ.")
+
+    async def aclose(self) -> None:
+        """Close every provider's connections on this event loop (SDK clients are bound to their loop)."""
+        for provider in self.instances.values():
+            await provider.aclose()
+
+    def for_model(self, model_id: str) -> Provider:
+        """The provider that serves ``model_id``."""
+        return self.instances[split_model_id(model_id)[0]]
+
+
+def plan(suite: Suite, variants: dict[str, Prompt], models: list[str | None], repeats: int,
+         pool: ProviderPool) -> list[Job]:
+    """Every job in execution order; renders every request first so template errors surface before any call."""
+    jobs = []
+    for spec in models:
+        for variant, prompt in variants.items():
+            model_id = pool.resolve(spec if spec is not None else prompt.model)
+            for repeat in range(repeats):
+                for case in suite:
+                    request = prompt.render(case.input, model=split_model_id(model_id)[1])
+                    jobs.append(Job(len(jobs), case, variant, prompt, model_id, repeat, request))
+    return jobs
+
+
+def _check_suite(suite: Suite) -> None:
+    if not isinstance(suite, Suite):
+        raise RunError(f"suite must be a Suite, got {type(suite).__name__}. Load one with pl.load_suite(path).")
+    if len(suite) == 0:
+        raise RunError(f"suite {suite.name!r} has no cases; nothing to run. Add cases or check your filter.")
+
+
+def _as_model_list(model: ModelSpec | Iterable[ModelSpec] | None) -> list[ModelSpec | None]:
+    if model is None or isinstance(model, (str, Provider)):
+        return [model]
+    return list(model)
+
+
+# ---- calling ---------------------------------------------------------------------------------------------
+class _Run:
+    """The mutable state of one run in progress: providers, cache, budget, counters and the progress bar."""
+
+    def __init__(self, options: RunOptions, pool: ProviderPool, total: int):
+        self.options = options
+        self.pool = pool
+        self.cache = _open_cache(options.cache)
+        self.hits = self.misses = self.errors = self.done = 0
+        self.answered = 0  # jobs with an answer (cached when the cache is on): what an interruption keeps
+        self._identities: dict[str, dict] = {}
+        self.spent = Decimal(0)
+        self.cost_unknown = False  # some answered call had no price: the running total is a lower bound
+        self.stopped_reason: str | None = None
+        self.total = total
+        self.bar = _progress_bar(total, options.progress)
+        self.rng = random.Random(options.seed)
+        self.retry = RetryPolicy(retries=options.retries, timeout_s=options.timeout_s, wait=options.backoff)
+
+    async def execute(self, job: Job) -> Outcome:
+        """Run one job through its model and then its fallbacks, recording who answered."""
+        chain = [job.model_id] + [self.pool.resolve(spec) for spec in self.options.fallbacks]
+        outcome = Outcome(job)
+        for model_id in chain:
+            request = replace(job.request, model=split_model_id(model_id)[1])
+            outcome = await self._call(job, model_id, request)
+            if outcome.completion is not None:
+                break
+        self._account(outcome)
+        return outcome
+
+    def identity(self, provider: Provider) -> dict:
+        """The provider's cache identity, asked once per run (it does not change while the run lasts)."""
+        if provider.name not in self._identities:
+            self._identities[provider.name] = provider.cache_identity()
+        return self._identities[provider.name]
+
+    async def _call(self, job: Job, model_id: str, request: Request) -> Outcome:
+        provider = self.pool.for_model(model_id)
+        identity = self.identity(provider)
+        key = cache_key(identity, request, job.repeat)
+        if self.cache is not None:
+            if (hit := self.cache.get(key)) is not None:
+                self.hits += 1
+                return Outcome(job, hit, cached=True, answered_by=model_id, cost_usd=_price(model_id, hit))
+            self.misses += 1
+        reservation = await self._reserve(model_id, request)
+        if reservation is None:
+            return Outcome(job, error_type="budget_exceeded",
+                           error=f"not called: the budget of {self.options.budget.usd} USD would be exceeded")
+        outcome = await self._call_with_retries(job, provider, model_id, request)
+        if self.options.budget is not None:
+            self.options.budget.settle(reservation, outcome.cost_usd)
+        if outcome.completion is not None and self.cache is not None:
+            self.cache.put(key, provider.name, outcome.completion, endpoint=identity.get("endpoint"),
+                           model_asked=model_id)
+        return outcome
+
+    async def _reserve(self, model_id: str, request: Request) -> Decimal | None:
+        """Hold the call's worst-case cost; while other calls are in flight, wait for them to settle (their
+        actual cost is usually far below the worst case) before giving up on the budget."""
+        budget = self.options.budget
+        if budget is None:
+            return Decimal(0)
+        worst = worst_case_cost(model_id, request)
+        while worst is not None and self.stopped_reason is None:
+            if budget.reserve(worst):
+                return worst
+            if budget.reserved == 0:
+                break
+            await asyncio.sleep(0.005)
+        self.stopped_reason = self.stopped_reason or f"budget of {budget.usd} USD reached"
+        return None
+
+    async def _call_with_retries(self, job: Job, provider: Provider, model_id: str, request: Request) -> Outcome:
+        result = await call_with_retries(provider, request, self.retry, self.rng)
+        if result.completion is not None:
+            return Outcome(job, result.completion, attempts=result.attempts, answered_by=model_id,
+                           cost_usd=_price(model_id, result.completion))
+        error = result.last_error
+        return Outcome(job, error_type=error.error_type, error=str(error), attempts=result.attempts)
+
+    def _account(self, outcome: Outcome) -> None:
+        self.done += 1
+        self.errors += outcome.completion is None
+        self.answered += outcome.completion is not None
+        if not outcome.cached and outcome.completion is not None:  # "cost so far" is what this run paid
+            if outcome.cost_usd is None:
+                self.cost_unknown = True
+            else:
+                self.spent += outcome.cost_usd
+        if self.bar is not None:  # postfix first, so the line update(1) draws includes this call
+            cost = f"{self.spent:.4f}" + ("+?" if self.cost_unknown else "")  # unknown is never shown as 0
+            self.bar.set_postfix(errors=self.errors, cost_usd=cost, refresh=False)
+            self.bar.update(1)
+
+    def too_many_errors(self) -> bool:
+        """True once enough calls have finished to tell that the error rate is past the limit."""
+        enough = self.done >= min(20, self.total)
+        return enough and self.done > 0 and self.errors / self.done > self.options.max_error_rate
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def interrupted(self) -> RunInterrupted:
+        """The exception that reports this run stopped part-way (Ctrl-C, a kernel interrupt)."""
+        path = self.cache.path if self.cache is not None else None
+        return RunInterrupted(self.answered, self.total, path)
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or a Jupyter interrupt) stopped a run part-way. It is a `KeyboardInterrupt`, so it stops
+    whatever called the run; it tells how much was done and where that is kept.
+
+    Attributes:
+        done: calls that had an answer when the run stopped (in the cache, when it is on).
+        total: calls the run had planned.
+        cache_path: the response cache holding the answers, or None when the cache was off.
+    """
+
+    def __init__(self, done: int, total: int, cache_path: Path | None):
+        self.done, self.total, self.cache_path = done, total, cache_path
+        super().__init__(self.summary("run it again to resume"))
+
+    def summary(self, how_to_resume: str) -> str:
+        """One line: ``N of M calls done and cached; <how_to_resume>`` (or why a rerun repeats them)."""
+        if self.cache_path is None:
+            return (f"{self.done} of {self.total} calls done; the cache was off, so a new run makes every "
+                    "call again")
+        return f"{self.done} of {self.total} calls done and cached; {how_to_resume}"
+
+
+def _price(model_id: str, completion: Completion) -> Decimal | None:
+    # Price by the model that answered when the table knows it (a dated id), else by the id asked for.
+    served = completion.model if ":" in completion.model else f"{split_model_id(model_id)[0]}:{completion.model}"
+    cost = price_call(served, completion.input_tokens, completion.output_tokens)
+    return cost if cost is not None else price_call(model_id, completion.input_tokens, completion.output_tokens)
+
+
+def _open_cache(cache: bool | ResponseCache) -> ResponseCache | None:
+    if isinstance(cache, ResponseCache):
+        return cache
+    return ResponseCache() if cache else None
+
+
+def _progress_bar(total: int, show: bool) -> Any:
+    if not show:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="promptlab", unit="call", leave=True)
+
+
+async def _drain(state: _Run, jobs: list[Job]) -> list[Outcome]:
+    """Run jobs with a worker pool per provider (bounded concurrency, jobs taken in plan order)."""
+    outcomes: dict[int, Outcome] = {}
+    queues: dict[str, deque[Job]] = {}
+    for job in jobs:
+        queues.setdefault(split_model_id(job.model_id)[0], deque()).append(job)
+
+    async def worker(queue: deque[Job]) -> None:
+        while queue and state.stopped_reason is None:
+            job = queue.popleft()
+            outcomes[job.order] = await state.execute(job)
+            if state.too_many_errors():
+                state.stopped_reason = f"error rate past max_error_rate={state.options.max_error_rate}"
+
+    workers = [worker(queue) for name, queue in queues.items()
+               for _ in range(min(len(queue), _concurrency(state, name)))]
+    await asyncio.gather(*workers)
+    return [outcomes.get(job.order) or _not_run(job, state.stopped_reason) for job in jobs]
+
+
+def _concurrency(state: _Run, provider_name: str) -> int:
+    """Workers for one provider: the ``concurrency`` option, else the provider's default. The local model is
+    one instance per process, so it always gets one worker."""
+    if provider_name == "local":
+        return 1
+    wanted = state.options.concurrency
+    if isinstance(wanted, Mapping):
+        wanted = wanted.get(provider_name)
+    return max(1, int(wanted)) if wanted else state.pool.instances[provider_name].max_concurrency
+
+
+def _not_run(job: Job, reason: str | None) -> Outcome:
+    error_type = "budget_exceeded" if reason and reason.startswith("budget") else "not_run"
+    return Outcome(job, error_type=error_type, error=f"not called: {reason}")
+
+
+# ---- scoring and assembling --------------------------------------------------------------------------------
+async def _score(outcomes: list[Outcome], suite: Suite, scorer: Scorer | None) -> list[dict]:
+    """Score every answer; scorers that call models (a judge) run concurrently within their own limit."""
+    chosen = scorer or default_scorer(suite.labels)
+    semaphore = asyncio.Semaphore(getattr(chosen, "concurrency", 8))
+
+    async def one(outcome: Outcome) -> dict:
+        if outcome.completion is None:
+            return _row(outcome, None, None)
+        async with semaphore:
+            score, scoring_error = await ascore_one(chosen, outcome.job.case, outcome.completion.text)
+        return _row(outcome, score, scoring_error)
+
+    return list(await asyncio.gather(*[one(outcome) for outcome in outcomes]))
+
+
+def _row(outcome: Outcome, score: Any, scoring_error: str | None) -> dict:
+    job, completion = outcome.job, outcome.completion
+    error_type, error = outcome.error_type, outcome.error
+    if scoring_error is not None:
+        error_type, error = (score.error_type or "scoring_error"), scoring_error
+    details = {f"score_{name}": value for name, value in (score.details if score else {}).items()}
+    return details | {
+        "case_id": job.case.id, "category": job.case.category, "difficulty": job.case.difficulty,
+        "variant": job.variant, "prompt_name": job.prompt.name, "prompt_version": job.prompt.version,
+        "prompt_hash": job.prompt.content_hash, "model_pinned": job.prompt.model, "model": job.model_id,
+        "model_served": completion.model if completion else None, "answered_by": outcome.answered_by,
+        "repeat": job.repeat, "input": job.case.input, "output": completion.text if completion else None,
+        "expected": job.case.expected, "score": score.value if score else None,
+        "passed": score.passed if score else None, "reason": score.reason if score else None,
+        "input_tokens": completion.input_tokens if completion else None,
+        "output_tokens": completion.output_tokens if completion else None,
+        "cost_usd": outcome.cost_usd, "latency_s": completion.latency_s if completion else None,
+        "finish_reason": completion.finish_reason if completion else None, "cached": outcome.cached,
+        "attempts": outcome.attempts, "error_type": error_type, "error": error,
+    }
+
+
+def _metadata(run_id: str, variants: dict[str, Prompt], state: _Run, started: dt.datetime,
+              outcomes: list[Outcome]) -> dict:
+    served = sorted({o.completion.model for o in outcomes if o.completion is not None})
+    return {
+        "run_id": run_id, "promptlab_version": __version__, "seed": state.options.seed,
+        "started_at": started.isoformat(), "finished_at": dt.datetime.now(dt.UTC).isoformat(),
+        "prompts": {name: {"ref": p.ref, "hash": p.content_hash, "model_pinned": p.model}
+                    for name, p in variants.items()},
+        "models_asked": sorted({o.job.model_id for o in outcomes}), "models_served": served,
+        "repeats": state.options.repeats, "cache": _cache_meta(state),
+        "stopped": state.stopped_reason,
+        "budget_usd": str(state.options.budget.usd) if state.options.budget else None,
+    }
+
+
+def _cache_meta(state: _Run) -> dict:
+    """Cache lookups of the run: ``hits`` (answered from the cache), ``misses`` (sent to a model; a call
+    with fallbacks may miss once per model), whether the cache was on, and its file."""
+    return {"hits": state.hits, "misses": state.misses, "enabled": state.cache is not None,
+            "path": str(state.cache.path) if state.cache is not None else None}
+
+
+# ---- the public faces ------------------------------------------------------------------------------------
+async def arun(suite: Suite, variants: Variants, model: ModelSpec | Iterable[ModelSpec] | None = None,
+               **options: Any) -> Results:
+    """Run ``suite`` against ``variants`` on ``model`` (the async engine; ``await`` it in a notebook).
+
+    Args:
+        suite: the cases.
+        variants: one `Prompt`, a list (named A, B, …) or a dict ``{name: Prompt}``.
+        model: a model id (``"local:gemma-3-270m"``), a `Provider`, or a list of them. None runs each
+            prompt on the model it pins; naming a model runs every variant on it — an explicit choice that
+            the results record (``model_pinned`` beside ``model`` and ``model_served``).
+        **options: see `RunOptions`: ``repeats``, ``scorer``, ``concurrency``, ``timeout_s``, ``retries``,
+            ``backoff``, ``fallbacks``, ``cache``, ``budget``, ``max_error_rate``, ``progress``, ``seed``, and
+            ``providers`` (``{"openai": OpenAIProvider(base_url=...)}``: your instances serve string ids).
+
+    Returns:
+        `Results` with one row per case × variant × model × repeat.
+
+    Raises:
+        RunError: past ``max_error_rate`` (its ``results`` attribute holds every row), or on bad arguments.
+    """
+    opts = _options(options)
+    _check_suite(suite)
+    named = as_variants(variants)
+    pool = ProviderPool(dict(opts.providers or {}))
+    jobs = plan(suite, named, _as_model_list(model), opts.repeats, pool)
+    _check_budget_priced(jobs, opts)
+    run_id, started = uuid.uuid4().hex[:12], dt.datetime.now(dt.UTC)
+    state = _Run(opts, pool, len(jobs))
+    on_interrupt(state.interrupted)
+    try:
+        outcomes = await _drain(state, jobs)
+    finally:
+        state.close()
+        await pool.aclose()
+    try:
+        rows = await _score(outcomes, suite, opts.scorer)
+    finally:
+        if hasattr(opts.scorer, "aclose"):
+            await opts.scorer.aclose()
+    results = Results(build_frame(rows, run_id), _metadata(run_id, named, state, started, outcomes))
+    _raise_past_error_rate(results, state)
+    return results
+
+
+def run(suite: Suite, variants: Variants, model: ModelSpec | Iterable[ModelSpec] | None = None,
+        **options: Any) -> Results:
+    """The synchronous face of `arun`; works in scripts and inside Jupyter (no nest_asyncio needed)."""
+    return run_sync(arun(suite, variants, model, **options))
+
+
+def _options(options: dict[str, Any]) -> RunOptions:
+    unknown = set(options) - set(RunOptions.__dataclass_fields__)
+    if unknown:
+        raise RunError(f"unknown run option(s) {sorted(unknown)!r}. Known: {sorted(RunOptions.__dataclass_fields__)}.")
+    if "fallbacks" in options:
+        options = {**options, "fallbacks": tuple(options["fallbacks"])}
+    opts = RunOptions(**options)
+    if opts.repeats < 1:
+        raise RunError(f"repeats must be >= 1, got {opts.repeats!r}.")
+    if not 0 <= opts.max_error_rate <= 1:
+        raise RunError(f"max_error_rate must be within [0, 1], got {opts.max_error_rate!r}.")
+    return opts
+
+
+def _check_budget_priced(jobs: list[Job], opts: RunOptions) -> None:
+    if opts.budget is None:
+        return
+    # Only the price matters here; each call's tokens are counted once, when its cost is reserved.
+    unpriced = sorted({j.model_id for j in jobs if prices().get(j.model_id) is None})
+    if unpriced:
+        raise RunError(f"a budget needs prices, and {unpriced!r} have none. Add them with "
+                       "pl.evaluation.set_price(model_id, input_per_1m, output_per_1m), or run without budget=.")
+
+
+def _raise_past_error_rate(results: Results, state: _Run) -> None:
+    failed = results.df["error_type"].notna() & (results.df["error_type"] != "budget_exceeded")
+    rate = failed.mean() if len(results.df) else 0.0
+    if rate > state.options.max_error_rate:
+        first = results.df.loc[failed, ["case_id", "model", "error_type", "error"]].head(3).to_dict("records")
+        error = RunError(f"{failed.sum()} of {len(results.df)} calls failed ({rate:.0%}, above "
+                         f"max_error_rate={state.options.max_error_rate}). First errors: {first!r}. "
+                         "The rows are in this exception's `results` attribute.")
+        error.results = results
+        raise error
+
+
+def estimate(suite: Suite, variants: Variants, models: ModelSpec | Iterable[ModelSpec] | None = None,
+             repeats: int = 1) -> Any:
+    """What a run would cost, before any call: per variant × model, calls, input tokens (counted by real
+    tokenizers where available), the output-token ceiling (``max_tokens``) and the worst-case cost in USD
+    (NA for an unpriced model)."""
+    _check_suite(suite)
+    pool = ProviderPool(connect=False)
+    jobs = plan(suite, as_variants(variants), _as_model_list(models), repeats, pool)
+    rows = []
+    for job in jobs:
+        tokens, method = request_tokens(job.model_id, job.request)
+        cost = price_call(job.model_id, tokens, job.request.max_tokens)
+        rows.append({"variant": job.variant, "model": job.model_id, "input_tokens": tokens,
+                     "output_tokens_max": job.request.max_tokens, "tokenizer": method,
+                     "cost_usd_max": float(cost) if cost is not None else float("nan")})
+    return estimate_frame(rows)
+
+
+
+def evaluate_prompt(prompt: Prompt, suite: Suite, model: ModelSpec | None = None, **options: Any) -> Any:
+    """The article's ``evaluate_prompt``: run one prompt on a suite and return an `EvalResult`.
+
+    Accuracy counts a call that failed as not correct (the article's definition: correct / total); the
+    `Results` behind it (``.results``) keeps failed calls apart, with intervals.
+    """
+    from ._results import EvalResult
+
+    return EvalResult(run(suite, {"A": prompt}, model, **options))

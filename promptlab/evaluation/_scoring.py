@@ -1,0 +1,421 @@
+"""Scorers: turn (case, completion text) into a `Score(value, passed, reason)`.
+
+A scorer is any callable ``(case, output) -> Score`` (or returning a bool or a number). Built-ins:
+`ExactMatch` (normalised; with a label set it reads the label the answer gives, see `LabelSet`), `Contains` /
+`AnyOf`, `Regex`, `JsonValid` and `JsonSchema` (format compliance), `Numeric` (tolerance). A case may name
+its own scorer (``scorer: contains`` in the suite file). A scorer that raises becomes a recorded scoring error.
+Every built-in explains its verdict in ``Score.reason``, a pass too.
+
+A scorer that never reads ``case.expected`` says so with ``needs_expected = False`` (an attribute or property).
+A suite file may leave ``expected`` out of a case that names such a built-in (``scorer: json``), or of every
+case when loaded with ``load_suite(path, require_expected=False)`` for a scorer of your own; a built-in that
+needs the value records a scoring error on such a case rather than comparing with None.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+import string
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from ..authoring._suite import Case
+
+_PUNCT = str.maketrans("", "", string.punctuation + "“”‘’«»¿¡。、！？")
+
+
+@dataclass(frozen=True)
+class Score:
+    """A scorer's verdict: a value in [0, 1] (or a graded number), pass/fail, and why.
+
+    ``details`` holds sub-scores (a judge's per-criterion scores; they become ``score_<name>`` columns);
+    ``error_type`` marks a verdict that could not be reached (``judge_failure``).
+    """
+
+    value: float | None
+    passed: bool | None
+    reason: str = ""
+    details: dict = field(default_factory=dict)
+    error_type: str | None = None
+
+
+class Scorer(Protocol):
+    """Anything called with the case and the model's output text."""
+
+    def __call__(self, case: Case, output: str) -> Score | bool | float: ...
+
+
+def _verdict(passed: bool, fail_reason: str, pass_reason: str) -> Score:
+    return Score(1.0 if passed else 0.0, passed, pass_reason if passed else fail_reason)
+
+
+def normalize(text: Any) -> str:
+    """Lower-case, strip punctuation and collapse whitespace: ``" Positive! "`` → ``"positive"``."""
+    return " ".join(str(text).lower().translate(_PUNCT).split())
+
+
+# ---- labels ------------------------------------------------------------------------------------------------
+# A label is read as a sequence of words: letters and digits, case-folded; every other character (space,
+# hyphen, slash, underscore, punctuation) separates words, and apostrophes are dropped. So "Billing
+# Inquiries", "billing-inquiries", "BILLING_INQUIRIES." and "Billing/Inquiries" are one label; a label's
+# words written together ("BillingInquiries") also match it.
+_WORD = re.compile(r"[^\W_]+")
+_APOSTROPHES = str.maketrans("", "", "'’`´")
+# After a leading label, one of these starts its explanation ("Mixed: good screen, bad battery").
+_CLAUSE_BREAK = re.compile(r"[:.;!?\n(\[]|\s[-–—]\s|[–—]")
+_MAX_PREFIX_WORDS = 4  # "Final answer:", "The intent is:" before the label
+
+
+def _fold(text: Any) -> str:
+    return unicodedata.normalize("NFKC", str(text)).casefold().translate(_APOSTROPHES)
+
+
+def label_words(text: Any) -> tuple[str, ...]:
+    """The words a label (or an answer) is matched on: ``"Billing-Inquiries."`` → ``("billing", "inquiries")``."""
+    return tuple(_WORD.findall(_fold(text)))
+
+
+def _needs_expected(scorer: Any) -> bool:
+    return bool(getattr(scorer, "needs_expected", True))
+
+
+def _require_expected(case: Case, scorer_name: str) -> Any:
+    """The case's expected value; a case without one cannot be scored by this scorer (a recorded error)."""
+    if case.expected is None:
+        raise ValueError(f"case {case.id!r} has no `expected` value, and the {scorer_name} scorer compares with "
+                         "it. Add `expected:` to the case, or score it with a scorer that needs none.")
+    return case.expected
+
+
+@dataclass(frozen=True)
+class LabelReading:
+    """What an answer says, read against a label set.
+
+    Attributes:
+        label: the label read (as declared), or None when the answer names none or several.
+        named: every distinct label the answer names, in order of first mention.
+        leading: True when several labels are named but the first leads the answer and the rest read as
+            its explanation ("Mixed: positive about the screen, negative about the battery").
+    """
+
+    label: str | None
+    named: tuple[str, ...]
+    leading: bool = False
+
+
+class LabelSet:
+    """A label set that reads labels in free text: longest label at each position, on word boundaries.
+
+    Raises:
+        ValueError: a label has no letters or digits, or two labels read the same ("Billing-Inquiries" and
+            "billing inquiries").
+    """
+
+    def __init__(self, labels: Iterable[Any]):
+        self.labels = tuple(str(label) for label in labels)
+        self._forms: dict[tuple[str, ...], str] = {}
+        for label in self.labels:
+            words = label_words(label)
+            if not words:
+                raise ValueError(f"label {label!r} has no letters or digits, so no answer can name it. "
+                                 "Give every label at least one word.")
+            for form in dict.fromkeys((words, ("".join(words),))):
+                other = self._forms.setdefault(form, label)
+                if other != label:
+                    raise ValueError(f"labels {other!r} and {label!r} read the same ({' '.join(form)!r}): case, "
+                                     "spaces, hyphens and punctuation are ignored. Keep one of them.")
+        self._longest = max((len(form) for form in self._forms), default=0)
+
+    def canonical(self, value: Any) -> str | None:
+        """The declared label that ``value`` spells (ignoring case, spacing and punctuation), or None."""
+        words = label_words(value)
+        return self._forms.get(words) or self._forms.get(("".join(words),))
+
+    def close_matches(self, value: Any, n: int = 3) -> list[str]:
+        """Declared labels that look like a misspelling of ``value`` (for "did you mean")."""
+        by_text = {" ".join(label_words(label)): label for label in self.labels}
+        return [by_text[m] for m in difflib.get_close_matches(" ".join(label_words(value)), by_text, n, 0.6)]
+
+    def read(self, output: str) -> LabelReading:
+        """Read the label an answer gives: the one label it names, or a leading label with its explanation."""
+        text = _fold(output)
+        tokens = list(_WORD.finditer(text))
+        mentions = self._mentions([token.group() for token in tokens])
+        named = tuple(dict.fromkeys(label for label, _, _ in mentions))
+        if len(named) <= 1:
+            return LabelReading(named[0] if named else None, named)
+        first, rest = mentions[0], mentions[1:]
+        if self._leads(text, tokens, first) and self._explained(text, tokens, first, rest):
+            return LabelReading(first[0], named, leading=True)
+        return LabelReading(None, named)
+
+    def _mentions(self, words: list[str]) -> list[tuple[str, int, int]]:
+        """(label, first word, past last word) of each mention, left to right, the longest label at each word."""
+        found, i = [], 0
+        while i < len(words):
+            for n in range(min(self._longest, len(words) - i), 0, -1):
+                label = self._forms.get(tuple(words[i:i + n]))
+                if label is not None:
+                    found.append((label, i, i + n))
+                    i += n
+                    break
+            else:
+                i += 1
+        return found
+
+    @staticmethod
+    def _leads(text: str, tokens: list[re.Match], first: tuple[str, int, int]) -> bool:
+        """The first mention opens the answer, alone or after a short prefix ending in a colon ("Answer:")."""
+        start = first[1]
+        if start == 0:
+            return True
+        return start <= _MAX_PREFIX_WORDS and ":" in text[tokens[start - 1].end():tokens[start].start()]
+
+    @staticmethod
+    def _explained(text: str, tokens: list[re.Match], first: tuple[str, int, int],
+                   rest: list[tuple[str, int, int]]) -> bool:
+        """A clause break follows the first mention and what follows is prose, not just more labels."""
+        end = first[2]
+        if end >= len(tokens):
+            return False
+        if not _CLAUSE_BREAK.search(text[tokens[end - 1].end():tokens[end].start()]):
+            return False
+        in_labels = {i for _, start, stop in rest for i in range(start, stop)}
+        return any(i not in in_labels for i in range(end, len(tokens)))
+
+
+def _quote_labels(labels: Iterable[str]) -> str:
+    return ", ".join(repr(label) for label in labels)
+
+
+def _shorten(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+@dataclass(frozen=True)
+class ExactMatch:
+    """Exact match, ignoring case, spacing and punctuation; with ``labels``, the label the answer gives.
+
+    With a label set the answer is read with `LabelSet.read`: a label matches whatever its case, spacing,
+    hyphens, slashes or trailing punctuation ("billing-inquiries." reads as "Billing Inquiries"); the longest
+    label wins at each position, on word boundaries ("Claims Assistance" is not read as "Claims"). An answer
+    that names two different labels fails with both named, unless the first leads the answer and the rest is
+    its explanation ("Mixed: good screen, bad battery"). An answer naming no label fails as off-label. Every
+    verdict carries its reason, a pass too ("read label 'Billing Inquiries'").
+    """
+
+    labels: tuple[str, ...] | None = None
+    needs_expected: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        if self.labels:
+            object.__setattr__(self, "labels", tuple(self.labels))
+            object.__setattr__(self, "_label_set", LabelSet(self.labels))
+
+    def __call__(self, case: Case, output: str) -> Score:
+        expected = _require_expected(case, "exact-match")
+        if not self.labels:
+            same = label_words(output) == label_words(expected) or normalize(output) == normalize(expected)
+            return _verdict(same, f"expected {normalize(expected)!r}, got {_shorten(normalize(output))!r}",
+                            f"answer equals the expected {normalize(expected)!r}")
+        return self._score_label(expected, output)
+
+    def _score_label(self, expected: Any, output: str) -> Score:
+        reading = self._label_set.read(output)
+        if reading.label is None and not reading.named:
+            return Score(0.0, False, f"no label in answer {_shorten(output)!r} (labels: {', '.join(self.labels)})")
+        if reading.label is None:
+            return Score(0.0, False, f"answer names {len(reading.named)} different labels: "
+                                     f"{_quote_labels(reading.named)}; expected {expected!r}. "
+                                     "A classification answer names one label.")
+        want = self._label_set.canonical(expected)
+        how = f"read label {reading.label!r}"
+        if reading.leading:
+            others = _quote_labels(label for label in reading.named if label != reading.label)
+            how += f" (it leads the answer; {others} read as its explanation)"
+        if want is None:
+            return Score(0.0, False, f"expected {expected!r} is not one of the labels; {how}")
+        return _verdict(reading.label == want, f"expected {want!r}, got {reading.label!r}", how)
+
+    def extract(self, output: str) -> str | None:
+        """The answer as compared: the normalised output, or (with labels) the label read, or None."""
+        if not self.labels:
+            return normalize(output)
+        return self._label_set.read(output).label
+
+
+@dataclass(frozen=True)
+class Contains:
+    """Passes when the output contains the expected text (normalised)."""
+
+    needs_expected: ClassVar[bool] = True
+
+    def __call__(self, case: Case, output: str) -> Score:
+        expected = _require_expected(case, "contains")
+        return _verdict(normalize(expected) in normalize(output), f"{expected!r} not in the answer",
+                        f"{expected!r} found in the answer")
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """Passes when the output contains any of the expected texts (``expected`` is a list)."""
+
+    needs_expected: ClassVar[bool] = True
+
+    def __call__(self, case: Case, output: str) -> Score:
+        expected = _require_expected(case, "any_of")
+        options = expected if isinstance(expected, list) else [expected]
+        hit = next((option for option in options if normalize(option) in normalize(output)), None)
+        return _verdict(hit is not None, f"none of {options!r} in the answer", f"{hit!r} found in the answer")
+
+
+@dataclass(frozen=True)
+class Regex:
+    """Passes when the pattern (or, by default, the case's ``expected`` as a pattern) matches the output."""
+
+    pattern: str | None = None
+    flags: int = re.IGNORECASE
+
+    @property
+    def needs_expected(self) -> bool:
+        """Without its own pattern, the scorer reads the pattern from the case's ``expected``."""
+        return self.pattern is None
+
+    def __call__(self, case: Case, output: str) -> Score:
+        pattern = self.pattern or str(_require_expected(case, "regex"))
+        match = re.search(pattern, output, self.flags)
+        return _verdict(match is not None, f"/{pattern}/ did not match",
+                        f"/{pattern}/ matched {_shorten(match.group()) if match else ''!r}")
+
+
+def _parse_json(output: str) -> Any:
+    """Parse JSON, tolerating a fenced ```json block around it."""
+    text = output.strip()
+    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", text, re.DOTALL)
+    return json.loads(fenced.group(1) if fenced else text)
+
+
+@dataclass(frozen=True)
+class JsonValid:
+    """Format compliance: the output parses as JSON (and, with ``compare_expected``, equals ``expected``)."""
+
+    compare_expected: bool = False
+
+    @property
+    def needs_expected(self) -> bool:
+        """Only a comparing scorer needs the case's ``expected``."""
+        return self.compare_expected
+
+    def __call__(self, case: Case, output: str) -> Score:
+        try:
+            parsed = _parse_json(output)
+        except json.JSONDecodeError as exc:
+            return Score(0.0, False, f"not valid JSON: {exc.msg} at {exc.pos}")
+        if self.compare_expected and case.expected is not None:
+            return _verdict(parsed == case.expected, f"JSON differs from expected {case.expected!r}",
+                            "valid JSON, equal to the expected value")
+        return Score(1.0, True, "valid JSON")
+
+
+@dataclass(frozen=True)
+class JsonSchema:
+    """Format compliance: the output is JSON conforming to ``schema`` (JSON Schema, via `jsonschema`)."""
+
+    schema: dict
+    needs_expected: ClassVar[bool] = False
+
+    def __call__(self, case: Case, output: str) -> Score:
+        import jsonschema
+
+        try:
+            jsonschema.validate(_parse_json(output), self.schema)
+        except json.JSONDecodeError as exc:
+            return Score(0.0, False, f"not valid JSON: {exc.msg}")
+        except jsonschema.ValidationError as exc:
+            return Score(0.0, False, f"schema violation at {list(exc.absolute_path)!r}: {exc.message}")
+        return Score(1.0, True, "valid JSON, conforms to the schema")
+
+
+@dataclass(frozen=True)
+class Numeric:
+    """Passes when the first number in the output is within ``abs_tol`` or ``rel_tol`` of ``expected``."""
+
+    abs_tol: float = 0.0
+    rel_tol: float = 1e-9
+    needs_expected: ClassVar[bool] = True
+
+    def __call__(self, case: Case, output: str) -> Score:
+        want = float(_require_expected(case, "numeric"))
+        match = re.search(r"-?\d+(?:[.,]\d+)?(?:e-?\d+)?", output.replace(",", ""))
+        if match is None:
+            return Score(0.0, False, f"no number in {_shorten(output)!r}")
+        got = float(match.group())
+        ok = math.isclose(got, want, rel_tol=self.rel_tol, abs_tol=self.abs_tol)
+        return _verdict(ok, f"expected {want}, got {got}", f"got {got}, within tolerance of {want}")
+
+
+BUILTIN_SCORERS: dict[str, Callable[[], Scorer]] = {
+    "exact": ExactMatch, "contains": Contains, "any_of": AnyOf, "regex": Regex,
+    "json": JsonValid, "numeric": Numeric,
+}
+
+
+def as_score(result: Any) -> Score:
+    """Accept a `Score`, a bool or a number from a user's scorer."""
+    if isinstance(result, Score):
+        return result
+    if isinstance(result, bool):
+        return Score(float(result), result)
+    if isinstance(result, (int, float)):
+        return Score(float(result), None)
+    raise TypeError(f"a scorer must return Score, bool or a number, got {type(result).__name__} {result!r}")
+
+
+def default_scorer(labels: Iterable[str] | None) -> Scorer:
+    """Exact match, reading the label the answer gives when the suite has a label set."""
+    return ExactMatch(tuple(labels) if labels else None)
+
+
+def builtin_needs_expected(name: str) -> bool:
+    """Whether the built-in scorer a case names (``scorer: json``) compares with the case's ``expected``.
+
+    Raises:
+        ValueError: no built-in scorer has that name (the message suggests the closest names).
+    """
+    if name not in BUILTIN_SCORERS:
+        close = difflib.get_close_matches(name, BUILTIN_SCORERS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"no built-in scorer is named {name!r}.{hint} Known: {', '.join(sorted(BUILTIN_SCORERS))}.")
+    return _needs_expected(BUILTIN_SCORERS[name]())
+
+
+def _chosen(scorer: Scorer, case: Case) -> Scorer:
+    if case.scorer is None:
+        return scorer
+    if case.scorer not in BUILTIN_SCORERS:
+        raise ValueError(f"case {case.id!r} names scorer {case.scorer!r}; known: {sorted(BUILTIN_SCORERS)}")
+    return BUILTIN_SCORERS[case.scorer]()
+
+
+def score_one(scorer: Scorer, case: Case, output: str) -> tuple[Score, str | None]:
+    """Run a scorer (or the case's own named one); an exception becomes a scoring error, not a crash."""
+    try:
+        return as_score(_chosen(scorer, case)(case, output)), None
+    except Exception as exc:  # a user's scorer may raise anything; record it on the row
+        return Score(None, None, ""), f"{type(exc).__name__}: {exc}"
+
+
+async def ascore_one(scorer: Scorer, case: Case, output: str) -> tuple[Score, str | None]:
+    """`score_one` for scorers that call models (they have ``ascore``, like the LLM judge)."""
+    if case.scorer is not None or not hasattr(scorer, "ascore"):
+        return score_one(scorer, case, output)
+    try:
+        score = await scorer.ascore(case, output)
+    except Exception as exc:  # a judge bug must not sink the run
+        return Score(None, None, ""), f"{type(exc).__name__}: {exc}"
+    return score, (score.reason if score.error_type else None)

@@ -1,0 +1,564 @@
+"""The production event log: one row per production call, append-only, SQLite (WAL) by default.
+
+Every call an application makes through promptlab — served, failed, escalated, refused by a budget, or answered
+in the shadow — becomes one `Event`. `EventLog` buffers events in memory and writes them in batches (one
+transaction per batch, thread-safe), so logging costs microseconds on the request path. The file is SQLite in
+WAL mode (readers never block the writer); triggers refuse UPDATE and DELETE, so the log is append-only, and
+`EventLog.query` runs on a second connection that cannot write at all (read-only file, ``query_only``, an
+authorizer that allows reads only), so SQL passed to it can read but never change, drop or attach anything.
+
+Columns (`EVENT_COLUMNS`; units in the names, unknown is NULL/NA, never 0):
+
+============== ======= =============================================================================
+ts_ms          int     when the call finished, Unix time in milliseconds (UTC)
+experiment     text    the A/B test, canary or shadow the call belongs to (NULL outside experiments)
+prompt         text    the prompt's name
+version        text    the prompt's version
+arm            text    the experiment arm (``A``, ``B``, ``stable``, ``canary``, ``live``, ``shadow`` …)
+unit_hash      text    `hash_unit` of the unit (user, session) id — the raw id is never stored
+request_id     text    one id per application request (a live call and its shadow share it)
+latency_s      real    wall time of the call, retries and fallbacks included
+input_tokens   int     tokens in, as reported by the provider
+output_tokens  int     tokens out
+cost_usd       real    price of the call (NULL when the model is not in the price table)
+success        int     1 when the call did its job (answered, in format, or the outcome you record)
+format_ok      int     1/0 when the answer's format was checked, NULL when not
+error_type     text    ``timeout``, ``rate_limit``, ``server`` … (NULL when the call succeeded)
+quality        real    a quality score (for example a judge's 1–5), NULL when not scored
+model          text    the model that actually answered
+outcome        text    ``answered``, ``fallback``, ``escalated``, ``refused`` (client calls)
+============== ======= =============================================================================
+
+Analyses never read rows one by one: they aggregate counts and sums in SQL (`promptlab.production._query`),
+which runs unchanged on this SQLite file or, through DuckDB, on a Parquet export of any size (`ParquetLog`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import EventLogError, MissingDependencyError
+
+TABLE = "events"
+EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("ts_ms", "INTEGER NOT NULL"), ("experiment", "TEXT"), ("prompt", "TEXT NOT NULL"), ("version", "TEXT"),
+    ("arm", "TEXT"), ("unit_hash", "TEXT"), ("request_id", "TEXT"), ("latency_s", "REAL"),
+    ("input_tokens", "INTEGER"), ("output_tokens", "INTEGER"), ("cost_usd", "REAL"), ("success", "INTEGER"),
+    ("format_ok", "INTEGER"), ("error_type", "TEXT"), ("quality", "REAL"), ("model", "TEXT"),
+    ("outcome", "TEXT"),
+)
+"""(name, SQLite type) of every event column, in storage order."""
+COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in EVENT_COLUMNS)
+UNIT_HASH_CHARS = 16
+_HASH_RE = re.compile(rf"^[0-9a-f]{{{UNIT_HASH_CHARS}}}$")
+_INT_COLUMNS = ("ts_ms", "input_tokens", "output_tokens", "success", "format_ok")
+_REAL_COLUMNS = ("latency_s", "cost_usd", "quality")
+
+
+def hash_unit(unit_id: Any, salt: str = "") -> str:
+    """The stored form of a unit (user, session) id: 16 hex digits of SHA-256, stable across processes.
+
+    The raw id never reaches the log. Ids that are easy to guess (emails, small integers) can be recovered
+    from an unsalted hash by trying candidates; pass a secret ``salt`` (kept out of the log) to prevent that.
+
+    Args:
+        unit_id: the id as the application knows it (converted with ``str``).
+        salt: an optional secret mixed into the hash.
+    """
+    text = f"promptlab.unit\x00{salt}\x00{unit_id}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:UNIT_HASH_CHARS]
+
+
+def now_ms() -> int:
+    """The current Unix time in milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+def to_ms(value: dt.datetime | dt.date | str | float | int) -> int:
+    """Unix milliseconds from a datetime (naive means UTC), an ISO string, or a number already in ms."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if isinstance(value, dt.datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return int(round(aware.timestamp() * 1000))
+    if isinstance(value, dt.date):
+        return to_ms(dt.datetime(value.year, value.month, value.day))
+    return int(value)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One production call, as stored (see the module docstring for each column's meaning).
+
+    Build it with keywords; ``unit_hash`` must already be hashed (`hash_unit`) — `EventLog.record` does that
+    for you from a raw ``unit_id``.
+    """
+
+    prompt: str
+    version: str | None = None
+    ts_ms: int = field(default_factory=now_ms)
+    experiment: str | None = None
+    arm: str | None = None
+    unit_hash: str | None = None
+    request_id: str | None = None
+    latency_s: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    success: bool | None = None
+    format_ok: bool | None = None
+    error_type: str | None = None
+    quality: float | None = None
+    model: str | None = None
+    outcome: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.prompt, str) or not self.prompt:
+            raise EventLogError(f"an event needs the prompt's name; got prompt={self.prompt!r}.")
+        if self.unit_hash is not None and not _HASH_RE.match(str(self.unit_hash)):
+            raise EventLogError("unit_hash must be the output of hash_unit (16 hex digits), not a raw id; "
+                                "pass unit_id= to EventLog.record and it is hashed for you.")
+        for name in ("latency_s", "input_tokens", "output_tokens", "cost_usd"):
+            value = getattr(self, name)
+            if value is not None and not value >= 0:
+                raise EventLogError(f"{name}={value!r} must be >= 0 or None (unknown).")
+
+    def row(self) -> tuple:
+        """The values in `COLUMN_NAMES` order, booleans as 0/1."""
+        return tuple(_as_int_flag(getattr(self, name)) if name in _FLAGS else getattr(self, name)
+                     for name in COLUMN_NAMES)
+
+
+_EVENT_FIELDS = frozenset(f.name for f in fields(Event))
+_FLAGS = frozenset({"success", "format_ok"})
+
+
+def _as_int_flag(value: Any) -> int | None:
+    return None if value is None else int(bool(value))
+
+
+def _schema_sql() -> list[str]:
+    columns = ", ".join(f"{name} {kind}" for name, kind in EVENT_COLUMNS)
+    return [
+        f"CREATE TABLE IF NOT EXISTS {TABLE} (event_id INTEGER PRIMARY KEY, {columns})",
+        f"CREATE INDEX IF NOT EXISTS {TABLE}_prompt_ts ON {TABLE} (prompt, ts_ms)",
+        f"CREATE INDEX IF NOT EXISTS {TABLE}_experiment ON {TABLE} (experiment, arm)",
+        f"CREATE INDEX IF NOT EXISTS {TABLE}_ts ON {TABLE} (ts_ms)",
+        f"CREATE TRIGGER IF NOT EXISTS {TABLE}_no_update BEFORE UPDATE ON {TABLE} "
+        "BEGIN SELECT RAISE(ABORT, 'the promptlab event log is append-only'); END",
+        f"CREATE TRIGGER IF NOT EXISTS {TABLE}_no_delete BEFORE DELETE ON {TABLE} "
+        "BEGIN SELECT RAISE(ABORT, 'the promptlab event log is append-only'); END",
+    ]
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30.0, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+_READ_ACTIONS = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
+                           sqlite3.SQLITE_RECURSIVE})
+
+
+def _allow_reads_only(action: int, *_: Any) -> int:
+    """SQLite authorizer of the query connection: reading is allowed, anything else (writes, DDL, ATTACH,
+    PRAGMA, transactions) is denied before it runs."""
+    return sqlite3.SQLITE_OK if action in _READ_ACTIONS else sqlite3.SQLITE_DENY
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    """The connection `EventLog.query` runs on: it cannot write, three times over — the file is opened
+    ``mode=ro``, ``query_only`` is on, and an authorizer denies every statement that is not a read."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, timeout=30.0, check_same_thread=False, isolation_level=None)
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA query_only=ON")
+    conn.set_authorizer(_allow_reads_only)
+    return conn
+
+
+def _shown(sql: str) -> str:
+    return sql if len(sql) <= 200 else sql[:200] + "…"
+
+
+def _read_only_error(owner: str, path: Path, sql: str, why: str) -> EventLogError:
+    """The `EventLogError` of a statement refused because it would write."""
+    return EventLogError(f"{owner}.query is read-only: {_shown(sql)!r} tries to change the log {str(path)!r} "
+                         f"({why}); nothing was changed. Run one SELECT query at a time here; write events with "
+                         "EventLog.record, append or append_frame (the log is append-only).")
+
+
+def _query_error(owner: str, path: Path, sql: str, exc: Exception) -> EventLogError:
+    """The `EventLogError` of a failed query: refused writes are named as such."""
+    text = str(exc).strip()
+    if "not authorized" in text or "readonly" in text or "read-only" in text:
+        return _read_only_error(owner, path, sql, text)
+    return EventLogError(f"the query {_shown(sql)!r} failed on {str(path)!r}: {text}. The table is `events` "
+                         f"with the columns {list(COLUMN_NAMES)!r}.")
+
+
+def _write_rows(conn: sqlite3.Connection, rows: Sequence[tuple]) -> None:
+    """Insert rows in one transaction."""
+    marks = ", ".join("?" * len(COLUMN_NAMES))
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(f"INSERT INTO {TABLE} ({', '.join(COLUMN_NAMES)}) VALUES ({marks})", rows)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _flush_at_exit(conn: sqlite3.Connection, reader: sqlite3.Connection, buffer: list[tuple],
+                   lock: threading.Lock, pid: int) -> None:
+    """Write what is still buffered when the log is garbage-collected or the interpreter exits.
+
+    In a forked child nothing is touched: a SQLite connection must never be used (or closed, which may
+    checkpoint and remove the WAL under the parent) in a process other than the one that opened it.
+    """
+    if os.getpid() != pid:
+        return
+    with lock:
+        reader.close()
+        if buffer:
+            try:
+                _write_rows(conn, list(buffer))
+            except sqlite3.Error:
+                return
+            buffer.clear()
+        conn.close()
+
+
+class EventLog:
+    """The embedded event log: SQLite in WAL mode, append-only, batched writes.
+
+    ``log.record(prompt="sentiment", version="2.1.0", latency_s=0.4, success=True, unit_id="user-17")``
+    buffers one event; the buffer is written when it holds ``batch_size`` events, when the oldest buffered
+    event is older than ``max_delay_s`` (checked on the next write), on `flush`, before every read, on `close`,
+    and when the log is garbage-collected or the interpreter exits. Safe to share between threads; several
+    processes may write the same file (SQLite serialises their batches) — each opening its own `EventLog` after
+    any fork (a log used across a fork refuses with `EventLogError`).
+
+    Args:
+        path: the SQLite file (created with its folder if missing).
+        batch_size: events buffered before a write.
+        max_delay_s: the longest an event waits in the buffer before the next write flushes it.
+        unit_salt: a secret mixed into `hash_unit` for ``unit_id`` values (never stored).
+    """
+
+    def __init__(self, path: str | Path, *, batch_size: int = 1000, max_delay_s: float = 1.0,
+                 unit_salt: str = ""):
+        if batch_size < 1:
+            raise EventLogError(f"batch_size={batch_size!r} must be >= 1 (1 writes every event at once).")
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.batch_size, self.max_delay_s = batch_size, max_delay_s
+        self._salt = unit_salt
+        self._lock = threading.Lock()
+        self._buffer: list[tuple] = []
+        self._oldest = 0.0
+        self._conn = _connect(self.path)
+        for statement in _schema_sql():
+            self._conn.execute(statement)
+        self._reader = _connect_readonly(self.path)
+        self._pid = os.getpid()
+        self._finalizer = weakref.finalize(self, _flush_at_exit, self._conn, self._reader, self._buffer, self._lock,
+                                           self._pid)
+
+    # ---- writing --------------------------------------------------------------------------------------
+    def append(self, event: Event) -> None:
+        """Buffer one event (written with the next batch)."""
+        self.extend((event,))
+
+    def extend(self, events: Iterable[Event]) -> None:
+        """Buffer several events."""
+        rows = [event.row() for event in events]
+        with self._lock:
+            self._check_open()
+            if not self._buffer:
+                self._oldest = time.monotonic()
+            self._buffer.extend(rows)
+            due = time.monotonic() - self._oldest >= self.max_delay_s
+            if len(self._buffer) >= self.batch_size or due:
+                self._write_locked()
+
+    def record(self, prompt: str, *, unit_id: Any = None, **values: Any) -> Event:
+        """Build an `Event` from keywords (``unit_id`` is hashed, never stored), buffer it and return it."""
+        unknown = set(values) - _EVENT_FIELDS
+        if unknown or "unit_hash" in values:
+            raise EventLogError(f"unknown event fields {sorted(unknown | ({'unit_hash'} & set(values)))!r}; "
+                                f"use unit_id= for the unit and the columns {list(COLUMN_NAMES)!r}.")
+        unit_hash = None if unit_id is None else hash_unit(unit_id, self._salt)
+        event = Event(prompt=prompt, unit_hash=unit_hash, **values)
+        self.append(event)
+        return event
+
+    def hash_unit(self, unit_id: Any) -> str:
+        """`hash_unit` with this log's salt (to look a unit up without storing its id)."""
+        return hash_unit(unit_id, self._salt)
+
+    def append_frame(self, frame: pd.DataFrame) -> int:
+        """Write a DataFrame of events at once (columns from `COLUMN_NAMES`; missing ones are NULL).
+
+        The bulk path for imports and simulated traffic: values are checked by column, not per `Event`.
+        Returns the number of rows written.
+        """
+        rows = _frame_rows(frame)
+        with self._lock:
+            self._check_open()
+            self._write_locked()
+            _write_rows(self._conn, rows)
+        return len(rows)
+
+    def flush(self) -> None:
+        """Write the buffered events now."""
+        with self._lock:
+            self._check_open()
+            self._write_locked()
+
+    def _write_locked(self) -> None:
+        if self._buffer:
+            _write_rows(self._conn, self._buffer)
+            self._buffer.clear()
+
+    def _check_open(self) -> None:
+        if not self._finalizer.alive:
+            raise EventLogError(f"the event log {str(self.path)!r} is closed; open a new EventLog(path).")
+        if os.getpid() != self._pid:
+            raise EventLogError(f"the event log {str(self.path)!r} was opened in process {self._pid!r}, before a "
+                                "fork; open an EventLog(path) in each process (after forking) instead.")
+
+    def close(self) -> None:
+        """Flush and close the file (safe to call twice)."""
+        self._finalizer()
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ---- reading --------------------------------------------------------------------------------------
+    def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        """Flush, then run one read-only SQL statement on the ``events`` table and return a DataFrame.
+
+        It runs on a connection that cannot write (`_connect_readonly`): UPDATE, DELETE, DROP, CREATE, ATTACH,
+        PRAGMA … raise `EventLogError` and change nothing, as does SQL that fails (the message says why).
+        """
+        with self._lock:
+            self._check_open()
+            self._write_locked()
+            try:
+                cursor = self._reader.execute(sql, tuple(params))
+                rows = cursor.fetchall()
+            except sqlite3.Error as exc:
+                raise _query_error("EventLog", self.path, sql, exc) from None
+            names = [d[0] for d in cursor.description or ()]
+        return pd.DataFrame.from_records(rows, columns=names)
+
+    def frame(self, where: Any = None, limit: int | None = None) -> pd.DataFrame:
+        """The events as a DataFrame (``where``: a `promptlab.production._query.EventFilter`)."""
+        from ._query import EventFilter
+
+        clause, params = (where or EventFilter()).sql()
+        tail = f" LIMIT {int(limit)}" if limit is not None else ""
+        frame = self.query(f"SELECT {', '.join(COLUMN_NAMES)} FROM {TABLE} WHERE {clause} "
+                           f"ORDER BY ts_ms, event_id{tail}", params)
+        return conform(frame)
+
+    def __len__(self) -> int:
+        return int(self.query(f"SELECT COUNT(*) AS n FROM {TABLE}")["n"].iloc[0])
+
+    def summary(self) -> dict[str, Any]:
+        """Events, time span and prompts in the log (what the notebook card shows)."""
+        head = self.query(f"SELECT COUNT(*) AS n, MIN(ts_ms) AS first_ms, MAX(ts_ms) AS last_ms FROM {TABLE}")
+        prompts = self.query(f"SELECT prompt, COUNT(*) AS n FROM {TABLE} GROUP BY prompt ORDER BY n DESC")
+        return {"path": str(self.path), "events": int(head["n"].iloc[0]), "first_ms": head["first_ms"].iloc[0],
+                "last_ms": head["last_ms"].iloc[0], "prompts": dict(zip(prompts["prompt"], prompts["n"], strict=True))}
+
+    def to_parquet(self, path: str | Path, *, chunk_rows: int = 250_000) -> Path:
+        """Export every event to one Parquet file (streamed in chunks; memory stays flat)."""
+        pq, schema = _arrow()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.flush()
+        reader = _connect(self.path)
+        try:
+            cursor = reader.execute(f"SELECT {', '.join(COLUMN_NAMES)} FROM {TABLE} ORDER BY event_id")
+            with pq.ParquetWriter(path, schema) as writer:
+                while rows := cursor.fetchmany(chunk_rows):
+                    writer.write_table(_arrow_table(rows, schema))
+        finally:
+            reader.close()
+        return path
+
+    def __repr__(self) -> str:
+        state = "open" if self._finalizer.alive else "closed"
+        return f"EventLog({str(self.path)!r}, {state}, buffered={len(self._buffer)})"
+
+    def _repr_html_(self) -> str:
+        from ..notebook._display import eventlog_html
+
+        return eventlog_html(self.summary())
+
+
+# ---- DataFrames, Arrow, Parquet ----------------------------------------------------------------------------
+def conform(frame: pd.DataFrame) -> pd.DataFrame:
+    """Events with stable dtypes: nullable integers and booleans, floats, strings (missing columns added)."""
+    out = frame.reindex(columns=list(COLUMN_NAMES)).copy()
+    for name in ("ts_ms", "input_tokens", "output_tokens"):
+        out[name] = pd.to_numeric(out[name]).astype("Int64")
+    for name in ("success", "format_ok"):
+        out[name] = pd.to_numeric(out[name]).astype("Int64").astype("boolean")
+    for name in _REAL_COLUMNS:
+        out[name] = pd.to_numeric(out[name]).astype(float)
+    return out
+
+
+def _frame_rows(frame: pd.DataFrame) -> list[tuple]:
+    unknown = set(frame.columns) - set(COLUMN_NAMES)
+    if unknown:
+        raise EventLogError(f"unknown event columns {sorted(unknown)!r}; the columns are {list(COLUMN_NAMES)!r}.")
+    if "prompt" not in frame or frame["prompt"].isna().any():
+        raise EventLogError("every event needs a prompt name; the frame's 'prompt' column is missing or has NA.")
+    if "unit_hash" in frame and not frame["unit_hash"].dropna().astype(str).str.fullmatch(_HASH_RE).all():
+        raise EventLogError("unit_hash values must come from hash_unit (16 hex digits), never raw unit ids.")
+    out = frame.reindex(columns=list(COLUMN_NAMES))
+    if out["ts_ms"].isna().all():
+        out["ts_ms"] = now_ms()
+    columns = [_plain_column(out[name], name) for name in COLUMN_NAMES]
+    return list(zip(*columns, strict=True))
+
+
+def _plain_column(series: pd.Series, name: str) -> list:
+    """Python values SQLite accepts: int/float/str, None for missing."""
+    if name in _INT_COLUMNS:
+        values = series.astype("Float64").tolist()
+        return [None if v is pd.NA or v != v else int(v) for v in values]
+    if name in _REAL_COLUMNS:
+        values = pd.to_numeric(series).astype(float)
+        return [None if v != v else v for v in values.tolist()]
+    return [None if v is None or v != v else str(v) for v in series.astype(object).tolist()]
+
+
+def _arrow() -> tuple[Any, Any]:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as exc:  # pragma: no cover - pyarrow is a core dependency
+        raise MissingDependencyError("Parquet export needs pyarrow: pip install pyarrow") from exc
+    types = {"INTEGER": pa.int64(), "REAL": pa.float64(), "TEXT": pa.string()}
+    schema = pa.schema([(name, pa.int8() if name in ("success", "format_ok") else types[kind.split()[0]])
+                        for name, kind in EVENT_COLUMNS])
+    return pq, schema
+
+
+def _arrow_table(rows: list[tuple], schema: Any) -> Any:
+    import pyarrow as pa
+
+    columns = list(zip(*rows, strict=True))
+    return pa.Table.from_arrays([pa.array(col, type=schema.field(i).type) for i, col in enumerate(columns)],
+                                schema=schema)
+
+
+def write_parquet(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a DataFrame of events as a Parquet file with the event log's schema (for simulated logs)."""
+    pq, schema = _arrow()
+    import pyarrow as pa
+
+    rows = _frame_rows(frame)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = _arrow_table(rows, schema) if rows else pa.Table.from_pylist([], schema=schema)
+    pq.write_table(table, path)
+    return path
+
+
+def _duckdb() -> Any:
+    try:
+        import duckdb
+    except ImportError as exc:
+        raise MissingDependencyError("reading a Parquet event log needs DuckDB: pip install 'promptlab[scale]' "
+                                     "(or pip install duckdb)") from exc
+    return duckdb
+
+
+class ParquetLog:
+    """A read-only event log in Parquet (one file, a folder or a glob), queried through DuckDB.
+
+    It answers the same SQL as `EventLog` (the table is called ``events``), so every analysis — A/B tests,
+    monitoring, alerts — runs on it unchanged, and only aggregates leave DuckDB.
+
+    Args:
+        path: a Parquet file, a folder of them, or a glob such as ``logs/*.parquet``.
+        threads: DuckDB worker threads (None: DuckDB's default, all cores).
+    """
+
+    def __init__(self, path: str | Path, *, threads: int | None = None):
+        self.path = Path(path)
+        target = str(self.path / "*.parquet") if self.path.is_dir() else str(self.path)
+        self._con = _duckdb().connect(":memory:")
+        if threads:
+            self._con.execute(f"SET threads = {int(threads)}")
+        quoted = target.replace("'", "''")
+        try:
+            self._con.execute(f"CREATE VIEW {TABLE} AS SELECT * FROM read_parquet('{quoted}')")
+        except Exception as exc:
+            raise EventLogError(f"cannot read Parquet events at {target!r}: {exc}. Export one with "
+                                "EventLog.to_parquet(path).") from None
+        self._lock = threading.Lock()
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        """Run one SELECT query on the ``events`` view and return a DataFrame.
+
+        Anything else (COPY, which could overwrite the Parquet files, CREATE, DROP, ATTACH, SET, PRAGMA …) is
+        refused with `EventLogError` before it runs: DuckDB parses the text and only a single SELECT
+        statement is executed (an in-memory DuckDB connection cannot be opened ``read_only``).
+        """
+        duckdb = _duckdb()
+        with self._lock:
+            try:
+                statements = self._con.extract_statements(sql)
+                kinds = [statement.type.name for statement in statements]
+                if kinds != ["SELECT"]:
+                    why = (f"{' and '.join(kinds) or 'no'} statement{'s' if len(kinds) != 1 else ''}, not one "
+                           "SELECT")
+                    raise _read_only_error("ParquetLog", self.path, sql, why)
+                return self._con.execute(sql, list(params)).df()
+            except duckdb.Error as exc:
+                raise _query_error("ParquetLog", self.path, sql, exc) from None
+
+    def frame(self, where: Any = None, limit: int | None = None) -> pd.DataFrame:
+        """The events as a DataFrame (``where``: a `promptlab.production._query.EventFilter`)."""
+        from ._query import EventFilter
+
+        clause, params = (where or EventFilter()).sql()
+        tail = f" LIMIT {int(limit)}" if limit is not None else ""
+        return conform(self.query(f"SELECT {', '.join(COLUMN_NAMES)} FROM {TABLE} WHERE {clause} "
+                                  f"ORDER BY ts_ms{tail}", params))
+
+    def __len__(self) -> int:
+        return int(self.query(f"SELECT COUNT(*) AS n FROM {TABLE}")["n"].iloc[0])
+
+    def close(self) -> None:
+        """Close the DuckDB connection."""
+        self._con.close()
+
+    def __repr__(self) -> str:
+        return f"ParquetLog({str(self.path)!r})"

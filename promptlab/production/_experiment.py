@@ -1,0 +1,371 @@
+"""Reading a live experiment from the event log: per-arm numbers, the always-valid decision, SRM, guardrails.
+
+`analyze_experiment` is what `PromptABTest.analyze` and the canary's automatic rollback both run. It reads
+only aggregates — counts and sums per arm and per look window, the arms' distinct units, and the latency
+column for the quantiles — so it runs the same on the SQLite log and on a Parquet log through DuckDB.
+
+The decision metric is the success rate. Each non-baseline arm is compared with the baseline by the
+normal-mixture always-valid test (`promptlab.stats._sequential.always_valid_proportions`, tuning S) on the cumulative
+counts at every look window: the p-value is the running minimum over looks and the interval is the running
+intersection of the confidence sequences, so the read is valid however often anyone looks. With more than
+two arms the decision family is Bonferroni-corrected (p × (K − 1), sequences at α / (K − 1)), which keeps
+p and interval in agreement.
+
+Guardrails are read beside the decision, each at α, outside its multiplicity family, with the same
+always-valid machinery, in the direction that hurts:
+
+* ``error_rate`` — the share of calls with an error;
+* ``latency_tail`` — the share of calls slower than the p95 of all arms pooled (about 5% in every arm when
+  nothing changed), a count-based test of "p95 got worse". The threshold is pooled, not the baseline's own
+  p95, so its estimation error is common to both arms and cancels in the difference;
+* ``cost_per_call_usd`` — the mean cost of calls with a known price.
+
+A guardrail *degrades* when its confidence sequence for B − A lies entirely above its margin.
+
+An arm whose count is degenerate at a look (no events, or only events) gets the Agresti–Caffo adjustment
+(`smooth_counts`) before the test, so that a zero variance cannot hide a difference such as "every canary call
+fails, no stable call does".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ExperimentError
+from ..stats._core import QUANTILE_METHOD, wilson_interval
+from ..stats._sequential import DEFAULT_TUNING, SRMResult, always_valid, always_valid_proportions, srm_check
+from ._query import EventFilter, Source, aggregate, latency_values, mean_var, quantile_row
+
+STATUS_KEEP = "keep running"
+DEFAULT_LOOK_S = 3600.0
+GUARDRAILS = ("error_rate", "latency_tail", "cost_per_call_usd")
+ARM_COLUMNS = ["arm", "weight", "n", "units", "success_rate", "success_low", "success_high", "error_rate",
+               "mean_latency_s", "p50_s", "p95_s", "p95_low_s", "p95_high_s", "cost_per_call_usd"]
+DECISION_COLUMNS = ["arm", "n", "baseline_rate", "arm_rate", "diff", "ci_low", "ci_high", "p_value", "p_adj",
+                    "alpha_family", "verdict", "note"]
+CHANGED_NOTE = ("the effect changed over time (the confidence sequences of earlier looks exclude the latest "
+                "one); read from the last look alone")
+GUARDRAIL_COLUMNS = ["arm", "guardrail", "baseline", "value", "diff", "ci_low", "ci_high", "p_value", "margin",
+                     "degraded"]
+
+
+@dataclass(frozen=True)
+class Guardrails:
+    """How much worse than the baseline a guardrail may get before the arm is stopped.
+
+    Attributes:
+        error_rate: tolerated increase of the error rate (absolute, e.g. 0.01 = one point).
+        latency_tail: tolerated increase of the share of calls slower than the baseline's p95.
+        cost_per_call_usd: tolerated increase of the mean cost per call, in USD.
+    """
+
+    error_rate: float = 0.0
+    latency_tail: float = 0.0
+    cost_per_call_usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class Design:
+    """What an experiment is: its id, arms and planned weights, the baseline, and the test's settings.
+
+    Attributes:
+        experiment: the experiment id (the ``experiment`` column of its events).
+        arms: arm names, baseline included.
+        weights: planned traffic shares, one per arm (any scale).
+        baseline: the arm the others are compared with.
+        alpha: error rate of the decision family (two-sided); each guardrail is read at alpha too.
+        tuning: S of the normal mixture (the sample size the test is most sensitive around).
+        guardrails: tolerated degradations.
+    """
+
+    experiment: str
+    arms: tuple[str, ...]
+    weights: tuple[float, ...]
+    baseline: str
+    alpha: float = 0.05
+    tuning: float = DEFAULT_TUNING
+    guardrails: Guardrails = field(default_factory=Guardrails)
+
+    def __post_init__(self) -> None:
+        if len(self.arms) < 2 or len(set(self.arms)) != len(self.arms):
+            raise ExperimentError(f"an experiment needs two or more distinct arms; got {list(self.arms)!r}.")
+        if len(self.weights) != len(self.arms) or not all(w > 0 and math.isfinite(w) for w in self.weights):
+            raise ExperimentError(f"weights {list(self.weights)!r} need one positive number per arm "
+                                  f"{list(self.arms)!r}.")
+        if self.baseline not in self.arms:
+            raise ExperimentError(f"baseline {self.baseline!r} is not one of the arms {list(self.arms)!r}.")
+        if not 0 < self.alpha < 1:
+            raise ExperimentError(f"alpha={self.alpha!r} must be between 0 and 1, e.g. 0.05.")
+
+    @property
+    def challengers(self) -> tuple[str, ...]:
+        """The arms compared with the baseline, in order."""
+        return tuple(a for a in self.arms if a != self.baseline)
+
+
+@dataclass(frozen=True, eq=False)
+class ABTestReport:
+    """One read of a live experiment.
+
+    Attributes:
+        design: the experiment's `Design`.
+        arms: one row per arm (`ARM_COLUMNS`): calls, units, success rate with its Wilson interval, error
+            rate, latency mean/p50/p95 (with the p95's order-statistic interval), cost per call.
+        decision: one row per challenger (`DECISION_COLUMNS`): success-rate difference with its always-valid
+            interval, the always-valid p (running minimum), the family-adjusted p, and a verdict
+            (``better``, ``worse``, ``inconclusive``).
+        guardrails: one row per challenger × guardrail (`GUARDRAIL_COLUMNS`).
+        looks: per challenger and look: cumulative n, estimate, p (running minimum) and interval — what
+            `plot` draws.
+        srm: the sample-ratio check (on distinct units when the events carry units, else on calls).
+        status: ``"keep running"``, ``"ship B"`` or ``"stop B"`` (arm names as in the design).
+        reasons: the sentences behind the status.
+    """
+
+    design: Design
+    arms: pd.DataFrame
+    decision: pd.DataFrame
+    guardrails: pd.DataFrame
+    looks: pd.DataFrame
+    srm: SRMResult | None
+    status: str
+    reasons: tuple[str, ...]
+
+    @property
+    def n(self) -> int:
+        """Calls in all arms."""
+        return int(self.arms["n"].sum()) if len(self.arms) else 0
+
+    def plot(self, arm: str | None = None):
+        """The sequential plot (difference with its confidence sequence, always-valid p) for one challenger."""
+        from ..notebook._plots import plot_sequential
+
+        arm = arm or self.design.challengers[0]
+        looks = self.looks[self.looks["arm"] == arm]
+        fig = plot_sequential(looks, alpha=float(self.decision.set_index("arm").loc[arm, "alpha_family"])
+                              if arm in set(self.decision["arm"]) else self.design.alpha)
+        fig.update_layout(title=f"{self.design.experiment}: {arm} − {self.design.baseline}, success rate "
+                                "(safe to watch while it runs)")
+        return fig
+
+    def __repr__(self) -> str:
+        head = f"ABTestReport({self.design.experiment!r}, status={self.status!r}, n={self.n}"
+        if len(self.decision):
+            row = self.decision.iloc[0]
+            head += (f", {row['arm']}−{self.design.baseline}={row['diff']:+.3f} "
+                     f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}], p={row['p_value']:.3g}")
+        srm = "no data" if self.srm is None else ("SRM!" if self.srm.mismatch else "SRM ok")
+        return head + f", {srm})"
+
+    def _repr_html_(self) -> str:
+        from ..notebook._display import abtest_html
+
+        return abtest_html(self)
+
+
+# ---- reading the log -----------------------------------------------------------------------------------------
+def analyze_experiment(source: Source, design: Design, *, look_every_s: float = DEFAULT_LOOK_S,
+                       where: EventFilter | None = None) -> ABTestReport:
+    """Read an experiment from an event log (see the module docstring for the statistics).
+
+    Args:
+        source: an `EventLog`, a `ParquetLog` or any `Source`.
+        design: the experiment's arms, weights, baseline and settings.
+        look_every_s: the look window: cumulative counts are taken at the end of every window of this many
+            seconds (hourly by default), and the running minimum of p runs over them.
+        where: extra filters (a time range); the experiment and arms are always filtered on.
+    """
+    base = where or EventFilter()
+    filt = EventFilter(experiment=design.experiment, arms=design.arms, since_ms=base.since_ms,
+                       until_ms=base.until_ms)
+    latencies = latency_values(source, ["arm"], where=filt)
+    by_arm = {arm: part["latency_s"].to_numpy(dtype=float) for arm, part in latencies.groupby("arm")}
+    pooled = latencies["latency_s"].to_numpy(dtype=float)
+    threshold = float(np.quantile(pooled, 0.95, method=QUANTILE_METHOD)) if pooled.size else math.inf
+    windows = aggregate(source, ["arm"], where=filt, window_s=look_every_s,
+                        latency_over_s=threshold if math.isfinite(threshold) else 1e300)
+    units = aggregate(source, ["arm"], where=filt, units=True)[["arm", "units"]] if len(windows) else None
+    cumulative = _cumulative(windows, design.arms)
+    arms = _arm_table(design, cumulative, by_arm, units)
+    srm = _srm(design, arms)
+    decision, looks = _decision(design, cumulative)
+    guardrails = _guardrails(design, cumulative)
+    status, reasons = _status(design, arms, decision, guardrails, srm)
+    return ABTestReport(design, arms, decision, guardrails, looks, srm, status, reasons)
+
+
+def _cumulative(windows: pd.DataFrame, arms: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """Per arm: cumulative sums at the end of every look window (all arms share the same windows)."""
+    cols = ["n", "successes", "success_n", "errors", "latency_n", "latency_over", "latency_sum",
+            "cost_n", "cost_sum", "cost_sumsq"]
+    looks = sorted(windows["window_ms"].unique().tolist()) if len(windows) else []
+    out = {}
+    for arm in arms:
+        part = windows[windows["arm"] == arm].set_index("window_ms")
+        part = part.reindex(looks)[cols].fillna(0).cumsum()
+        out[arm] = part.reset_index()
+    return out
+
+
+def _final(cumulative: dict[str, pd.DataFrame], arm: str, column: str) -> float:
+    frame = cumulative[arm]
+    return float(frame[column].iloc[-1]) if len(frame) else 0.0
+
+
+def _arm_table(design: Design, cumulative: dict[str, pd.DataFrame], latencies: dict[str, np.ndarray],
+               units: pd.DataFrame | None) -> pd.DataFrame:
+    unit_counts = {} if units is None else dict(zip(units["arm"], units["units"], strict=True))
+    rows = []
+    for arm, weight in zip(design.arms, design.weights, strict=True):
+        get = lambda col, arm=arm: _final(cumulative, arm, col)  # noqa: E731
+        ci = wilson_interval(int(get("successes")), int(get("success_n")))
+        lat = latencies.get(arm, np.empty(0))
+        p50, _, _, p95, p95_low, p95_high = quantile_row(lat, (0.5, 0.95), 0.95)
+        n, cost_n = get("n"), get("cost_n")
+        rows.append([arm, weight, int(n), int(unit_counts.get(arm, 0)), ci.estimate, ci.low, ci.high,
+                     get("errors") / n if n else math.nan,
+                     get("latency_sum") / get("latency_n") if get("latency_n") else math.nan,
+                     p50, p95, p95_low, p95_high, get("cost_sum") / cost_n if cost_n else math.nan])
+    return pd.DataFrame(rows, columns=ARM_COLUMNS)
+
+
+def _srm(design: Design, arms: pd.DataFrame) -> SRMResult | None:
+    use_units = arms["units"].sum() > 0
+    counts = arms["units" if use_units else "n"].astype(int).tolist()
+    if sum(counts) == 0:
+        return None
+    return srm_check(counts, list(design.weights))
+
+
+def _family(design: Design) -> float:
+    return design.alpha / max(1, len(design.challengers))
+
+
+def _intersect(looks: pd.DataFrame) -> tuple[float, float, bool]:
+    """The running intersection of the confidence sequences at the last look, and whether it held.
+
+    An empty intersection means the effect moved over time (the sequences assume a fixed effect); then the
+    last look's own sequence is returned, with False.
+    """
+    low, high = float(looks["ci_low"].cummax().iloc[-1]), float(looks["ci_high"].cummin().iloc[-1])
+    if low <= high:
+        return low, high, True
+    return float(looks["ci_low"].iloc[-1]), float(looks["ci_high"].iloc[-1]), False
+
+
+def smooth_counts(x: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Agresti–Caffo for degenerate looks: an arm with no events or only events (x = 0 or x = n, n > 0) gets
+    one event and one non-event added, so its variance is not 0. Without it a canary failing every call
+    against a stable arm that never fails has zero variance in both arms, and the test would see nothing."""
+    edge = (n > 0) & ((x == 0) | (x == n))
+    return np.where(edge, x + 1, x), np.where(edge, n + 2, n)
+
+
+def _proportions(a: pd.DataFrame, b: pd.DataFrame, x: str, n: str, alpha: float, tuning: float) -> pd.DataFrame:
+    """The always-valid looks of b[x]/b[n] − a[x]/a[n] on cumulative counts (degenerate arms smoothed)."""
+    xa, na = smooth_counts(a[x].astype(int).to_numpy(), a[n].astype(int).to_numpy())
+    xb, nb = smooth_counts(b[x].astype(int).to_numpy(), b[n].astype(int).to_numpy())
+    return always_valid_proportions(xa, na, xb, nb, alpha=alpha, tuning=tuning)
+
+
+def _decision(design: Design, cumulative: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    a = cumulative[design.baseline]
+    family, k = _family(design), len(design.challengers)
+    rows, looks = [], []
+    for arm in design.challengers:
+        b = cumulative[arm]
+        if not len(a) or a["success_n"].iloc[-1] == 0 or b["success_n"].iloc[-1] == 0:
+            rows.append([arm, int(_final(cumulative, arm, "n")), math.nan, math.nan, math.nan, -math.inf,
+                         math.inf, 1.0, 1.0, family, "inconclusive", "no calls in an arm yet"])
+            continue
+        seq = _proportions(a, b, "successes", "success_n", family, design.tuning)
+        low, high, steady = _intersect(seq)
+        p = float(seq["p_value"].iloc[-1] if steady else seq["p_look"].iloc[-1])
+        verdict = "better" if low > 0 else "worse" if high < 0 else "inconclusive"
+        note = "" if steady else CHANGED_NOTE
+        ra, rb = a["successes"].iloc[-1] / a["success_n"].iloc[-1], b["successes"].iloc[-1] / b["success_n"].iloc[-1]
+        rows.append([arm, int(b["n"].iloc[-1]), ra, rb, rb - ra, low, high, p, min(1.0, p * k), family, verdict,
+                     note])
+        looks.append(seq.assign(arm=arm, window_ms=a["window_ms"].to_numpy()))
+    look_frame = pd.concat(looks, ignore_index=True) if looks else pd.DataFrame(columns=["arm", "n"])
+    return pd.DataFrame(rows, columns=DECISION_COLUMNS), look_frame
+
+
+def _guardrail_sequence(design: Design, a: pd.DataFrame, b: pd.DataFrame, name: str) -> tuple[float, float,
+                                                                                              pd.DataFrame]:
+    """(baseline value, arm value, always-valid looks) for one guardrail."""
+    alpha, tuning = design.alpha, design.tuning
+    if name in ("error_rate", "latency_tail"):
+        x, n = ("errors", "n") if name == "error_rate" else ("latency_over", "latency_n")
+        seq = _proportions(a, b, x, n, alpha, tuning)
+        va = a[x].iloc[-1] / a[n].iloc[-1] if a[n].iloc[-1] else math.nan
+        vb = b[x].iloc[-1] / b[n].iloc[-1] if b[n].iloc[-1] else math.nan
+        return float(va), float(vb), seq
+    est, var, size = [], [], []
+    for (na, sa, qa), (nb, sb, qb) in zip(a[["cost_n", "cost_sum", "cost_sumsq"]].to_numpy(),
+                                          b[["cost_n", "cost_sum", "cost_sumsq"]].to_numpy(), strict=True):
+        (ma, va_), (mb, vb_) = mean_var(na, sa, qa), mean_var(nb, sb, qb)
+        ok = na >= 2 and nb >= 2
+        est.append(mb - ma if ok else 0.0)
+        var.append(va_ / na + vb_ / nb if ok else 0.0)
+        size.append(int(na + nb))
+    seq = always_valid(est, var, size, alpha=alpha, tuning=tuning)
+    ma, mb = mean_var(*a[["cost_n", "cost_sum", "cost_sumsq"]].iloc[-1])[0], \
+        mean_var(*b[["cost_n", "cost_sum", "cost_sumsq"]].iloc[-1])[0]
+    return float(ma), float(mb), seq
+
+
+def _guardrails(design: Design, cumulative: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    a = cumulative[design.baseline]
+    rows = []
+    for arm in design.challengers:
+        b = cumulative[arm]
+        for name in GUARDRAILS:
+            margin = float(getattr(design.guardrails, name))
+            if not len(a):
+                rows.append([arm, name, math.nan, math.nan, math.nan, -math.inf, math.inf, 1.0, margin, False])
+                continue
+            va, vb, seq = _guardrail_sequence(design, a, b, name)
+            low, high, steady = _intersect(seq)
+            p = float(seq["p_value"].iloc[-1] if steady else seq["p_look"].iloc[-1])
+            rows.append([arm, name, va, vb, vb - va, low, high, p, margin, bool(low > margin)])
+    return pd.DataFrame(rows, columns=GUARDRAIL_COLUMNS)
+
+
+def _status(design: Design, arms: pd.DataFrame, decision: pd.DataFrame, guardrails: pd.DataFrame,
+            srm: SRMResult | None) -> tuple[str, tuple[str, ...]]:
+    if srm is None:
+        return STATUS_KEEP, ("no events yet for this experiment",)
+    reasons: list[str] = []
+    stopped, winners = [], []
+    for row in decision.itertuples():
+        bad = guardrails[(guardrails["arm"] == row.arm) & guardrails["degraded"]]
+        if len(bad):
+            stopped.append(row.arm)
+            reasons.append(f"{row.arm}: guardrail {', '.join(bad['guardrail'])} significantly worse than "
+                           f"{design.baseline}")
+        elif row.verdict == "worse":
+            stopped.append(row.arm)
+            reasons.append(f"{row.arm}: success rate significantly lower ({row.diff:+.3f}, p adj "
+                           f"{row.p_adj:.3g})")
+        elif row.verdict == "better":
+            winners.append(row)
+    if srm.mismatch:
+        reasons.insert(0, srm.message)
+        winners = []
+    for row in winners:
+        reasons.append(f"{row.arm}: success rate significantly higher ({row.diff:+.3f} "
+                       f"[{row.ci_low:+.3f}, {row.ci_high:+.3f}], p adj {row.p_adj:.3g}); guardrails hold")
+    if winners:
+        best = max(winners, key=lambda r: r.ci_low)
+        return f"ship {best.arm}", tuple(reasons)
+    if stopped and len(stopped) == len(design.challengers):
+        return f"stop {', '.join(stopped)}", tuple(reasons)
+    if not reasons:
+        reasons.append("no significant difference yet; the always-valid test allows looking again later")
+    return STATUS_KEEP, tuple(reasons)

@@ -1,0 +1,9 @@
+"""Review, staging and production: immutable versions, aliases, gated promotion, evidence, the checklist."""
+
+from .._face import declare
+
+declare(__name__, globals(), {
+    "Registry": "._registry", "RegistryStatus": "._registry", "current_actor": "._registry",
+    "Evidence": "._evidence", "Checklist": "._checklist", "GateResult": "._lifecycle",
+    "HistoryEvent": "._lifecycle", "Thresholds": "._lifecycle",
+})
