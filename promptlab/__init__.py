@@ -55,8 +55,8 @@ FACE: dict[str, str] = {
     "PromptlabError": "promptlab.errors", "PromptFileError": "promptlab.errors", "SuiteFileError": "promptlab.errors",
     "RenderError": "promptlab.errors", "ProviderError": "promptlab.errors", "GateRefused": "promptlab.errors",
 }
-SUBFACES = ("authoring", "stats", "evaluation", "registry", "production", "optimize", "providers", "notebook", "testing",
-            "errors", "compat")
+SUBFACES = ("authoring", "evaluation", "stats", "registry", "production", "optimize", "providers", "notebook",
+            "testing", "errors", "compat")
 
 __all__ = sorted(FACE) + sorted(SUBFACES)
 
