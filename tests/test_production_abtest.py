@@ -25,7 +25,7 @@ from promptlab.production import (
     assignment_bucket,
     hash_unit,
 )
-from promptlab.production._eventlog import to_ms
+from promptlab.production._schema import to_ms
 from promptlab.stats._sequential import always_valid_proportions
 
 T0 = to_ms("2025-01-06T00:00:00")

@@ -24,7 +24,7 @@ from promptlab.production import (
     load_alert_rules,
 )
 from promptlab.production._alertrules import parse_alert_rules
-from promptlab.production._eventlog import to_ms
+from promptlab.production._schema import to_ms
 
 T0 = to_ms("2025-01-06T00:00:00")
 HOUR = 3_600_000

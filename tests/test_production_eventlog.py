@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from promptlab.errors import EventLogError
-from promptlab.production._eventlog import COLUMN_NAMES, Event, EventLog, ParquetLog, hash_unit, to_ms, write_parquet
+from promptlab.production._eventlog import Event, EventLog, ParquetLog, write_parquet
 from promptlab.production._query import EventFilter, aggregate, aggregate_sql, latency_quantiles, mean_var
+from promptlab.production._schema import COLUMN_NAMES, hash_unit, to_ms
 
 T0 = to_ms("2025-01-06T00:00:00")
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from promptlab.production import EventLog, ParquetLog, PromptMetrics, prompt_metrics
-from promptlab.production._eventlog import to_ms
 from promptlab.production._query import EventFilter
+from promptlab.production._schema import to_ms
 
 T0 = to_ms("2025-01-06T00:00:00")
 HOUR = 3_600_000

@@ -22,7 +22,7 @@ from promptlab.production import (
     simulate_traffic,
     write_traffic,
 )
-from promptlab.production._eventlog import COLUMN_NAMES, to_ms
+from promptlab.production._schema import COLUMN_NAMES, to_ms
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..notebook._display import card, esc, paragraph, table, truncate
 from ._prompt import Prompt
 
 
@@ -71,8 +72,6 @@ class PromptDiff:
         return f"PromptDiff({self.a.ref} → {self.b.ref}: {what})"
 
     def _repr_html_(self) -> str:
-        from ..notebook._display import diff_html
-
         return diff_html(self)
 
 
@@ -121,3 +120,23 @@ def _changelog_changes(a: Prompt, b: Prompt) -> list[Change]:
 def diff(a: Prompt, b: Prompt) -> PromptDiff:
     """What changed from prompt ``a`` to prompt ``b`` (for registered refs use `Registry.diff`)."""
     return PromptDiff(a, b)
+
+
+# ---- the HTML of a diff: its one home --------------------------------------------------------------------
+def diff_html(diff: Any) -> str:
+    """The card of a `PromptDiff`: unified diffs for system and template, rows for examples and parameters."""
+    if not diff.changes:
+        return card(f"Diff {diff.a.ref} → {diff.b.ref}", paragraph("no difference", "pl-muted"))
+    texts = "".join(f"<b>{esc(c.section)}</b><pre>{_diff_lines(c.old, c.new)}</pre>" for c in diff.changes
+                    if c.section in ("system", "template"))
+    others = [[c.section, c.field, truncate(c.old, 120), truncate(c.new, 120)] for c in diff.changes
+              if c.section not in ("system", "template")]
+    rows = table(["section", "change", "before", "after"], others) if others else ""
+    return card(f"Diff {diff.a.ref} → {diff.b.ref}", paragraph(f"changed: {', '.join(diff.changed)}", "pl-muted"),
+                texts, rows)
+
+
+def _diff_lines(old: str, new: str) -> str:
+    css = {"+": "pl-good", "-": "pl-bad"}
+    return "\n".join(f"<span class='{css[line[0]]}'>{esc(line)}</span>" if line[:1] in css else esc(line)
+                     for line in unified(old, new))

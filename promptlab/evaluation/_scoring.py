@@ -22,9 +22,11 @@ import string
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from ..authoring._suite import Case
+if TYPE_CHECKING:  # for annotations only: the suite module reads labels with this module's LabelSet
+    from ..authoring._suite import Case
+
 
 _PUNCT = str.maketrans("", "", string.punctuation + "“”‘’«»¿¡。、！？")
 

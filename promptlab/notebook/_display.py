@@ -382,27 +382,6 @@ def gate_html(result: Any) -> str:
     return card(f"{result.gate} gate — {result.ref}", head, failed, needed) + details
 
 
-def diff_html(diff: Any) -> str:
-    """The card of a `PromptDiff`: unified diffs for system and template, rows for examples and parameters."""
-    if not diff.changes:
-        return card(f"Diff {diff.a.ref} → {diff.b.ref}", paragraph("no difference", "pl-muted"))
-    texts = "".join(f"<b>{esc(c.section)}</b><pre>{_diff_lines(c.old, c.new)}</pre>" for c in diff.changes
-                    if c.section in ("system", "template"))
-    others = [[c.section, c.field, truncate(c.old, 120), truncate(c.new, 120)] for c in diff.changes
-              if c.section not in ("system", "template")]
-    rows = table(["section", "change", "before", "after"], others) if others else ""
-    return card(f"Diff {diff.a.ref} → {diff.b.ref}", paragraph(f"changed: {', '.join(diff.changed)}", "pl-muted"),
-                texts, rows)
-
-
-def _diff_lines(old: str, new: str) -> str:
-    from ..authoring._diff import unified
-
-    css = {"+": "pl-good", "-": "pl-bad"}
-    return "\n".join(f"<span class='{css[line[0]]}'>{esc(line)}</span>" if line[:1] in css else esc(line)
-                     for line in unified(old, new))
-
-
 def status_html(status: Any) -> str:
     """The card of a `RegistryStatus`: every version, its state and where it is live, then the problems."""
     versions = status.versions

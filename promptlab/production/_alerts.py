@@ -39,11 +39,12 @@ import pandas as pd
 from scipy import stats as st
 
 from ..errors import AlertDeliveryError
-from ..stats._core import QUANTILE_METHOD, quantile_ci, wilson_interval
+from ..stats._intervals import wilson_interval
+from ..stats._quantiles import QUANTILE_METHOD, quantile_ci
 from ..stats._sequential import welch_test
 from ._alertrules import HIGHER_IS_BETTER, AlertRules, RuleSpec, load_alert_rules
-from ._eventlog import now_ms, to_ms
 from ._query import EventFilter, Source, aggregate, latency_values, mean_var
+from ._schema import now_ms, to_ms
 
 logger = logging.getLogger(__name__)
 

@@ -35,10 +35,7 @@ which runs unchanged on this SQLite file or, through DuckDB, on a Parquet export
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import os
-import re
 import sqlite3
 import threading
 import time
@@ -51,52 +48,17 @@ from typing import Any
 import pandas as pd
 
 from ..errors import EventLogError, MissingDependencyError
-
-TABLE = "events"
-EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("ts_ms", "INTEGER NOT NULL"), ("experiment", "TEXT"), ("prompt", "TEXT NOT NULL"), ("version", "TEXT"),
-    ("arm", "TEXT"), ("unit_hash", "TEXT"), ("request_id", "TEXT"), ("latency_s", "REAL"),
-    ("input_tokens", "INTEGER"), ("output_tokens", "INTEGER"), ("cost_usd", "REAL"), ("success", "INTEGER"),
-    ("format_ok", "INTEGER"), ("error_type", "TEXT"), ("quality", "REAL"), ("model", "TEXT"),
-    ("outcome", "TEXT"),
+from ._query import EventFilter
+from ._schema import (
+    _HASH_RE,
+    _INT_COLUMNS,
+    _REAL_COLUMNS,
+    COLUMN_NAMES,
+    EVENT_COLUMNS,
+    TABLE,
+    hash_unit,
+    now_ms,
 )
-"""(name, SQLite type) of every event column, in storage order."""
-COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in EVENT_COLUMNS)
-UNIT_HASH_CHARS = 16
-_HASH_RE = re.compile(rf"^[0-9a-f]{{{UNIT_HASH_CHARS}}}$")
-_INT_COLUMNS = ("ts_ms", "input_tokens", "output_tokens", "success", "format_ok")
-_REAL_COLUMNS = ("latency_s", "cost_usd", "quality")
-
-
-def hash_unit(unit_id: Any, salt: str = "") -> str:
-    """The stored form of a unit (user, session) id: 16 hex digits of SHA-256, stable across processes.
-
-    The raw id never reaches the log. Ids that are easy to guess (emails, small integers) can be recovered
-    from an unsalted hash by trying candidates; pass a secret ``salt`` (kept out of the log) to prevent that.
-
-    Args:
-        unit_id: the id as the application knows it (converted with ``str``).
-        salt: an optional secret mixed into the hash.
-    """
-    text = f"promptlab.unit\x00{salt}\x00{unit_id}"
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:UNIT_HASH_CHARS]
-
-
-def now_ms() -> int:
-    """The current Unix time in milliseconds."""
-    return time.time_ns() // 1_000_000
-
-
-def to_ms(value: dt.datetime | dt.date | str | float | int) -> int:
-    """Unix milliseconds from a datetime (naive means UTC), an ISO string, or a number already in ms."""
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if isinstance(value, dt.datetime):
-        aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-        return int(round(aware.timestamp() * 1000))
-    if isinstance(value, dt.date):
-        return to_ms(dt.datetime(value.year, value.month, value.day))
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -374,7 +336,6 @@ class EventLog:
 
     def frame(self, where: Any = None, limit: int | None = None) -> pd.DataFrame:
         """The events as a DataFrame (``where``: a `promptlab.production._query.EventFilter`)."""
-        from ._query import EventFilter
 
         clause, params = (where or EventFilter()).sql()
         tail = f" LIMIT {int(limit)}" if limit is not None else ""
@@ -546,7 +507,6 @@ class ParquetLog:
 
     def frame(self, where: Any = None, limit: int | None = None) -> pd.DataFrame:
         """The events as a DataFrame (``where``: a `promptlab.production._query.EventFilter`)."""
-        from ._query import EventFilter
 
         clause, params = (where or EventFilter()).sql()
         tail = f" LIMIT {int(limit)}" if limit is not None else ""

@@ -37,7 +37,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ExperimentError
-from ..stats._core import QUANTILE_METHOD, wilson_interval
+from ..stats._intervals import wilson_interval
+from ..stats._quantiles import QUANTILE_METHOD
 from ..stats._sequential import DEFAULT_TUNING, SRMResult, always_valid, always_valid_proportions, srm_check
 from ._query import EventFilter, Source, aggregate, latency_values, mean_var, quantile_row
 

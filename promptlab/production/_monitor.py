@@ -5,7 +5,7 @@ one row per prompt × version × window with
 
 * ``success_rate``, ``format_failure_rate``, ``timeout_rate``, ``error_rate`` — Wilson intervals (a rate of
   0/40 still gets an honest upper bound);
-* ``latency_p50_s``, ``latency_p95_s`` — `promptlab.stats._core.QUANTILE_METHOD` quantiles with distribution-free
+* ``latency_p50_s``, ``latency_p95_s`` — `promptlab.stats._quantiles.QUANTILE_METHOD` quantiles with distribution-free
   order-statistic intervals (a p95 upper bound needs about 59 calls at 95%; before that it is ``inf``);
 * ``tokens_per_call``, ``cost_per_call_usd`` and ``quality`` — means with CLT intervals (cost and quality over
   the calls that have them: ``cost_n``, ``quality_n``).
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from ..stats._core import wilson_interval
+from ..stats._intervals import wilson_interval
 from ._query import WINDOW_KEY, EventFilter, Source, aggregate, latency_quantiles, mean_var, merge_on
 
 RATES = {"success_rate": ("successes", "success_n"), "format_failure_rate": ("format_failures", "format_n"),

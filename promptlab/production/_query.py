@@ -5,7 +5,7 @@ mean and its variance. `aggregate` asks the log for exactly those, per group (pr
 optionally per time window, with SQL that both engines read the same way (integer window arithmetic, CASE
 sums, COUNT of non-null values, ``?`` parameters). Latency quantiles are the one thing sums cannot give
 (quantiles do not average), so `latency_quantiles` reads the latency column of the selected events and takes
-`promptlab.stats._core.QUANTILE_METHOD` quantiles with order-statistic intervals per group.
+`promptlab.stats._quantiles.QUANTILE_METHOD` quantiles with order-statistic intervals per group.
 
 A *source* is anything with ``query(sql, params) -> DataFrame`` over a table called ``events`` with the
 columns of `promptlab.production._eventlog.EVENT_COLUMNS`.
@@ -38,8 +38,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import EventLogError
-from ..stats._core import quantile_ci
-from ._eventlog import TABLE, to_ms
+from ..stats._quantiles import quantile_ci
+from ._schema import TABLE, to_ms
 
 GROUP_KEYS = ("experiment", "prompt", "version", "arm", "model", "outcome", "error_type")
 """Columns `aggregate` can group by."""
@@ -226,7 +226,7 @@ def latency_values(source: Source, by: Sequence[str] = (), *, where: EventFilter
 def latency_quantiles(source: Source, by: Sequence[str] = (), *, where: EventFilter | None = None,
                       window_s: float | None = None, qs: Sequence[float] = (0.5, 0.95),
                       confidence: float = 0.95) -> pd.DataFrame:
-    """Latency quantiles per group with distribution-free intervals (`promptlab.stats._core.quantile_ci`).
+    """Latency quantiles per group with distribution-free intervals (`promptlab.stats._quantiles.quantile_ci`).
 
     Returns one row per group with, for each q (``p50``, ``p95`` …), columns ``p50_s``, ``p50_low_s`` and
     ``p50_high_s`` (an unreachable bound is ±inf: a p95 upper bound needs about 59 calls at 95%).

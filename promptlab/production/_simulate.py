@@ -28,7 +28,8 @@ import pandas as pd
 
 from ..errors import ExperimentError
 from ._abtest import assign_arm
-from ._eventlog import EventLog, hash_unit, to_ms, write_parquet
+from ._eventlog import EventLog, write_parquet
+from ._schema import hash_unit, to_ms
 
 PRICE_IN_PER_1M = 3.0
 PRICE_OUT_PER_1M = 15.0

@@ -4,7 +4,7 @@
 background thread with its own event loop, *after* the live answer is returned. The candidate's answer is
 logged with ``arm="shadow"`` and the live call's ``request_id``, and never served; nothing the candidate
 does — an exception, a timeout, a render error — reaches the served answer or delays it. `Shadow.compare`
-pairs the two answers of each request (McNemar on success, `promptlab.stats._core.mcnemar`).
+pairs the two answers of each request (McNemar on success, `promptlab.stats._paired.mcnemar`).
 
 **Canary** (`Canary`): a small share of units (``percent``) gets the candidate, chosen by the same sticky
 hashing as A/B tests, so a user does not flip between versions. Every ``check_every`` calls the canary is
@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ExperimentError
-from ..stats._core import McNemarResult, mcnemar
+from ..stats._paired import McNemarResult, mcnemar
 from ._abtest import assign_arm, choose_arm
 from ._client import Answer, ProductionClient
-from ._eventlog import TABLE
 from ._experiment import ABTestReport, Design, Guardrails, analyze_experiment
 from ._monitor import MetricsReport, prompt_metrics
 from ._query import EventFilter
+from ._schema import TABLE
 
 logger = logging.getLogger(__name__)
 

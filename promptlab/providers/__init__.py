@@ -11,7 +11,7 @@ from .._face import declare
 declare(__name__, globals(), {
     "Provider": "._base", "Request": "._base", "Completion": "._base", "Message": "._base",
     "FakeProvider": "._fake", "OpenAIProvider": "._openai", "AnthropicProvider": "._anthropic",
-    "LOCAL_MODEL_ID": "._local",
+    "LOCAL_MODEL_ID": "._local", "render_transcript": "._local",
     "make_provider": "._ids", "split_model_id": "._ids", "canonical_model_id": "._ids",
     "is_pinned": "._pinning", "floating_aliases": "._pinning", "served_model_drift": "._pinning",
     "pin_status": "._pinning", "Lockfile": "._pinning", "LockCheck": "._pinning", "DEFAULT_LOCKFILE": "._pinning",

@@ -253,7 +253,7 @@ def _format_check(prompt: Prompt, thresholds: Thresholds) -> Any:
 def _p95(rows: pd.DataFrame) -> float | None:
     """p95 latency of the calls made in the run (cached answers left out, as in every latency summary)."""
     from ..evaluation._summaries import live_latency
-    from ..stats._core import quantile
+    from ..stats._quantiles import quantile
 
     live = live_latency(rows).dropna().to_numpy(dtype=float)
     return quantile(live, 0.95) if len(live) else None
@@ -360,8 +360,8 @@ def summarise(source: Any, prompt: Prompt, thresholds: Thresholds, *, kind: str 
 
 def write_record(summary: Summary, folder: Path, root: Path) -> Evidence:
     """Write ``<id>.parquet`` (the rows, if any) and ``<id>.json`` (the record) into ``folder``."""
+    from .._files import atomic_write
     from ..evaluation._results import Results
-    from ._store import atomic_write
 
     record = summary.record
     if summary.rows is not None:

@@ -22,12 +22,8 @@ and git's history of ``configs/history.jsonl`` (signed commits, protected branch
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import hashlib
 import json
-import os
-import subprocess
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +33,7 @@ from filelock import FileLock
 from filelock import Timeout as LockTimeout
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from .._files import atomic_write
 from ..authoring._prompt import Prompt, load_prompt
 from ..errors import IntegrityError, PromptFileError, RegistryError
 from . import _lifecycle as lc
@@ -62,32 +59,6 @@ def definition_hash(prompt: Prompt) -> str:
     """SHA-256 (16 hex digits) of every field of the prompt, changelog and metadata included."""
     canonical = json.dumps(prompt.model_dump(mode="json"), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` through a temporary file and ``os.replace``: readers see the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def current_actor() -> str:
-    """Who is acting: ``$PROMPTLAB_USER``, else git's ``user.name``, else the login name."""
-    if os.environ.get("PROMPTLAB_USER"):
-        return os.environ["PROMPTLAB_USER"]
-    try:
-        name = subprocess.run(["git", "config", "user.name"], capture_output=True, text=True, timeout=5).stdout
-    except (OSError, subprocess.SubprocessError):
-        name = ""
-    return name.strip() or getpass.getuser()
 
 
 # ---- the hash chain of the history ---------------------------------------------------------------------------
