@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from .._sync import on_interrupt, run_sync
@@ -32,9 +32,11 @@ from ..providers import canonical_model_id, make_provider, split_model_id
 from ..providers._base import Completion, Provider, Request
 from ._cache import ResponseCache, cache_key
 from ._cost import Budget, estimate_frame, price_call, prices, request_tokens, worst_case_cost
-from ._results import Results, build_frame
 from ._retry import RetryPolicy, call_with_retries
 from ._scoring import Scorer, ascore_one, default_scorer
+
+if TYPE_CHECKING:
+    from ._results import Results
 
 Variants = Prompt | Mapping[str, Prompt] | Iterable[Prompt]
 ModelSpec = str | Provider
@@ -439,12 +441,44 @@ async def arun(suite: Suite, variants: Variants, model: ModelSpec | Iterable[Mod
     Raises:
         RunError: past ``max_error_rate`` (its ``results`` attribute holds every row), or on bad arguments.
     """
+    return await _execute(_prepare(suite, variants, model, options))
+
+
+def run(suite: Suite, variants: Variants, model: ModelSpec | Iterable[ModelSpec] | None = None,
+        **options: Any) -> Results:
+    """The synchronous face of `arun`; works in scripts and inside Jupyter (no nest_asyncio needed)."""
+    # planned here, before the event loop starts: building the providers imports their SDKs (hundreds of ms),
+    # which must not stall the loop once calls are in flight
+    return run_sync(_execute(_prepare(suite, variants, model, options)))
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A checked, planned run: its suite, options, variants, providers and jobs."""
+
+    suite: Suite
+    opts: RunOptions
+    named: dict[str, Prompt]
+    pool: ProviderPool
+    jobs: list[Job]
+
+
+def _prepare(suite: Suite, variants: Variants, model: ModelSpec | Iterable[ModelSpec] | None,
+             options: dict[str, Any]) -> _Prepared:
+    """Check the arguments, build the providers and plan every call (synchronous: no call is made)."""
     opts = _options(options)
     _check_suite(suite)
     named = as_variants(variants)
     pool = ProviderPool(dict(opts.providers or {}))
     jobs = plan(suite, named, _as_model_list(model), opts.repeats, pool)
     _check_budget_priced(jobs, opts)
+    return _Prepared(suite, opts, named, pool, jobs)
+
+
+async def _execute(prepared: _Prepared) -> Results:
+    """Make the planned calls, score the answers and build the `Results`."""
+    suite, opts, named, pool, jobs = (prepared.suite, prepared.opts, prepared.named, prepared.pool,
+                                      prepared.jobs)
     run_id, started = uuid.uuid4().hex[:12], dt.datetime.now(dt.UTC)
     state = _Run(opts, pool, len(jobs))
     on_interrupt(state.interrupted)
@@ -458,15 +492,11 @@ async def arun(suite: Suite, variants: Variants, model: ModelSpec | Iterable[Mod
     finally:
         if hasattr(opts.scorer, "aclose"):
             await opts.scorer.aclose()
+    from ._results import Results, build_frame  # pandas loads after the calls, not before the first one
+
     results = Results(build_frame(rows, run_id), _metadata(run_id, named, state, started, outcomes))
     _raise_past_error_rate(results, state)
     return results
-
-
-def run(suite: Suite, variants: Variants, model: ModelSpec | Iterable[ModelSpec] | None = None,
-        **options: Any) -> Results:
-    """The synchronous face of `arun`; works in scripts and inside Jupyter (no nest_asyncio needed)."""
-    return run_sync(arun(suite, variants, model, **options))
 
 
 def _options(options: dict[str, Any]) -> RunOptions:

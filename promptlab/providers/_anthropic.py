@@ -30,8 +30,8 @@ def _anthropic_sdk() -> ModuleType:
     try:
         import anthropic
     except ImportError:
-        raise MissingDependencyError("the anthropic provider needs the anthropic SDK. Install it: "
-                                     "pip install 'anthropic>=0.40'") from None
+        raise MissingDependencyError("the anthropic provider needs the anthropic SDK, an optional extra. "
+                                     "Install it: pip install 'promptlab[anthropic]'") from None
     return anthropic
 
 
@@ -72,8 +72,8 @@ class AnthropicProvider(SDKProvider):
         return {**super().cache_identity(), "api_version": _api_version()}
 
     def _make_client(self, api_key: str) -> Any:
-        return _anthropic_sdk().AsyncAnthropic(api_key=api_key, base_url=self.base_url, max_retries=0,
-                                               timeout=self.timeout_s)
+        return self._module.AsyncAnthropic(api_key=api_key, base_url=self.base_url, max_retries=0,
+                                           timeout=self.timeout_s)
 
     def request_params(self, request: Request) -> dict:
         """The Messages API arguments: top-level system, alternating turns, stop_sequences, no temperature."""
@@ -122,7 +122,7 @@ class AnthropicProvider(SDKProvider):
         tool = {"name": name, "description": "Report the answer in this structure.",
                 "input_schema": json_schema}
         extra = {"tools": [tool], "tool_choice": {"type": "tool", "name": name}}
-        response, seconds = await self._call(request, extra, _anthropic_sdk(), timeout_s)
+        response, seconds = await self._call(request, extra, self._module, timeout_s)
         uses = [block for block in response.content if block.type == "tool_use" and block.name == name]
         if not uses or not isinstance(uses[0].input, dict):
             raise ProviderError(f"{self._context(request)} did not call the forced tool {name!r} with an "

@@ -210,6 +210,9 @@ class SDKProvider(Provider):
                  max_concurrency: int | None = None):
         self.base_url = (base_url or os.environ.get(self.base_url_env) or self.default_base_url).rstrip("/")
         self.timeout_s = timeout_s
+        # the SDK loads here, when the provider is built: a missing extra shows at once (before the key is even
+        # looked up), and its import (hundreds of ms) never runs on the event loop inside the first call
+        self._module = self._sdk()
         self._secret = resolve_api_key(api_key, self.key_env, self.base_url, self.name)
         if max_concurrency is not None:
             self.max_concurrency = max_concurrency
@@ -233,7 +236,8 @@ class SDKProvider(Provider):
         raise NotImplementedError
 
     def _sdk(self) -> ModuleType:
-        """The vendor's SDK module (imported on first use); its exception classes drive error translation."""
+        """The vendor's SDK module (imported when the provider is built, kept as ``_module``); its exception
+        classes drive error translation. Raises `MissingDependencyError` naming the extra to install."""
         raise NotImplementedError
 
     def _completion(self, request: Request, response: Any, seconds: float) -> Completion:
@@ -251,7 +255,7 @@ class SDKProvider(Provider):
             ProviderError: with ``error_type`` rate_limit, overloaded, server, timeout, connection,
                 bad_request, auth, not_found or bad_response.
         """
-        response, seconds = await self._call(request, {}, self._sdk(), timeout_s)
+        response, seconds = await self._call(request, {}, self._module, timeout_s)
         return self._completion(request, response, seconds)
 
     def _client(self) -> Any:
@@ -295,8 +299,8 @@ def _openai_sdk() -> ModuleType:
     try:
         import openai
     except ImportError:
-        raise MissingDependencyError("the openai provider needs the openai SDK. Install it: "
-                                     "pip install 'openai>=1.50'") from None
+        raise MissingDependencyError("the openai provider needs the openai SDK, an optional extra. Install it: "
+                                     "pip install 'promptlab[openai]'") from None
     return openai
 
 
@@ -336,8 +340,8 @@ class OpenAIProvider(SDKProvider):
         return {**super().cache_identity(), "max_tokens_param": self.max_tokens_param}
 
     def _make_client(self, api_key: str) -> Any:
-        return _openai_sdk().AsyncOpenAI(api_key=api_key, base_url=self.base_url, max_retries=0,
-                                         timeout=self.timeout_s)
+        return self._module.AsyncOpenAI(api_key=api_key, base_url=self.base_url, max_retries=0,
+                                        timeout=self.timeout_s)
 
     def request_params(self, request: Request) -> dict:
         """The Chat Completions arguments for a request: system message first, then the turns."""
@@ -387,7 +391,7 @@ class OpenAIProvider(SDKProvider):
         """
         response_format = {"type": "json_schema", "json_schema": {"name": name, "schema": json_schema,
                                                                   "strict": strict}}
-        response, seconds = await self._call(request, {"response_format": response_format}, _openai_sdk(),
+        response, seconds = await self._call(request, {"response_format": response_format}, self._module,
                                              timeout_s)
         completion = self._completion(request, response, seconds)
         return completion, parse_json_object(completion.text, self._context(request))
