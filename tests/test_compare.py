@@ -10,8 +10,10 @@ import pytest
 
 from promptlab.errors import StatsError
 from promptlab.evaluation._results import Results
-from promptlab.stats import _core as stats
 from promptlab.stats._comparison import COLUMNS, VERDICTS, Comparison, compare
+from promptlab.stats._multiplicity import benjamini_hochberg, holm
+from promptlab.stats._paired import mcnemar, paired_bootstrap, paired_proportion_interval, paired_ttest
+from promptlab.stats._quantiles import QUANTILE_METHOD
 
 S_A = [1, 1, 0, 1, 0, 1, 1, 1, 0, 1, 0, 0, 1, 0, 0, 1, 1, 1, 1, 0]
 S_B = [1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 0, 1, 1, 0, 0, 1, 1, 1, 1, 1]
@@ -55,7 +57,7 @@ def test_m2_table_as_rows_gives_the_reference_mcnemar():
     assert row.p_value == pytest.approx(0.0212707520, abs=1e-10)
     assert row.p_adj == row.p_value  # one variant: Holm changes nothing
     assert (row.baseline_mean, row.variant_mean, row["diff"]) == pytest.approx((0.83, 0.92, 0.09))
-    ref = stats.paired_proportion_interval(80, 3, 12, 5)
+    ref = paired_proportion_interval(80, 3, 12, 5)
     assert (row.ci_low, row.ci_high) == pytest.approx((ref.low, ref.high))
     assert row.correlation == pytest.approx(np.corrcoef(M2[0], M2[1])[0, 1])
     assert row.verdict == "better" and row.n_dropped == 0 and row.note == ""
@@ -87,14 +89,14 @@ def test_holm_across_variants():
     df = frame(rows_for("A", M2[0]), rows_for("B", M2[1]), rows_for("C", c_arms[1]), rows_for("D", d_arms[1]))
     # every variant is paired with the same baseline outcomes M2[0]; recompute the discordant pairs from them
     result = compare(df).df.set_index("variant")
-    expected = stats.holm(result["p_value"].to_numpy())
+    expected = holm(result["p_value"].to_numpy())
     assert result["p_adj"].to_numpy() == pytest.approx(expected)
     assert set(result["verdict"]) <= set(VERDICTS)
     for name, arm in (("C", c_arms[1]), ("D", d_arms[1])):
         b = sum(x and not y for x, y in zip(M2[0], arm, strict=True))
         c = sum(y and not x for x, y in zip(M2[0], arm, strict=True))
         assert (result.loc[name, "b"], result.loc[name, "c"]) == (b, c)
-        assert result.loc[name, "p_value"] == pytest.approx(stats.mcnemar(b, c).p_mid)
+        assert result.loc[name, "p_value"] == pytest.approx(mcnemar(b, c).p_mid)
 
 
 def test_missing_verdicts_are_dropped_pairwise_and_counted():
@@ -151,7 +153,7 @@ def test_graded_scores_use_paired_t_and_the_seeded_bootstrap():
     cmp = compare(df, metric="score", seed=7)
     row = cmp.df.iloc[0]
     assert row.p_value == pytest.approx(0.0420862867, abs=1e-10)
-    boot = stats.paired_bootstrap(S_A, S_B, seed=7)
+    boot = paired_bootstrap(S_A, S_B, seed=7)
     assert (row.ci_low, row.ci_high) == (boot.ci_low, boot.ci_high)
     assert (row.b, row.c) == (0, 4) and row.p_exact == pytest.approx(2 * 0.5 ** 4)
     assert "bootstrap" in row.method and row.power_note.endswith(f"{row.mde:.3g}")
@@ -166,7 +168,7 @@ def test_repeats_are_averaged_per_case_first():
                rows_for("B", [bool(x) for x in b0]), rows_for("B", [bool(x) for x in b1], repeat=1))
     row = compare(df).df.iloc[0]
     case_a, case_b = (np.add(a0, a1) / 2), (np.add(b0, b1) / 2)
-    ref = stats.paired_ttest(case_a, case_b)
+    ref = paired_ttest(case_a, case_b)
     assert (row.n, row.cases) == (40, 20)
     assert row.p_value == pytest.approx(ref.p_value) and (row.ci_low, row.ci_high) == pytest.approx(
         (ref.ci_low, ref.ci_high))
@@ -180,7 +182,7 @@ def test_by_category_adjusts_with_benjamini_hochberg():
     assert isinstance(cats, Comparison) and cats.level == "category"
     assert list(cats.df.columns[:4]) == ["variant", "baseline", "model", "category"]
     assert sorted(cats.df["category"]) == ["easy", "hard"] and cats.df["n"].sum() == 100
-    assert cats.df["p_adj"].to_numpy() == pytest.approx(stats.benjamini_hochberg(cats.df["p_value"].to_numpy()))
+    assert cats.df["p_adj"].to_numpy() == pytest.approx(benjamini_hochberg(cats.df["p_value"].to_numpy()))
     easy = [i for i in range(100) if i % 2 == 0]
     b = sum(M2[0][i] and not M2[1][i] for i in easy)
     c = sum(M2[1][i] and not M2[0][i] for i in easy)
@@ -208,7 +210,7 @@ def test_guardrails_sit_beside_the_accuracy():
     row = compare(df).df.iloc[0]
     assert row.cost_diff_usd == pytest.approx(0.002)
     latencies = 1.0 + np.arange(100) / 1000
-    assert row.baseline_p95_s == pytest.approx(np.quantile(latencies, 0.95, method=stats.QUANTILE_METHOD))
+    assert row.baseline_p95_s == pytest.approx(np.quantile(latencies, 0.95, method=QUANTILE_METHOD))
     assert row.p95_diff_s == pytest.approx(1.0)
 
 
@@ -257,7 +259,7 @@ def test_intervals_are_simultaneous_across_the_variants_compared():
     for name, arm in (("B", M2[1]), ("C", c_arms[1]), ("D", d_arms[1])):
         cells = [sum(x == u and y == v for x, y in zip(M2[0], arm, strict=True))
                  for u, v in ((True, True), (True, False), (False, True), (False, False))]
-        adjusted, plain = stats.paired_proportion_interval(*cells, level), stats.paired_proportion_interval(*cells)
+        adjusted, plain = paired_proportion_interval(*cells, level), paired_proportion_interval(*cells)
         assert (result.loc[name, "ci_low"], result.loc[name, "ci_high"]) == (adjusted.low, adjusted.high)
         assert (result.loc[name, "ci_low_unadj"], result.loc[name, "ci_high_unadj"]) == (plain.low, plain.high)
     html = compare(df)._repr_html_()
@@ -275,8 +277,8 @@ def test_the_reported_case_never_shows_a_difference_beside_no_detectable_differe
     assert row.verdict == "no detectable difference" and row.ci_low < 0 < row.ci_high
     # the interval shown is simultaneous over the 2 variants (each at 97.5%); the unadjusted 95% one, which
     # excludes 0 (it was the report's [+0.3, +58.2]), stays in the frame under its own name
-    simultaneous = stats.paired_proportion_interval(6, 0, 4, 2, 0.975)
-    unadjusted = stats.paired_proportion_interval(6, 0, 4, 2)
+    simultaneous = paired_proportion_interval(6, 0, 4, 2, 0.975)
+    unadjusted = paired_proportion_interval(6, 0, 4, 2)
     assert (row.ci_low, row.ci_high, row.ci_level) == (simultaneous.low, simultaneous.high, 0.975)
     assert (row.ci_low_unadj, row.ci_high_unadj) == (unadjusted.low, unadjusted.high) and unadjusted.low > 0
     _assert_agree(cmp.df, 0.05, cmp.level)

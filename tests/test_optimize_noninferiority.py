@@ -35,7 +35,7 @@ def _results(rows: list[dict]) -> pl.Results:
 
 def _newcombe_reference(a: int, b: int, c: int, d: int, alpha: float) -> tuple[float, float]:
     """Newcombe (1998) method 10 built from statsmodels' Wilson limits (an implementation independent of
-    promptlab.stats._core): diff ∓ sqrt(δ² + ε² − 2 φ δ ε), φ continuity-corrected as in the paper."""
+    promptlab.stats._paired): diff ∓ sqrt(δ² + ε² − 2 φ δ ε), φ continuity-corrected as in the paper."""
     n = a + b + c + d
     p1, p2 = (a + b) / n, (a + c) / n
     l1, u1 = proportion_confint(a + b, n, alpha=alpha, method="wilson")

@@ -258,12 +258,13 @@ def test_every_promptlab_name_on_the_page_exists():
 
 
 def test_the_page_states_the_defaults_the_code_uses():
-    from promptlab.stats import _core as stats
     from promptlab.stats import _sequential as sequential
+    from promptlab.stats._paired import BCA_MAX_N
+    from promptlab.stats._quantiles import QUANTILE_METHOD
 
-    assert f"`promptlab.stats._core.BCA_MAX_N` = {stats.BCA_MAX_N:,}" in TEXT
+    assert f"`promptlab.stats._paired.BCA_MAX_N` = {BCA_MAX_N:,}" in TEXT
     assert f"`promptlab.stats._sequential.DEFAULT_TUNING` = {sequential.DEFAULT_TUNING:,}" in TEXT
-    assert f'numpy\'s `"{stats.QUANTILE_METHOD}"`' in TEXT
+    assert f'numpy\'s `"{QUANTILE_METHOD}"`' in TEXT
     assert f"p < {sequential.SRM_THRESHOLD:g} (`promptlab.stats._sequential.SRM_THRESHOLD`)" in TEXT
 
 

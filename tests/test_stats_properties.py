@@ -10,9 +10,13 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from promptlab.stats import _core as stats
 from promptlab.stats import _planning as planning
 from promptlab.stats import _sequential as sequential
+from promptlab.stats._checks import ALTERNATIVES
+from promptlab.stats._intervals import case_proportion_interval, newcombe_interval, wilson_interval
+from promptlab.stats._multiplicity import benjamini_hochberg, holm
+from promptlab.stats._paired import mcnemar, paired_bootstrap, paired_ttest
+from promptlab.stats._quantiles import grouped_quantile, quantile, quantile_ci
 
 counts = st.integers(min_value=1, max_value=2000).flatmap(
     lambda n: st.tuples(st.integers(min_value=0, max_value=n), st.just(n)))
@@ -28,11 +32,11 @@ def _is_p(p: float) -> bool:
 @given(counts)
 def test_wilson_holds_its_estimate(xn):
     x, n = xn
-    ci = stats.wilson_interval(x, n)
+    ci = wilson_interval(x, n)
     assert 0 <= ci.low <= ci.estimate <= ci.high <= 1
 
 
-@given(counts, counts, st.sampled_from(stats.ALTERNATIVES), st.booleans())
+@given(counts, counts, st.sampled_from(ALTERNATIVES), st.booleans())
 def test_two_proportion_z_is_a_probability_and_flips(a, b, alternative, pooled):
     (xa, na), (xb, nb) = a, b
     forward = sequential.two_proportion_ztest(xa, na, xb, nb, alternative, pooled)
@@ -47,14 +51,14 @@ def test_two_proportion_z_is_a_probability_and_flips(a, b, alternative, pooled):
 @given(counts, counts)
 def test_newcombe_holds_its_estimate_and_flips(a, b):
     (xa, na), (xb, nb) = a, b
-    ci, flipped = stats.newcombe_interval(xa, na, xb, nb), stats.newcombe_interval(xb, nb, xa, na)
+    ci, flipped = newcombe_interval(xa, na, xb, nb), newcombe_interval(xb, nb, xa, na)
     assert -1 <= ci.low <= ci.estimate <= ci.high <= 1
     assert (ci.low, ci.high) == pytest.approx((-flipped.high, -flipped.low), abs=1e-12)
 
 
 @given(cells, cells, cells, cells)
 def test_mcnemar_probabilities_interval_and_swap(a, b, c, d):
-    res, swapped = stats.mcnemar(b, c, a=a, d=d), stats.mcnemar(c, b, a=a, d=d)
+    res, swapped = mcnemar(b, c, a=a, d=d), mcnemar(c, b, a=a, d=d)
     assert _is_p(res.p_exact) and _is_p(res.p_mid) and _is_p(res.p_chi2)
     assert res.p_mid <= res.p_exact + 1e-12
     assert res.p_exact == swapped.p_exact and res.p_mid == swapped.p_mid
@@ -68,7 +72,7 @@ def test_mcnemar_probabilities_interval_and_swap(a, b, c, d):
 def test_paired_t_is_a_probability_and_flips(a, data):
     b = data.draw(st.lists(st.floats(min_value=-10, max_value=10, allow_nan=False), min_size=len(a),
                            max_size=len(a)))
-    forward, backward = stats.paired_ttest(a, b), stats.paired_ttest(b, a)
+    forward, backward = paired_ttest(a, b), paired_ttest(b, a)
     assert _is_p(forward.p_value) and forward.ci_low <= forward.diff + 1e-9 <= forward.ci_high + 2e-9
     assert forward.diff == pytest.approx(-backward.diff, abs=1e-9)
     assert forward.p_value == pytest.approx(backward.p_value, abs=1e-9)
@@ -76,7 +80,7 @@ def test_paired_t_is_a_probability_and_flips(a, data):
 
 @given(scores)
 def test_pairing_identical_arms_sees_no_noise(a):
-    res = stats.paired_ttest(a, a)
+    res = paired_ttest(a, a)
     assert (res.diff, res.se, res.p_value) == (0.0, 0.0, 1.0)
 
 
@@ -84,7 +88,7 @@ def test_pairing_identical_arms_sees_no_noise(a):
 def test_pairing_a_shifted_copy_beats_the_unpaired_test(a, shift):
     assume(np.std(a) > 1e-3)
     b = [x + shift for x in a]
-    paired = stats.paired_ttest(a, b)
+    paired = paired_ttest(a, b)
     assert paired.se == 0.0 < paired.se_unpaired
     assert paired.ci_low == paired.ci_high == pytest.approx(shift)
 
@@ -93,7 +97,7 @@ def test_pairing_a_shifted_copy_beats_the_unpaired_test(a, shift):
 def test_pairing_never_loses_with_positive_correlation(a, data):
     b = data.draw(st.lists(st.floats(min_value=-10, max_value=10, allow_nan=False), min_size=len(a),
                            max_size=len(a)))
-    res = stats.paired_ttest(a, b)
+    res = paired_ttest(a, b)
     assume(not math.isnan(res.correlation) and res.correlation >= 0)
     assert res.se <= res.se_unpaired * (1 + 1e-9) + 1e-12
 
@@ -102,18 +106,18 @@ def test_pairing_never_loses_with_positive_correlation(a, data):
 @given(st.lists(st.integers(min_value=0, max_value=1), min_size=2, max_size=30), st.data())
 def test_bootstrap_interval_holds_the_difference(a, data):
     b = data.draw(st.lists(st.integers(min_value=0, max_value=1), min_size=len(a), max_size=len(a)))
-    res = stats.paired_bootstrap(a, b, seed=0, n_resamples=500)
+    res = paired_bootstrap(a, b, seed=0, n_resamples=500)
     assert res.ci_low - 1e-9 <= res.diff <= res.ci_high + 1e-9
 
 
 @given(pvalues)
 def test_adjusted_pvalues_are_probabilities_and_conservative(p):
-    holm, bh = stats.holm(p), stats.benjamini_hochberg(p)
+    fwer, bh = holm(p), benjamini_hochberg(p)
     raw = np.asarray(p)
-    assert ((0 <= holm) & (holm <= 1) & (0 <= bh) & (bh <= 1)).all()
-    assert (holm >= raw - 1e-12).all() and (bh >= raw - 1e-12).all() and (holm >= bh - 1e-12).all()
+    assert ((0 <= fwer) & (fwer <= 1) & (0 <= bh) & (bh <= 1)).all()
+    assert (fwer >= raw - 1e-12).all() and (bh >= raw - 1e-12).all() and (fwer >= bh - 1e-12).all()
     order = np.argsort(raw, kind="stable")
-    assert (np.diff(holm[order]) >= -1e-12).all()
+    assert (np.diff(fwer[order]) >= -1e-12).all()
 
 
 @given(counts, counts, st.floats(min_value=100, max_value=1e6))
@@ -129,9 +133,9 @@ def test_always_valid_is_a_probability_holds_and_flips(a, b, tuning):
 @given(st.lists(st.floats(min_value=0, max_value=100, allow_nan=False), min_size=1, max_size=200),
        st.floats(min_value=0, max_value=1))
 def test_quantile_definition_is_one_and_the_interval_holds_it(values, q):
-    assert stats.quantile(values, q) == np.quantile(values, q, method="inverted_cdf")
-    assert stats.grouped_quantile(values, [0] * len(values), q)[0] == stats.quantile(values, q)
-    ci = stats.quantile_ci(values, q)
+    assert quantile(values, q) == np.quantile(values, q, method="inverted_cdf")
+    assert grouped_quantile(values, [0] * len(values), q)[0] == quantile(values, q)
+    ci = quantile_ci(values, q)
     assert ci.low <= ci.estimate <= ci.high
 
 
@@ -174,11 +178,11 @@ def test_compare_swapping_baseline_flips_the_sign(pairs):
 def test_case_proportion_interval_holds_its_estimate_and_never_collapses(per_case):
     values = [v for answers in per_case for v in answers]
     ids = [f"c{i}" for i, answers in enumerate(per_case) for _ in answers]
-    res = stats.case_proportion_interval(values, ids)
+    res = case_proportion_interval(values, ids)
     assert 0 <= res.low <= res.mean <= res.high <= 1 and res.high > res.low
     assert res.n == len(per_case) <= res.n_eff <= res.calls == len(values)
     if res.mean in (0.0, 1.0):  # every answer agrees: exactly one answer per case's Wilson interval
-        wilson = stats.wilson_interval(int(res.mean) * res.n, res.n)
+        wilson = wilson_interval(int(res.mean) * res.n, res.n)
         assert (res.low, res.high) == pytest.approx((wilson.low, wilson.high), abs=1e-12)
 
 

@@ -1,7 +1,7 @@
 """The summary tables behind `Results` (accuracy, categories, failures, latency, cost, format compliance).
 
 Each function takes the results frame and returns a tidy DataFrame; the statistics themselves (Wilson
-interval, quantile interval) come from `promptlab.stats._core`, their one owner.
+interval, quantile interval) come from `promptlab.stats` (`_intervals`, `_quantiles`), their one owner.
 
 Accuracy has one definition, `accuracy_row`, which every headline number uses (`Results.accuracy`,
 `Results.by_category`, `EvalResult`, the registry's evidence summary, the card, the repr and so
@@ -11,7 +11,7 @@ error, a judge failure, a budget stop) counts as a failure, as ``configs/gates.y
 Intervals: one answer per case → Wilson over the calls; several answers to a case (repeats) → the SE over
 per-case pass rates (answers to one case are not independent — Miller 2024, "Adding Error Bars to Evals"),
 never narrower than Wilson at the effective sample size, so all-agreeing cases keep a real interval
-(`promptlab.stats._core.case_proportion_interval`).
+(`promptlab.stats._intervals.case_proportion_interval`).
 
 Latency: summaries leave cached answers out (their latency measures a past call, not this run), as the
 comparison's p95 guardrail does; the ``cached_excluded`` column counts them.
@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from ..notebook._display import fmt_pct
-from ..stats import _core as stats
+from ..stats._intervals import case_proportion_interval, wilson_interval
+from ..stats._quantiles import QUANTILE_METHOD, quantile_ci
 
 ACCURACY_COLUMNS = ["n", "scored", "errors", "passed", "accuracy", "ci_low", "ci_high", "accuracy_scored",
                     "cases", "se_cases"]
@@ -48,7 +49,7 @@ _COUNTS = ("n", "scored", "errors", "passed", "cases")
 def _wilson(successes: int, n: int, confidence: float) -> tuple[float, float]:
     if n == 0:
         return float("nan"), float("nan")
-    interval = stats.wilson_interval(int(successes), int(n), confidence=confidence)
+    interval = wilson_interval(int(successes), int(n), confidence=confidence)
     return float(interval.low), float(interval.high)
 
 
@@ -63,7 +64,7 @@ def accuracy_row(rows: pd.DataFrame, confidence: float = 0.95) -> dict[str, Any]
 
     ``accuracy`` is passed / calls: a call with no verdict (failed call, scoring error, judge failure) is a
     failure. The interval is Wilson over the calls; when a case was answered more than once it is taken over
-    cases (`promptlab.stats._core.case_proportion_interval`).
+    cases (`promptlab.stats._intervals.case_proportion_interval`).
 
     Args:
         rows: results rows (``passed`` and ``case_id``; ``error_type`` when there is one).
@@ -82,7 +83,7 @@ def accuracy_row(rows: pd.DataFrame, confidence: float = 0.95) -> dict[str, Any]
     if cases < n:  # some case answered more than once: answers to one case are not independent
         values = verdicts.fillna(False).astype(bool).to_numpy(dtype=float)
         ids = rows["case_id"].astype(object).where(rows["case_id"].notna(), "<NA>").to_numpy(dtype=object)
-        interval = stats.case_proportion_interval(values, ids, confidence)
+        interval = case_proportion_interval(values, ids, confidence)
         return {**row, "ci_low": interval.low, "ci_high": interval.high, "se_cases": interval.se}
     row["ci_low"], row["ci_high"] = _wilson(passed, n, confidence)
     return row
@@ -128,7 +129,7 @@ def _latency_row(values: np.ndarray, confidence: float) -> dict[str, Any]:
         if len(values) == 0:
             row.update({f"{name}_s": np.nan, f"{name}_ci_low": np.nan, f"{name}_ci_high": np.nan})
             continue
-        ci = stats.quantile_ci(values, q=q, confidence=confidence)
+        ci = quantile_ci(values, q=q, confidence=confidence)
         row.update({f"{name}_s": float(ci.estimate), f"{name}_ci_low": float(ci.low),
                     f"{name}_ci_high": float(ci.high)})
     return row
@@ -165,7 +166,7 @@ def latency_table(df: pd.DataFrame, by: list[str], confidence: float) -> pd.Data
     table = pd.DataFrame(records, columns=by + LATENCY_COLUMNS)
     table["n"] = table["n"].astype("Int64")
     table["cached_excluded"] = table["cached_excluded"].astype("Int64")
-    table.attrs["quantile_method"] = stats.QUANTILE_METHOD
+    table.attrs["quantile_method"] = QUANTILE_METHOD
     return table
 
 

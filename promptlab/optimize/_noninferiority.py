@@ -9,9 +9,9 @@ no loss (a small suite detects only large differences). Here the burden of proof
 * Test at one-sided level α by the (1 − 2α) two-sided interval: **non-inferior when its lower bound is
   above −margin** (α = 0.05 → the 90% interval). The margin is stated in every output.
 * Pass/fail with one answer per case: Newcombe's paired hybrid-score interval
-  (`promptlab.stats._core.paired_proportion_interval`) on the table a (both pass), b (only the baseline),
+  (`promptlab.stats._paired.paired_proportion_interval`) on the table a (both pass), b (only the baseline),
   c (only the variant), d (both fail). With repeats, or graded scores: the paired t interval
-  (`promptlab.stats._core.paired_ttest`) over per-case means (answers to one case are not independent).
+  (`promptlab.stats._paired.paired_ttest`) over per-case means (answers to one case are not independent).
 * Verdicts: ``non-inferior`` (lower bound > −margin), ``inferior`` (upper bound < −margin: it loses more
   than the margin), ``inconclusive`` (the interval straddles −margin: run more cases), ``no pairs``.
 
@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import StatsError
-from ..stats import _core as stats
+from ..stats import _paired as stats
 
 COLUMNS = ["variant", "baseline", "model", "metric", "n", "cases", "n_dropped", "baseline_mean",
            "variant_mean", "diff", "ci_low", "ci_high", "confidence", "margin", "alpha", "noninferior",

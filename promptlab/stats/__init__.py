@@ -8,10 +8,10 @@ from .._face import declare
 
 declare(__name__, globals(), {
     "compare": "._comparison", "Comparison": "._comparison",
-    "wilson_interval": "._core", "zero_event_upper_bound": "._core", "newcombe_interval": "._core",
-    "mean_se": "._core", "clustered_se": "._core", "mcnemar": "._core", "paired_ttest": "._core",
-    "paired_bootstrap": "._core", "holm": "._core", "benjamini_hochberg": "._core", "quantile": "._core",
-    "quantile_ci": "._core", "compare_quantiles": "._core",
+    "wilson_interval": "._intervals", "zero_event_upper_bound": "._intervals", "newcombe_interval": "._intervals",
+    "mean_se": "._means", "clustered_se": "._means", "mcnemar": "._paired", "paired_ttest": "._paired",
+    "paired_bootstrap": "._paired", "holm": "._multiplicity", "benjamini_hochberg": "._multiplicity",
+    "quantile": "._quantiles", "quantile_ci": "._quantiles", "compare_quantiles": "._quantiles",
     "two_proportion_ztest": "._sequential", "welch_test": "._sequential", "always_valid": "._sequential",
     "always_valid_proportions": "._sequential", "always_valid_means": "._sequential", "srm_check": "._sequential",
     "sample_size_two_proportions": "._planning", "mde_two_proportions": "._planning",

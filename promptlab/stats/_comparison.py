@@ -31,6 +31,10 @@ disagree at the margin (they are different methods, e.g. McNemar's mid-p and New
 Canonical order: the pairs are put in case-id order (then repeat) before anything is summed or resampled, so
 the same results in another row order give identical statistics, bootstrap intervals included.
 
+This module is the comparison's face (`compare`, `Comparison`, the columns) and assembles the table; the paired
+table and the guardrails are built in `promptlab.stats._paired_table`, each pair's statistics in
+`promptlab.stats._pair_stats`, and the family's interval levels and verdicts in `promptlab.stats._family`.
+
 Columns of `Comparison.df` (`COLUMNS`):
 
 =================== ==========================================================================================
@@ -63,9 +67,9 @@ note                edge cases in words (no pairs, no discordant pairs, all pass
 baseline_cost_usd   mean cost per call of the baseline (NaN when unpriced), then the variant's, and
 variant_cost_usd,   their difference — guardrails, outside the multiplicity family
 cost_diff_usd
-baseline_p95_s,     p95 latency (`promptlab.stats._core.QUANTILE_METHOD`) of the calls made in the run — cached answers
-variant_p95_s,      left out, the rule `Results.latency` follows too —, the variant's, and the difference
-p95_diff_s
+baseline_p95_s,     p95 latency (`promptlab.stats._quantiles.QUANTILE_METHOD`) of the calls made in the run —
+variant_p95_s,      cached answers left out, the rule `Results.latency` follows too —, the variant's, and the
+p95_diff_s          difference
 baseline_error_rate share of calls with an error, the variant's, and the difference
 variant_error_rate,
 error_rate_diff
@@ -74,24 +78,18 @@ error_rate_diff
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..errors import StatsError
-from ..evaluation._summaries import live_latency
-from . import _core as stats
-from . import _planning as planning
+from ._family import _borderline_note, _fmt_diff, _intervals, _levels, _verdicts
+from ._multiplicity import benjamini_hochberg, holm
+from ._pair_stats import _variant_rows
+from ._paired_table import _guard_table, _guards, _GuardTable, _Paired, _prepare, _shares_model
 
 METRICS = ("passed", "score")
 VERDICTS = ("better", "worse", "no detectable difference", "borderline")
-POWER = 0.8
-LARGE_N_RESAMPLES = 2000
-"""Bootstrap resamples above `promptlab.stats._core.BCA_MAX_N` cases (percentile method): the Monte Carlo error of
-the interval's ends is then ~0.06 SE, against ~0.03 SE at 9,999, for a fifth of the time."""
 REQUIRED = ("case_id", "variant", "model", "repeat")
 STAT_COLUMNS = ["n", "cases", "n_dropped", "baseline_mean", "variant_mean", "diff", "ci_low", "ci_high",
                 "ci_level", "ci_low_unadj", "ci_high_unadj", "p_value", "p_exact", "p_adj", "b", "c",
@@ -100,305 +98,6 @@ GUARD_COLUMNS = ["baseline_cost_usd", "variant_cost_usd", "cost_diff_usd", "base
                  "p95_diff_s", "baseline_error_rate", "variant_error_rate", "error_rate_diff"]
 COLUMNS = ["variant", "baseline", "model", "metric", *STAT_COLUMNS, *GUARD_COLUMNS]
 """Columns of `Comparison.df` (`Comparison.by_category` adds ``category`` after ``model``)."""
-
-
-# ---- preparing the paired table (vectorised) -------------------------------------------------------------
-@dataclass(frozen=True)
-class _Paired:
-    """One row per (model, case_id, repeat) key and one column per variant, built with bincount."""
-
-    values: np.ndarray  # (keys, variants) metric value, NaN when missing or unknown
-    present: np.ndarray  # (keys, variants) a row exists
-    model: np.ndarray  # (keys,) model code
-    case: np.ndarray  # (keys,) case code
-    category: np.ndarray  # (keys,) category code
-    variants: tuple[str, ...]
-    models: tuple[str, ...]
-    categories: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class _Rows:
-    """Row-level codes and guardrail values, for cost, latency and error rates per group."""
-
-    variant: np.ndarray
-    model: np.ndarray
-    category: np.ndarray
-    cost: np.ndarray
-    latency: np.ndarray
-    error: np.ndarray
-
-
-def _codes(column: pd.Series) -> tuple[np.ndarray, tuple]:
-    codes, uniques = pd.factorize(column, use_na_sentinel=False)
-    return codes.astype(np.int64), tuple(str(u) if not pd.isna(u) else "NA" for u in uniques)
-
-
-def _sorted_codes(column: pd.Series) -> tuple[np.ndarray, int]:
-    """Codes that follow the sorted values (case ids, repeats), and how many distinct values there are."""
-    try:
-        codes, uniques = pd.factorize(column, sort=True, use_na_sentinel=False)
-    except TypeError:  # mixed types (ints and strings as case ids): sort them as text
-        codes, uniques = pd.factorize(column.astype(str), sort=True, use_na_sentinel=False)
-    return codes.astype(np.int64), len(uniques)
-
-
-def _metric_values(frame: pd.DataFrame, metric: str) -> np.ndarray:
-    column = frame[metric]
-    if metric == "passed":
-        return column.astype("boolean").to_numpy(dtype=float, na_value=np.nan)
-    return _floats(column)
-
-
-def _column(frame: pd.DataFrame, name: str, fill: Any) -> pd.Series:
-    return frame[name] if name in frame else pd.Series(fill, index=frame.index)
-
-
-def _prepare(frame: pd.DataFrame, metric: str, pool_models: bool = False) -> tuple[_Paired, _Rows]:
-    """The paired table, its rows in a canonical order: by case id, then repeat. Variants, models and
-    categories keep the order they first appear in; every sum and the bootstrap's resampling follow the case
-    order, so shuffling the results' rows changes no statistic."""
-    vcode, variants = _codes(frame["variant"])
-    mcode, models = _codes(frame["model"])
-    if pool_models:
-        mcode, models = np.zeros_like(mcode), (" + ".join(models),)
-    ccode, n_cases = _sorted_codes(frame["case_id"])
-    rcode, n_repeats = _sorted_codes(frame["repeat"])
-    gcode, categories = _codes(_column(frame, "category", "NA"))
-    order = np.lexsort((rcode, ccode))
-    frame = frame.iloc[order]
-    vcode, mcode, ccode, rcode, gcode = (x[order] for x in (vcode, mcode, ccode, rcode, gcode))
-    key = (mcode * n_cases + ccode) * max(1, n_repeats) + rcode
-    kcode, kunique = pd.factorize(key)
-    first = np.unique(kcode, return_index=True)[1]
-    value = _metric_values(frame, metric)
-    paired = _Paired(*_wide(kcode, vcode, value, len(kunique), len(variants)), mcode[first], ccode[first],
-                     gcode[first], variants, models, categories)
-    return paired, _guard_rows(frame, vcode, mcode, gcode, metric)
-
-
-def _wide(kcode: np.ndarray, vcode: np.ndarray, value: np.ndarray, keys: int,
-          variants: int) -> tuple[np.ndarray, np.ndarray]:
-    """The (keys × variants) mean of the metric (duplicates averaged) and whether any row exists."""
-    flat, size = kcode * variants + vcode, keys * variants
-    ok = ~np.isnan(value)
-    sums = np.bincount(flat[ok], weights=value[ok], minlength=size)
-    counts = np.bincount(flat[ok], minlength=size)
-    present = np.bincount(flat, minlength=size) > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-    return mean.reshape(keys, variants), present.reshape(keys, variants)
-
-
-def _floats(column: pd.Series) -> np.ndarray:
-    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-
-
-def _guard_rows(frame: pd.DataFrame, vcode: np.ndarray, mcode: np.ndarray, gcode: np.ndarray,
-                metric: str) -> _Rows:
-    # One rule with Results.latency(): a cached answer's latency is a past call's, so it is left out.
-    latency = (live_latency(frame).to_numpy(dtype=float, na_value=np.nan) if "latency_s" in frame
-               else np.full(len(frame), np.nan))
-    cost = _floats(_column(frame, "cost_usd", np.nan))
-    error = (frame["error_type"].notna() if "error_type" in frame else frame[metric].isna()).to_numpy(bool)
-    return _Rows(vcode, mcode, gcode, cost, latency, error)
-
-
-# ---- one pair of arms ------------------------------------------------------------------------------------
-def _per_case(a: np.ndarray, b: np.ndarray, cases: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """Per-case means of both arms and the largest number of pairs a case has."""
-    codes = np.unique(cases, return_inverse=True)[1]
-    counts = np.bincount(codes)
-    return np.bincount(codes, a) / counts, np.bincount(codes, b) / counts, int(counts.max())
-
-
-def _is_binary(x: np.ndarray) -> bool:
-    return bool(np.all((x == 0) | (x == 1)))
-
-
-def _mcnemar_stats(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
-    both, only_a = int(np.sum((a == 1) & (b == 1))), int(np.sum((a == 1) & (b == 0)))
-    only_b = int(np.sum((a == 0) & (b == 1)))
-    neither = a.size - both - only_a - only_b
-    m = stats.mcnemar(only_a, only_b, a=both, d=neither)
-    d = b - a
-
-    def interval(levels: tuple[float, ...]) -> list[tuple[float, float, str]]:
-        cis = [stats.paired_proportion_interval(both, only_a, only_b, neither, level) for level in levels]
-        return [(ci.low, ci.high, "Newcombe paired CI") for ci in cis]
-
-    return {"diff": m.effect, "p_value": m.p_mid, "p_exact": m.p_exact, "b": only_a, "c": only_b,
-            "correlation": stats.pairing_correlation(a, b),
-            "omega2": float(d.var(ddof=1)) if d.size > 1 else math.nan,
-            "_test": "McNemar mid-p", "_interval": interval}
-
-
-def _graded_stats(ca: np.ndarray, cb: np.ndarray, metric: str, seed: int, repeats: int) -> dict[str, Any]:
-    t = stats.paired_ttest(ca, cb)
-    d = cb - ca
-    lower, higher = int((d < 0).sum()), int((d > 0).sum())
-    over = f" over per-case means of {repeats} repeats" if repeats > 1 else ""
-    return {"diff": t.diff, "p_value": t.p_value, "p_exact": stats.sign_test(lower, higher)[0], "b": lower,
-            "c": higher, "correlation": t.correlation,
-            "omega2": float(d.var(ddof=1)) if d.size > 1 else math.nan,
-            "_test": f"{t.method}{over}", "_interval": _bootstrap_interval(ca, cb, seed) if metric == "score"
-            else _t_interval(ca, cb)}
-
-
-def _t_interval(ca: np.ndarray, cb: np.ndarray) -> Any:
-    def interval(levels: tuple[float, ...]) -> list[tuple[float, float, str]]:
-        tests = [stats.paired_ttest(ca, cb, confidence=level) for level in levels]
-        return [(t.ci_low, t.ci_high, "paired t CI") for t in tests]
-
-    return interval
-
-
-def _bootstrap_interval(ca: np.ndarray, cb: np.ndarray, seed: int) -> Any:
-    """The seeded paired bootstrap over cases (in case-id order), drawn once for every level asked."""
-    resamples = 9999 if ca.size <= stats.BCA_MAX_N else LARGE_N_RESAMPLES
-
-    def interval(levels: tuple[float, ...]) -> list[tuple[float, float, str]]:
-        boots = stats.paired_bootstrap_levels(ca, cb, levels, seed=seed, n_resamples=resamples)
-        return [(r.ci_low, r.ci_high, f"seeded paired bootstrap ({r.method}, {resamples}) CI") for r in boots]
-
-    return interval
-
-
-def _pair_stats(a: np.ndarray, b: np.ndarray, cases: np.ndarray, metric: str, seed: int) -> dict[str, Any]:
-    """Every statistic of one variant against the baseline on complete pairs (a, b) with their case codes.
-
-    The interval is left as ``_interval`` (confidence levels → bounds): its level depends on the multiplicity
-    family, known only once every variant has its p-value (`_intervals`).
-    """
-    if a.size == 0:
-        return {"n": 0, "cases": 0, "baseline_mean": math.nan, "variant_mean": math.nan, "diff": math.nan,
-                "p_value": 1.0, "p_exact": 1.0, "b": 0, "c": 0, "correlation": math.nan, "omega2": math.nan,
-                "_test": "none (no complete pairs)", "_interval": None}
-    ca, cb, repeats = _per_case(a, b, cases)
-    if metric == "passed" and repeats == 1 and _is_binary(a) and _is_binary(b):
-        out = _mcnemar_stats(a, b)
-    else:
-        out = _graded_stats(ca, cb, metric, seed, repeats)
-    return {"n": int(a.size), "cases": int(ca.size), "baseline_mean": float(ca.mean()),
-            "variant_mean": float(cb.mean()), **out}
-
-
-def _note(row: dict[str, Any], metric: str) -> str:
-    if row["n"] == 0:
-        return f"no complete pairs ({row['n_dropped']} dropped): nothing to compare"
-    notes = []
-    if row["b"] + row["c"] == 0:
-        notes.append("no discordant pairs: both arms agree on every case")
-    if metric == "passed":
-        bound = 100 * stats.zero_event_upper_bound(row["cases"])
-        for side in ("baseline", "variant"):
-            if row[f"{side}_mean"] == 1.0:
-                notes.append(f"{side} passed every case (failure rate ≤ {bound:.1f}%, exact one-sided 95%)")
-            elif row[f"{side}_mean"] == 0.0:
-                notes.append(f"{side} failed every case (pass rate ≤ {bound:.1f}%, exact one-sided 95%)")
-    if row["n_dropped"]:
-        notes.append(f"{row['n_dropped']} pairs dropped (no value on one side)")
-    return "; ".join(notes)
-
-
-def _power(row: dict[str, Any], metric: str, alpha: float) -> tuple[float, str]:
-    """Smallest difference detectable at 80% power, and the sentence (an add-one floor on ω² for pass/fail
-    when no pair disagreed, so perfect agreement does not claim unlimited sensitivity)."""
-    n, omega2 = row["cases"], row["omega2"]
-    head = f"with n = {n} cases" if row["n"] != row["cases"] else f"with n = {n}"
-    if n < 2:
-        return math.inf, f"{head} there is too little data for a power estimate"
-    if metric == "passed":
-        omega2 = max(omega2, 1.0 / n)
-    elif omega2 == 0:
-        return math.inf, f"{head} every paired difference is equal: no power estimate"
-    mde = planning.smallest_detectable_difference(n, omega2, alpha, POWER)
-    size = f"{100 * mde:.0f} points" if metric == "passed" else f"{mde:.3g}"
-    return mde, f"{head} the smallest difference detectable at {100 * POWER:.0f}% power is {size}"
-
-
-# ---- groups ----------------------------------------------------------------------------------------------
-def _group_codes(p: _Paired, by_category: bool) -> np.ndarray:
-    if by_category:
-        return p.model * max(1, len(p.categories)) + p.category
-    return p.model
-
-
-def _variant_rows(p: _Paired, ib: int, iv: int, metric: str, seed: int, alpha: float,
-                  by_category: bool) -> list[dict[str, Any]]:
-    va, vb = p.values[:, ib], p.values[:, iv]
-    present = p.present[:, ib] | p.present[:, iv]
-    complete = ~np.isnan(va) & ~np.isnan(vb)
-    groups = _group_codes(p, by_category)
-    rows = []
-    for g in sorted(set(groups[p.present[:, ib]].tolist()) & set(groups[p.present[:, iv]].tolist())):
-        mask = groups == g
-        keep = mask & complete
-        row = _pair_stats(va[keep], vb[keep], p.case[keep], metric, seed)
-        row["n_dropped"] = int(np.sum(mask & present & ~complete))
-        row.update(_labels(p, int(g), by_category), variant=p.variants[iv], baseline=p.variants[ib])
-        row["mde"], row["power_note"] = _power(row, metric, alpha)
-        row["note"] = _note(row, metric)
-        rows.append(row)
-    return rows
-
-
-def _labels(p: _Paired, g: int, by_category: bool) -> dict[str, Any]:
-    if not by_category:
-        return {"model": p.models[g], "_model": g}
-    width = max(1, len(p.categories))
-    return {"model": p.models[g // width], "_model": g // width, "category": p.categories[g % width],
-            "_category": g % width}
-
-
-def _shares_model(p: _Paired, ib: int, iv: int) -> bool:
-    return bool(set(p.model[p.present[:, ib]].tolist()) & set(p.model[p.present[:, iv]].tolist()))
-
-
-# ---- guardrails ------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _GuardTable:
-    """Cost, p95 latency and error rate per (variant, model[, category]) group id."""
-
-    width_m: int
-    width_g: int
-    cost: dict[int, float]
-    p95: dict[int, float]
-    error: dict[int, float]
-
-
-def _guard_table(rows: _Rows, by_category: bool) -> _GuardTable:
-    width_m = int(rows.model.max(initial=0) + 1)
-    width_g = int(rows.category.max(initial=0) + 1) if by_category else 1
-    cat = rows.category if by_category else np.zeros_like(rows.model)
-    gid = (rows.variant * width_m + rows.model) * width_g + cat
-    p95 = stats.grouped_quantile(rows.latency, gid, 0.95)
-    error = _group_mean(gid, rows.error.astype(float))
-    return _GuardTable(width_m, width_g, _group_mean(gid, rows.cost), p95, error)
-
-
-def _guards(g: _GuardTable, table: pd.DataFrame, ib: int, iv: int, by_category: bool) -> pd.DataFrame:
-    """Cost, p95 latency and error rate of both arms for each row of ``table`` (same model / category)."""
-    tcat = table["_category"].to_numpy() if by_category else np.zeros(len(table), dtype=np.int64)
-    out = {}
-    for side, code in (("baseline", ib), ("variant", iv)):
-        ids = (code * g.width_m + table["_model"].to_numpy()) * g.width_g + tcat
-        out[f"{side}_cost_usd"] = [g.cost.get(i, math.nan) for i in ids]
-        out[f"{side}_p95_s"] = [g.p95.get(i, math.nan) for i in ids]
-        out[f"{side}_error_rate"] = [g.error.get(i, math.nan) for i in ids]
-    guard = pd.DataFrame(out, index=table.index)
-    guard["cost_diff_usd"] = guard["variant_cost_usd"] - guard["baseline_cost_usd"]
-    guard["p95_diff_s"] = guard["variant_p95_s"] - guard["baseline_p95_s"]
-    guard["error_rate_diff"] = guard["variant_error_rate"] - guard["baseline_error_rate"]
-    return guard
-
-
-def _group_mean(gid: np.ndarray, values: np.ndarray) -> dict[int, float]:
-    ok = ~np.isnan(values)
-    if not ok.any():
-        return {}
-    sums, counts = np.bincount(gid[ok], values[ok]), np.bincount(gid[ok])
-    return {int(i): float(sums[i] / counts[i]) for i in np.flatnonzero(counts)}
 
 
 # ---- assembling ------------------------------------------------------------------------------------------
@@ -449,66 +148,13 @@ def _compare_rows(frame: pd.DataFrame, baseline: str, metric: str, seed: int, al
     return df, messages
 
 
-def _levels(df: pd.DataFrame, family: list[str], alpha: float, by_category: bool) -> pd.Series:
-    """The confidence level of each row's displayed interval: the footing of its adjusted p.
-
-    Holm across k variants: the Bonferroni simultaneous level 1 − α/k (an interval that excludes 0 means Holm
-    rejects too). Benjamini–Hochberg across m categories with R differences found: Benjamini–Yekutieli's
-    false-coverage-rate level 1 − max(R, 1)·α/m (it excludes 0 exactly where BH rejects, for a dual test).
-    """
-    keys = [df[c] for c in family]
-    tested = df["n"] > 0
-    k = tested.groupby(keys, sort=False).transform("sum").clip(lower=1)
-    if not by_category:
-        return 1 - alpha / k
-    found = (tested & (df["p_adj"] < alpha)).groupby(keys, sort=False).transform("sum").clip(lower=1)
-    return 1 - found * alpha / k
-
-
-def _intervals(df: pd.DataFrame, alpha: float) -> pd.DataFrame:
-    """Each row's interval at its family level (``ci_low``, ``ci_high``) and unadjusted at 1 − α."""
-    out = {name: [] for name in ("ci_low", "ci_high", "ci_low_unadj", "ci_high_unadj", "method")}
-    for interval, level, test in zip(df["_interval"], df["ci_level"], df["_test"], strict=True):
-        if interval is None:
-            bounds = [(math.nan, math.nan, "")] * 2
-        else:
-            levels = (float(level), 1 - alpha) if not math.isclose(level, 1 - alpha) else (float(level),)
-            bounds = interval(levels)
-            bounds = bounds if len(bounds) == 2 else bounds * 2
-        (low, high, how), (low_u, high_u, _) = bounds
-        for name, value in zip(out, (low, high, low_u, high_u, f"{test}; {how}" if how else test), strict=True):
-            out[name].append(value)
-    return pd.DataFrame(out, index=df.index)
-
-
-def _verdicts(df: pd.DataFrame, alpha: float) -> pd.Series:
-    """``better`` / ``worse`` when the adjusted test and the displayed interval agree on a difference, ``no
-    detectable difference`` when they agree there is none, ``borderline`` when they disagree (the test and the
-    interval are different methods, or Holm steps further than Bonferroni) — never a verdict its interval
-    contradicts."""
-    rejected = df["p_adj"] < alpha
-    above, below = df["ci_low"] > 0, df["ci_high"] < 0
-    better, worse = rejected & (df["diff"] > 0) & above, rejected & (df["diff"] < 0) & below
-    none = ~rejected & ~above & ~below
-    return pd.Series(np.where(better, "better", np.where(worse, "worse", np.where(
-        none, "no detectable difference", "borderline"))), index=df.index)
-
-
-def _borderline_note(row: Any, alpha: float, metric: str, adjust: str) -> str:
-    interval = f"[{_fmt_diff(row.ci_low, metric)}, {_fmt_diff(row.ci_high, metric)}]"
-    test = f"p_adj {row.p_adj:.3g} {'<' if row.p_adj < alpha else '>='} α {alpha:g}"
-    side = "includes 0" if row.ci_low <= 0 <= row.ci_high else "excludes 0"
-    return (f"borderline: the {adjust}-adjusted test ({test}) and the {100 * row.ci_level:.4g}% interval "
-            f"{interval} ({side}) disagree at the margin; not claimed as a difference")
-
-
 def _finish(df: pd.DataFrame, metric: str, alpha: float, by_category: bool) -> pd.DataFrame:
     columns = COLUMNS if not by_category else [*COLUMNS[:3], "category", *COLUMNS[3:]]
     if df.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
     df["metric"] = metric
     family = ["variant", "model"] if by_category else ["model"]
-    adjust = stats.benjamini_hochberg if by_category else stats.holm
+    adjust = benjamini_hochberg if by_category else holm
     tested = df["p_value"].where(df["n"] > 0)
     df["p_adj"] = tested.groupby([df[c] for c in family], sort=False).transform(adjust).fillna(1.0)
     df["ci_level"] = _levels(df, family, alpha, by_category)
@@ -633,12 +279,6 @@ class Comparison:
         from ..notebook._display import comparison_html
 
         return comparison_html(self)
-
-
-def _fmt_diff(diff: float, metric: str) -> str:
-    if diff != diff:
-        return "NA"
-    return f"{100 * diff:+.1f} points" if metric == "passed" else f"{diff:+.3g}"
 
 
 def _row_text(row: dict[str, Any], metric: str) -> str:

@@ -25,7 +25,7 @@ import pandas as pd
 from scipy import stats as st
 
 from ..errors import StatsError
-from ._core import _check_alternative, _check_counts, _p_from_z
+from ._checks import _check_alternative, _check_counts, _p_from_z
 
 DEFAULT_TUNING = 5000
 """GrowthBook's default S: the sample size around which the test is most sensitive."""
