@@ -27,7 +27,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
 # public name -> the module that owns it (its attribute of the same name)
 FACE: dict[str, str] = {

@@ -8,6 +8,6 @@ comparison to use for variants answering the same cases).
 from ._face import declare
 
 declare(__name__, globals(), {
-    "PromptRegistry": "promptlab.registry._registry", "evaluate_prompt": "promptlab.evaluation._runner",
+    "PromptRegistry": "promptlab.registry._article", "evaluate_prompt": "promptlab.evaluation._runner",
     "EvalResult": "promptlab.evaluation._results", "is_significant": "promptlab.stats._sequential",
 })

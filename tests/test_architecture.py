@@ -175,3 +175,34 @@ def test_notebooks_import_only_the_faces():
             for module in re.findall(r"^\s*(?:from|import)\s+(promptlab[\w.]*)", source, re.MULTILINE):
                 assert module in faces, f"{path.name} imports {module}, past the faces"
             assert not re.search(r"\bpl\.\w+\._", source), f"{path.name} reaches a private module"
+
+
+# ---- dependencies point one way -------------------------------------------------------------------------------
+# Rooms from the bottom up; a module may import its own room and the rooms below it, never one above.
+LAYERS = (
+    {"errors", "_face", "_yaml", "_config_files", "_sync", "_files", "_display", "_version"},
+    {"providers"},
+    {"authoring"},
+    {"stats"},
+    {"evaluation"},
+    {"notebook"},
+    {"production"},
+    {"registry"},
+    {"optimize"},
+    {"testing", "cli", "compat", "promptlab"},
+)
+
+
+def _room(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "promptlab"
+
+
+def _level(module: str) -> int:
+    return next(i for i, rooms in enumerate(LAYERS) if _room(module) in rooms)
+
+
+def test_no_upward_import():
+    graph = _import_graph()
+    upward = sorted(f"{a} -> {b}" for a, targets in graph.items() for b in targets if _level(b) > _level(a))
+    assert not upward

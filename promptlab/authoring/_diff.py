@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..notebook._display import card, esc, paragraph, table, truncate
+from .._display import card, esc, paragraph, table, truncate
 from ._prompt import Prompt
 
 

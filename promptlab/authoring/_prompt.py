@@ -596,7 +596,7 @@ class Prompt(BaseModel):
                 f"hash={self.content_hash!r})")
 
     def _repr_html_(self) -> str:
-        from ..notebook._display import prompt_html
+        from .._display import prompt_html
 
         return prompt_html(self)
 

@@ -215,7 +215,7 @@ class Suite:
         return f"Suite({self.name!r}, {len(self)} cases: {counts})"
 
     def _repr_html_(self) -> str:
-        from ..notebook._display import suite_html
+        from .._display import suite_html
 
         return suite_html(self)
 

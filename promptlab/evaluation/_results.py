@@ -205,7 +205,7 @@ class Results:
         return headline(self)
 
     def _repr_html_(self) -> str:
-        from ..notebook._display import results_html
+        from .._display import results_html
 
         return results_html(self)
 

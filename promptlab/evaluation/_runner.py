@@ -23,8 +23,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__
 from .._sync import on_interrupt, run_sync
+from .._version import __version__
 from ..authoring._prompt import Prompt
 from ..authoring._suite import Case, Suite
 from ..errors import RunError

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..notebook._display import fmt_pct
+from .._display import fmt_pct
 from ..stats._intervals import case_proportion_interval, wilson_interval
 from ..stats._quantiles import QUANTILE_METHOD, quantile_ci
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from ._display import card, esc, paragraph, truncate
+from .._display import card, esc, paragraph, truncate
 
 ALL = "(all)"
 

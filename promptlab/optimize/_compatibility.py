@@ -212,6 +212,6 @@ class CompatibilityMatrix:
         return f"<CompatibilityMatrix current={self.current!r}: {'; '.join(parts)}>"
 
     def _repr_html_(self) -> str:
-        from ..notebook._display import compatibility_html
+        from .._display import compatibility_html
 
         return compatibility_html(self)

@@ -428,7 +428,7 @@ class Compression:
                 f"input tokens {saved or 'not measured'}>")
 
     def _repr_html_(self) -> str:
-        from ..notebook._display import compression_html
+        from .._display import compression_html
 
         return compression_html(self)
 

@@ -275,6 +275,6 @@ class NonInferiority:
                 f"{parts or 'no models'}>")
 
     def _repr_html_(self) -> str:
-        from ..notebook._display import noninferiority_html
+        from .._display import noninferiority_html
 
         return noninferiority_html(self)

@@ -32,9 +32,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from .._config_files import load_model_file
+from .._display import usd_per_1k
 from ..errors import RoutingError
 from ..evaluation._results import Results
-from ..notebook._display import usd_per_1k
 from ..notebook._plots import pareto_mask
 
 CANDIDATE_COLUMNS = ["model", "n", "accuracy", "ci_low", "ci_high", "errors", "cost_per_1k_calls_usd",
@@ -272,7 +272,7 @@ class RoutingDecision:
         return f"<RoutingDecision {self.message}>"
 
     def _repr_html_(self) -> str:
-        from ..notebook._display import routing_decision_html
+        from .._display import routing_decision_html
 
         return routing_decision_html(self)
 
@@ -400,7 +400,7 @@ class RoutingTable:
         return f"<RoutingTable {len(self.tasks)} tasks: {routes}>"
 
     def _repr_html_(self) -> str:
-        from ..notebook._display import routing_table_html
+        from .._display import routing_table_html
 
         return routing_table_html(self)
 

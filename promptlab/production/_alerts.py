@@ -348,7 +348,7 @@ class AlertReport:
                 f"suppressed={self.suppressed}, sink_errors={len(self.sink_errors)})")
 
     def _repr_html_(self) -> str:
-        from ..notebook._display import alerts_html
+        from .._display import alerts_html
 
         return alerts_html(self)
 

@@ -164,7 +164,7 @@ class TokenBudget:
                 f"in {self.current_period()})")
 
     def _repr_html_(self) -> str:
-        from ..notebook._display import budget_html
+        from .._display import budget_html
 
         return budget_html(self)
 

@@ -374,7 +374,7 @@ class EventLog:
         return f"EventLog({str(self.path)!r}, {state}, buffered={len(self._buffer)})"
 
     def _repr_html_(self) -> str:
-        from ..notebook._display import eventlog_html
+        from .._display import eventlog_html
 
         return eventlog_html(self.summary())
 

@@ -164,7 +164,7 @@ class ABTestReport:
         return head + f", {srm})"
 
     def _repr_html_(self) -> str:
-        from ..notebook._display import abtest_html
+        from .._display import abtest_html
 
         return abtest_html(self)
 

@@ -212,6 +212,6 @@ class MetricsReport:
         return f"MetricsReport(groups={groups}, windows={len(self.df)}, window={window}, calls={calls}{span})"
 
     def _repr_html_(self) -> str:
-        from ..notebook._display import metrics_html
+        from .._display import metrics_html
 
         return metrics_html(self)

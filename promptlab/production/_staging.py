@@ -78,7 +78,7 @@ class ShadowReport:
                 f"live only={p.b}, shadow only={p.c}, p={p.p_value:.3g})")
 
     def _repr_html_(self) -> str:
-        from ..notebook._display import shadow_html
+        from .._display import shadow_html
 
         return shadow_html(self)
 
@@ -290,7 +290,7 @@ class Canary:
                 f"last status={None if self.last_report is None else self.last_report.status!r})")
 
     def _repr_html_(self) -> str:
-        from ..notebook._display import canary_html
+        from .._display import canary_html
 
         return canary_html(self)
 

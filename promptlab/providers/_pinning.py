@@ -372,7 +372,7 @@ class LockCheck:
         return f"<LockCheck {'ok' if self.ok else 'DRIFT'} ({parts or 'no models'})>"
 
     def _repr_html_(self) -> str:
-        from ..notebook._display import lock_check_html
+        from .._display import lock_check_html
 
         return lock_check_html(self)
 

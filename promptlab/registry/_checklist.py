@@ -174,7 +174,7 @@ class Checklist:
         return f"Checklist({self.ref}: {ok}/{len(self.items)} pass — {tail})"
 
     def _repr_html_(self) -> str:
-        from ..notebook._display import checklist_html
+        from .._display import checklist_html
 
         return checklist_html(self)
 

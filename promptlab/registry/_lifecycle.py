@@ -149,7 +149,7 @@ class GateResult:
         return f"GateResult({self.gate!r} gate for {self.ref}: {verdict})"
 
     def _repr_html_(self) -> str:
-        from ..notebook._display import gate_html
+        from .._display import gate_html
 
         return gate_html(self)
 

@@ -24,8 +24,10 @@ and nothing is served or moved while the history's hash chain is broken (`prompt
 Writes are atomic (temporary file + ``os.replace``) and serialised by a lock file (``configs/.registry.lock``),
 so several processes promoting at once lose nothing.
 
-Modules: this one is the API (`Registry`, the article's `PromptRegistry`); `promptlab.registry._store` reads
-and writes the files; `promptlab.registry._lifecycle` holds the states, moves, gates and history events;
+Modules: this one is the API (`Registry`); `promptlab.registry._status` is its status view,
+`promptlab.registry._write_rules` the checks and texts of its writes, `promptlab.registry._article` the article's
+`PromptRegistry` over it; `promptlab.registry._store` reads and writes the files; `promptlab.registry._lifecycle`
+holds the states, moves, gates and history events;
 `promptlab.registry._evidence` summarises evidence; `promptlab.registry._checklist` the production checklist;
 `promptlab.authoring._diff` the version diff.
 """
@@ -35,13 +37,12 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from pydantic import ValidationError
 
+from .._files import atomic_write, current_actor
 from ..authoring._diff import PromptDiff
 from ..authoring._prompt import ChangelogEntry, Prompt, load_prompt
 from ..errors import GateRefused, IntegrityError, RegistryError
@@ -51,22 +52,29 @@ from . import _lifecycle as lc
 from ._checklist import Checklist, Facts, authors, build_checklist, load_fallbacks, load_monitoring
 from ._evidence import Evidence
 from ._lifecycle import ENVIRONMENTS, GateResult, HistoryEvent
+from ._status import RegistryStatus, _version_row
 from ._store import (
     AliasEntry,
     HistoryChain,
     Problem,
     RegistryStore,
     View,
-    atomic_write,
-    current_actor,
     definition_hash,
     find_root,
 )
+from ._write_rules import (
+    _auto_changes,
+    _check_new_content,
+    _check_new_version,
+    _free_version,
+    _no_rollback,
+    _refuse_unproven_export,
+    _same_as_registered,
+)
 
-__all__ = ["AliasEntry", "HistoryChain", "Problem", "PromptRegistry", "Registry", "RegistryStatus", "current_actor",
+__all__ = ["AliasEntry", "HistoryChain", "Problem", "Registry", "RegistryStatus", "current_actor",
            "definition_hash", "find_root", "parse_ref"]
 
-SELECTORS = ("latest", *ENVIRONMENTS)
 _CHAIN_FIELDS = {"prev_hash", "hash"}
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -79,47 +87,6 @@ def parse_ref(ref: str, version: str | None = None) -> tuple[str, str]:
     if sep and version is not None and version != selector:
         raise RegistryError(f"{ref!r} names version {selector!r} but version={version!r} was passed; give one.")
     return name, (selector or version or "latest")
-
-
-class RegistryStatus:
-    """Every version with its state and where it is live, plus every integrity problem found.
-
-    Attributes:
-        versions: one row per version (see `Registry.versions`).
-        problems: `Problem` records (hand-edited or missing files, alias files that disagree with history …).
-        live: ``{environment: {prompt: version}}`` from the alias files.
-        chain: the state of the history's hash chain (`HistoryChain`).
-    """
-
-    def __init__(self, versions: pd.DataFrame, problems: tuple[Problem, ...], live: dict[str, dict[str, str]],
-                 chain: HistoryChain | None = None):
-        self.versions, self.problems, self.live = versions, tuple(problems), live
-        self.chain = chain or HistoryChain()
-
-    @property
-    def ok(self) -> bool:
-        """Whether no problem was found."""
-        return not self.problems
-
-    def text(self) -> str:
-        """Plain text for terminals and CI logs."""
-        cols = ["prompt", "version", "state", "live", "file", "pinned"]
-        table = self.versions[cols].to_string(index=False) if len(self.versions) else "(no prompt files)"
-        problems = [f"  {p.kind}: {p.message}" for p in self.problems] or ["  none"]
-        return "\n".join([table, "", f"history: {self.chain.describe()}", f"problems ({len(self.problems)}):",
-                          *problems])
-
-    def __repr__(self) -> str:
-        live = "; ".join(f"{env}: " + (", ".join(f"{n}@{v}" for n, v in names.items()) or "nothing")
-                         for env, names in self.live.items())
-        prompts = self.versions["prompt"].nunique() if len(self.versions) else 0
-        return (f"RegistryStatus({len(self.versions)} versions of {prompts} prompts; {live}; "
-                f"{len(self.problems)} problems)")
-
-    def _repr_html_(self) -> str:
-        from ..notebook._display import status_html
-
-        return status_html(self)
 
 
 # ---- the registry -----------------------------------------------------------------------------------------------
@@ -553,132 +520,3 @@ class Registry:
 
     def _repr_html_(self) -> str:
         return self.status()._repr_html_()
-
-
-def _version_row(key: tuple[str, str], view: View, live: dict[str, dict[str, str]]) -> dict[str, Any]:
-    event, found = view.ledger.registered.get(key), view.files.get(key)
-    model = found.prompt.model if found else None
-    return {"prompt": key[0], "version": key[1], "state": view.ledger.state(*key) or "unregistered",
-            "live": ", ".join(env for env in ENVIRONMENTS if live[env].get(key[0]) == key[1]),
-            "file": found.path if found else None, "model": model,
-            "pinned": pin_status(model).pinned if model else None,
-            "content_hash": found.prompt.content_hash if found else event.content_hash,
-            "registered_by": event.actor if event else None, "registered_at": event.at if event else None}
-
-
-def _check_new_version(prompt: Prompt) -> None:
-    if prompt.version in SELECTORS:
-        raise RegistryError(f"version {prompt.version!r} is reserved for aliases ({list(SELECTORS)!r}); use a number "
-                            "such as '1.2.0'.")
-    entry = prompt.changelog[0] if prompt.changelog else None
-    if entry is None or entry.version != prompt.version:
-        raise RegistryError(f"{prompt.ref} must add a changelog entry of its own at the top of `changelog:` (the "
-                            f"newest entry is {entry.version if entry else None!r}). Add `- version: "
-                            f"{prompt.version}` with date, author and changes.")
-
-
-def _check_new_content(prompt: Prompt, view: View) -> None:
-    """Refuse a new version whose behaviour (content hash) equals a registered version of the same prompt: two
-    versions that answer the same split evidence and history between them for no difference."""
-    same = [(v, e) for (n, v), e in view.ledger.registered.items()
-            if n == prompt.name and e.content_hash == prompt.content_hash]
-    if same:
-        version, event = same[-1]
-        raise RegistryError(f"{prompt.name}@{version} (registered by {event.actor} from {event.file}) already has "
-                            f"exactly this behaviour (content hash {prompt.content_hash!r}), so {prompt.ref} would "
-                            f"be a duplicate. Use {prompt.name}@{version}, or change the prompt (model, parameters, "
-                            "system, examples or template) before giving it a new version.")
-
-
-def _same_as_registered(prompt: Prompt, event: HistoryEvent) -> Prompt:
-    if event.definition_hash == definition_hash(prompt):
-        return prompt
-    raise RegistryError(f"{prompt.ref} is already registered (by {event.actor} at {event.at}) with different content; "
-                        "versions are immutable. Give the change a new version with its own changelog entry "
-                        "(prompt.with_changes(version=..., changelog=...)).")
-
-
-def _no_rollback(name: str, env: str, stack: tuple[str, ...], to: str | None) -> str:
-    if not stack:
-        return f"nothing to roll back: {name!r} has never been live in {env}."
-    if to is not None:
-        return (f"{name}@{to} was not live in {env} before {stack[-1]} (deployments, oldest first: {list(stack)!r}); "
-                "roll back to one of those, or promote the version through the lifecycle.")
-    return f"nothing to roll back to: {name}@{stack[-1]} is the only version that has been live in {env}."
-
-
-def _refuse_unproven_export(prompt: Prompt, record: ev.Evidence | None, override: str) -> None:
-    """An export backed by a comparison needs a detected improvement, or an override that says why."""
-    if record is None or not record.comparison or override:
-        return
-    if any(row.verdict == "better" for row in record.comparison):
-        return
-    verdicts = "; ".join(f"{r.verdict} vs {r.baseline_ref or r.baseline} on {r.model} (diff {r.diff:+.3g}, "
-                         f"interval [{r.ci_low:+.3g}, {r.ci_high:+.3g}], p_adj {r.p_adj:.3g})"
-                         for r in record.comparison)
-    raise GateRefused(f"export of {prompt.name} ({prompt.content_hash[:12]}): the comparison shows no detected "
-                      f"improvement ({verdicts}). Export the variant that is better, run more cases, or pass "
-                      "override='why' — the reason is recorded in the history.", gate="export",
-                      failures=(f"no detected improvement: {verdicts}",),
-                      needed=("a comparison whose verdict is 'better', or override='why'",))
-
-
-def _free_version(variant: Prompt, view: View) -> str:
-    taken = {v for n, v in [*view.files, *view.ledger.registered] if n == variant.name}
-    if variant.version not in taken:
-        return variant.version
-    numbers = [tuple(int(x) for x in m.groups()) for v in taken if (m := re.match(r"^(\d+)\.(\d+)\.(\d+)$", v))]
-    if not numbers:
-        raise RegistryError(f"cannot choose a version after {sorted(taken)!r}; pass version='...'.")
-    major, minor, _ = max(numbers)
-    return f"{major}.{minor + 1}.0"
-
-
-def _auto_changes(base: Prompt | None, variant: Prompt, record: Evidence | None) -> str:
-    parts = ["Exported from a notebook."]
-    if base is not None:
-        parts.append(f"Changed from {base.ref}: {', '.join(PromptDiff(base, variant).changed) or 'nothing'}.")
-    if record is not None:
-        parts += [f"Evidence: {r.verdict} than {r.baseline_ref or r.baseline} on {r.model} ({lc.points(r)}, "
-                  f"p_adj {r.p_adj:.3g}, n = {r.n})." for r in record.comparison]
-        if record.eval is not None:
-            parts.append(f"Accuracy {record.eval.accuracy:.1%} on {record.eval.cases} cases.")
-    return " ".join(parts)
-
-
-# ---- the article's face ---------------------------------------------------------------------------------------
-class PromptRegistry:
-    """The article's ``PromptRegistry`` calls, as a thin face over `Registry`.
-
-    Args:
-        prompts_dir: the ``prompts/`` folder; its parent is the repository root, beside ``configs/``.
-    """
-
-    def __init__(self, prompts_dir: str | Path = "prompts"):
-        self.registry = Registry(Path(prompts_dir).resolve().parent)
-
-    def register(self, name: str, config: Prompt | dict[str, Any], version: str | None = None) -> Prompt:
-        """Register ``config`` (a `Prompt` or the prompt file's fields as a dict) as a version of ``name``."""
-        data = config.model_dump() if isinstance(config, Prompt) else dict(config)
-        data.update(name=name, **({"version": version} if version else {}))
-        try:
-            prompt = Prompt.model_validate(data)
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            raise RegistryError(f"invalid prompt config for {name!r}: {error['msg']} at {error['loc']!r} (got "
-                                f"{error.get('input')!r}). See promptlab.authoring._prompt for the fields.") from None
-        return self.registry.register(prompt)
-
-    def get(self, name: str, version: str = "latest") -> Prompt:
-        """A version of ``name``: a version number, ``"latest"``, ``"staging"`` or ``"production"``."""
-        return self.registry.get(name, version)
-
-    def promote(self, name: str, version: str, environment: str = "production", **options: Any) -> HistoryEvent:
-        """Move ``name@version`` to ``environment`` (any lifecycle state) through its gate (`Registry.promote`)."""
-        return self.registry.promote(f"{name}@{version}", environment, **options)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(sorted({n for n, _ in self.registry.store.scan()[0]}))
-
-    def __repr__(self) -> str:
-        return f"PromptRegistry({str(self.registry.prompts_dir)!r})"

@@ -276,7 +276,7 @@ class Comparison:
         return f"<Comparison vs {self.baseline!r} on {self.metric}: {'; '.join(parts)}>"
 
     def _repr_html_(self) -> str:
-        from ..notebook._display import comparison_html
+        from .._display import comparison_html
 
         return comparison_html(self)
 

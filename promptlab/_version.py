@@ -1,0 +1,3 @@
+"""promptlab's version, in a module of its own so any room can read it without importing the face."""
+
+__version__ = "0.1.0"
