@@ -18,7 +18,8 @@ import promptlab as pl
 from promptlab.authoring._prompt import ChangelogEntry, load_prompt
 from promptlab.errors import EvidenceError, GateRefused, IntegrityError, RegistryError
 from promptlab.evaluation._results import Results, build_frame
-from promptlab.registry._registry import PromptRegistry, Registry, definition_hash, find_root, parse_ref
+from promptlab.registry._article import PromptRegistry
+from promptlab.registry._registry import Registry, definition_hash, find_root, parse_ref
 
 ROOT = Path(__file__).resolve().parent.parent
 SENTIMENT = "sentiment_classifier"
