@@ -29,14 +29,16 @@ import json
 import random
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .._yaml import key_line, load_yaml, looks_tabular, node_at, node_line, read_text
 from ..errors import SuiteFileError
+
+if TYPE_CHECKING:  # pandas loads when a frame is asked for: loading a suite stays light
+    import pandas as pd
 
 CATEGORIES = ("happy_path", "edge_case", "adversarial")
 Difficulty = Literal["easy", "medium", "hard"]
@@ -148,6 +150,8 @@ class Suite:
 
     def counts(self) -> pd.Series:
         """Number of cases per category, in the order categories first appear."""
+        import pandas as pd
+
         series = pd.Series([case.category for case in self], dtype="object")
         return series.value_counts(sort=False).rename("cases").rename_axis("category")
 
@@ -181,6 +185,8 @@ class Suite:
         """One row per case: id, input, expected, category, difficulty, tags."""
         rows = [case.model_dump(exclude={"metadata", "scorer"}) for case in self]
         columns = ["id", "input", "expected", "category", "difficulty", "tags"]
+        import pandas as pd
+
         return pd.DataFrame(rows, columns=columns)
 
     # ---- saving ---------------------------------------------------------------------------------------

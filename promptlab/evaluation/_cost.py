@@ -20,14 +20,15 @@ from decimal import Decimal
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .._yaml import load_yaml, read_text
 from ..errors import PriceFileError
 from ..providers import canonical_model_id, split_model_id
 from ..providers._base import Request
+
+if TYPE_CHECKING:  # pandas loads for an estimate's frame only: a run's first call does not wait for it
+    import pandas as pd
 
 PER_TOKENS = Decimal(1_000_000)
 MESSAGE_OVERHEAD_TOKENS = 4
@@ -222,6 +223,8 @@ def worst_case_cost(model_id: str, request: Request) -> Decimal | None:
 
 def estimate_frame(rows: list[dict]) -> pd.DataFrame:
     """Aggregate per-call estimates into one row per variant × model (what `estimate` returns)."""
+    import pandas as pd
+
     frame = pd.DataFrame(rows)
     grouped = frame.groupby(["variant", "model"], sort=False)
     out = grouped.agg(calls=("input_tokens", "size"), input_tokens=("input_tokens", "sum"),
