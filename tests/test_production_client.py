@@ -98,7 +98,7 @@ def test_a_registry_that_never_answered_raises(tmp_path):
         client.complete("a")
     assert "SECRET" not in str(info.value)
     junk, _, _ = client_for(tmp_path / "2", FakeProvider("ok"), registry=StubRegistry(prompt="not a prompt"))
-    with pytest.raises(PromptUnavailableError, match="TypeError"):
+    with pytest.raises(PromptUnavailableError, match="ArgumentError"):
         junk.complete("a")
 
 

@@ -28,6 +28,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from ..errors import ArgumentError
 from ..providers._base import Completion, Request
 
 _SCHEMA = """
@@ -78,8 +79,8 @@ def cache_key(identity: Mapping[str, Any], request: Request, repeat: int, namesp
         namespace: separates callers that send the same request for different purposes (the judge).
     """
     if not isinstance(identity, Mapping) or "provider" not in identity:
-        raise TypeError(f"cache_key needs a provider's cache_identity() mapping with a 'provider' entry, got "
-                        f"{identity!r}. Pass provider.cache_identity().")
+        raise ArgumentError(f"cache_key needs a provider's cache_identity() mapping with a 'provider' entry, got "
+                            f"{identity!r}. Pass provider.cache_identity().")
     material = json.dumps([dict(identity), request.model, request.fingerprint(), repeat, namespace],
                           sort_keys=True, default=str)
     return hashlib.sha256(material.encode("utf-8")).hexdigest()

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..authoring._suite import Case
-from ..errors import ProviderError
+from ..errors import ArgumentError, ProviderError
 from ..providers import canonical_model_id, make_provider, split_model_id
 from ..providers._base import Completion, Message, Provider, Request
 from ._cache import ResponseCache, cache_key
@@ -57,17 +57,26 @@ _SYSTEM = (
 )
 
 
+def _criterion(item: Any) -> Criterion:
+    if isinstance(item, Criterion):
+        return item
+    if isinstance(item, str):
+        return Criterion(item, item)
+    if isinstance(item, tuple | list) and 2 <= len(item) <= 3 and all(isinstance(part, str) for part in item[:2]):
+        return Criterion(*item)
+    raise ArgumentError(f"a judge criterion must be a Criterion, a name, or a (name, description[, weight]) "
+                        f"tuple; got {item!r}.")
+
+
 def _as_criteria(criteria: Iterable[Criterion | str | tuple]) -> tuple[Criterion, ...]:
-    out = []
-    for item in criteria:
-        if isinstance(item, Criterion):
-            out.append(item)
-        elif isinstance(item, str):
-            out.append(Criterion(item, item))
-        else:
-            out.append(Criterion(*item))
+    if isinstance(criteria, (str, Criterion)):  # one criterion given alone, not a list of them
+        criteria = [criteria]
+    try:
+        out = [_criterion(item) for item in criteria]
+    except TypeError:  # not iterable
+        raise ArgumentError(f"criteria must be a list of criteria, got {criteria!r}.") from None
     if not out:
-        raise ValueError("a judge needs at least one criterion, e.g. criteria=['accuracy', 'completeness']")
+        raise ArgumentError("a judge needs at least one criterion, e.g. criteria=['accuracy', 'completeness']")
     return tuple(out)
 
 
@@ -233,10 +242,10 @@ def judge(criteria: Iterable[Criterion | str | tuple] = SECURITY_REVIEW_CRITERIA
         cache: cache judge calls (True, False or a `ResponseCache`).
     """
     if not model:
-        raise ValueError("judge(model=...) is required, e.g. 'anthropic:claude-3-5-sonnet-20241022'")
-    low, high = scale
-    if not (isinstance(low, int) and isinstance(high, int) and low < high):
-        raise ValueError(f"scale must be two integers (low, high) with low < high, got {scale!r}")
+        raise ArgumentError("judge(model=...) is required, e.g. 'anthropic:claude-3-5-sonnet-20241022'")
+    if not (isinstance(scale, tuple | list) and len(scale) == 2 and all(isinstance(end, int) for end in scale)
+            and scale[0] < scale[1]):
+        raise ArgumentError(f"scale must be two integers (low, high) with low < high, got {scale!r}")
     return Judge(_as_criteria(criteria), model, scale=scale, pass_threshold=pass_threshold, retries=retries,
                  temperature=temperature, cache=cache)
 

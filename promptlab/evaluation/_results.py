@@ -47,6 +47,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..errors import ArgumentError, UnknownNameError
+
 COLUMNS: dict[str, str] = {
     "run_id": "string", "case_id": "string", "category": "string", "difficulty": "string",
     "variant": "string", "prompt_name": "string", "prompt_version": "string", "prompt_hash": "string",
@@ -95,6 +97,9 @@ class Results:
     """
 
     def __init__(self, df: pd.DataFrame, meta: dict[str, Any] | None = None):
+        if not isinstance(df, pd.DataFrame):
+            raise ArgumentError(f"Results needs a results DataFrame, got {type(df).__name__}. Use what pl.run(...) "
+                                "returned, or Results.load(path).")
         self.df = conform(df)
         self.meta = dict(meta or {})
 
@@ -114,7 +119,7 @@ class Results:
         """
         from ._summaries import accuracy_table
 
-        return accuracy_table(self.df, by or GROUP, confidence)
+        return accuracy_table(self.df, self._columns(by or GROUP), confidence)
 
     def by_category(self, confidence: float = 0.95) -> pd.DataFrame:
         """`accuracy` per variant × model × category."""
@@ -124,6 +129,8 @@ class Results:
         """Answers that failed their scorer: case, category, input, expected, actual, reason."""
         from ._summaries import failures_table
 
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise ArgumentError(f"limit={limit!r} must be a whole number >= 0, or None for every failure.")
         return failures_table(self.df, limit)
 
     def errors(self) -> pd.DataFrame:
@@ -159,10 +166,22 @@ class Results:
 
         return summary_table(self)
 
+    def _columns(self, by: list[str]) -> list[str]:
+        """``by`` as a list of this frame's columns (one name alone is accepted), or `UnknownNameError`."""
+        by = [by] if isinstance(by, str) else list(by)
+        unknown = [column for column in by if column not in self.df.columns]
+        if unknown:
+            raise UnknownNameError(f"by={unknown!r} names no column of the results; group by columns such as "
+                                   f"{GROUP + ['category']!r}.")
+        return by
+
     # ---- combining, saving ------------------------------------------------------------------------------
     @classmethod
     def concat(cls, results: list[Results]) -> Results:
         """Results of several runs as one; ``meta["runs"]`` keeps each run's metadata."""
+        strays = [type(r).__name__ for r in results if not isinstance(r, Results)]
+        if strays:
+            raise ArgumentError(f"Results.concat takes a list of Results; got {strays!r} among them.")
         frames = [r.df for r in results]
         metas = [m for r in results for m in (r.meta.get("runs") or [r.meta])]
         return cls(pd.concat(frames, ignore_index=True), {"runs": metas})

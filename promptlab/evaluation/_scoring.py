@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from ..errors import ArgumentError, UnknownNameError
+
 if TYPE_CHECKING:  # for annotations only: the suite module reads labels with this module's LabelSet
     from ..authoring._suite import Case
 
@@ -89,8 +91,8 @@ def _needs_expected(scorer: Any) -> bool:
 def _require_expected(case: Case, scorer_name: str) -> Any:
     """The case's expected value; a case without one cannot be scored by this scorer (a recorded error)."""
     if case.expected is None:
-        raise ValueError(f"case {case.id!r} has no `expected` value, and the {scorer_name} scorer compares with "
-                         "it. Add `expected:` to the case, or score it with a scorer that needs none.")
+        raise ArgumentError(f"case {case.id!r} has no `expected` value, and the {scorer_name} scorer compares with "
+                            "it. Add `expected:` to the case, or score it with a scorer that needs none.")
     return case.expected
 
 
@@ -114,7 +116,7 @@ class LabelSet:
     """A label set that reads labels in free text: longest label at each position, on word boundaries.
 
     Raises:
-        ValueError: a label has no letters or digits, or two labels read the same ("Billing-Inquiries" and
+        ArgumentError: a label has no letters or digits, or two labels read the same ("Billing-Inquiries" and
             "billing inquiries").
     """
 
@@ -124,13 +126,13 @@ class LabelSet:
         for label in self.labels:
             words = label_words(label)
             if not words:
-                raise ValueError(f"label {label!r} has no letters or digits, so no answer can name it. "
-                                 "Give every label at least one word.")
+                raise ArgumentError(f"label {label!r} has no letters or digits, so no answer can name it. "
+                                    "Give every label at least one word.")
             for form in dict.fromkeys((words, ("".join(words),))):
                 other = self._forms.setdefault(form, label)
                 if other != label:
-                    raise ValueError(f"labels {other!r} and {label!r} read the same ({' '.join(form)!r}): case, "
-                                     "spaces, hyphens and punctuation are ignored. Keep one of them.")
+                    raise ArgumentError(f"labels {other!r} and {label!r} read the same ({' '.join(form)!r}): case, "
+                                        "spaces, hyphens and punctuation are ignored. Keep one of them.")
         self._longest = max((len(form) for form in self._forms), default=0)
 
     def canonical(self, value: Any) -> str | None:
@@ -375,7 +377,7 @@ def as_score(result: Any) -> Score:
         return Score(float(result), result)
     if isinstance(result, (int, float)):
         return Score(float(result), None)
-    raise TypeError(f"a scorer must return Score, bool or a number, got {type(result).__name__} {result!r}")
+    raise ArgumentError(f"a scorer must return Score, bool or a number, got {type(result).__name__} {result!r}")
 
 
 def default_scorer(labels: Iterable[str] | None) -> Scorer:
@@ -387,12 +389,13 @@ def builtin_needs_expected(name: str) -> bool:
     """Whether the built-in scorer a case names (``scorer: json``) compares with the case's ``expected``.
 
     Raises:
-        ValueError: no built-in scorer has that name (the message suggests the closest names).
+        UnknownNameError: no built-in scorer has that name (the message suggests the closest names).
     """
     if name not in BUILTIN_SCORERS:
         close = difflib.get_close_matches(name, BUILTIN_SCORERS, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"no built-in scorer is named {name!r}.{hint} Known: {', '.join(sorted(BUILTIN_SCORERS))}.")
+        known = ", ".join(sorted(BUILTIN_SCORERS))
+        raise UnknownNameError(f"no built-in scorer is named {name!r}.{hint} Known: {known}.")
     return _needs_expected(BUILTIN_SCORERS[name]())
 
 
@@ -400,7 +403,7 @@ def _chosen(scorer: Scorer, case: Case) -> Scorer:
     if case.scorer is None:
         return scorer
     if case.scorer not in BUILTIN_SCORERS:
-        raise ValueError(f"case {case.id!r} names scorer {case.scorer!r}; known: {sorted(BUILTIN_SCORERS)}")
+        raise UnknownNameError(f"case {case.id!r} names scorer {case.scorer!r}; known: {sorted(BUILTIN_SCORERS)}")
     return BUILTIN_SCORERS[case.scorer]()
 
 

@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..errors import ArgumentError
+
 _COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C"]
 
 
@@ -184,7 +186,7 @@ def plot_power(p_base: float | None = None, *, omega2: float | None = None, alph
 
     go = _plotly()
     if (p_base is None) == (omega2 is None):
-        raise ValueError("give exactly one of p_base (two proportions) or omega2 (paired eval from a pilot)")
+        raise ArgumentError("give exactly one of p_base (two proportions) or omega2 (paired eval from a pilot)")
     deltas = np.asarray(deltas if deltas is not None else np.linspace(0.01, 0.2, 40), dtype=float)
     if p_base is not None:
         deltas = deltas[p_base + deltas < 1]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .._display import esc
-from ..errors import PromptlabError
+from ..errors import ArgumentError, NotebookFailed, NotebookFileError
 
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
@@ -88,7 +88,7 @@ def parse_parameters(pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key.isidentifier():
-            raise ValueError(f"a parameter must look like NAME=VALUE, got {pair!r}")
+            raise ArgumentError(f"a parameter must look like NAME=VALUE, got {pair!r}")
         try:
             values[key] = ast.literal_eval(raw)
         except (ValueError, SyntaxError):
@@ -105,8 +105,8 @@ def inject_parameters(notebook: Any, parameters: dict[str, Any]) -> None:
     index = next((i for i, c in enumerate(notebook.cells) if "parameters" in c.get("metadata", {}).get("tags", [])),
                  None)
     if index is None:
-        raise ValueError("the notebook has no cell tagged 'parameters' to override; tag one in JupyterLab "
-                         "(property inspector → cell tags)")
+        raise ArgumentError("the notebook has no cell tagged 'parameters' to override; tag one in JupyterLab "
+                            "(property inspector → cell tags)")
     source = "\n".join(f"{key} = {value!r}" for key, value in parameters.items())
     cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
     notebook.cells.insert(index + 1, cell)
@@ -124,22 +124,6 @@ def _environment(**values: str):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-class NotebookFailed(PromptlabError):
-    """A notebook did not run to the end: names the notebook, the cell (1-based, as in the file, with its
-    first source line) and the error, on one line.
-
-    Attributes:
-        notebook: the notebook's path.
-        cell: the failing cell's 1-based position in the notebook file (None: the failure was not in a cell).
-        error: the error as ``Name: message``.
-    """
-
-    def __init__(self, notebook: Path, cell: int | None, source_line: str, error: str):
-        self.notebook, self.cell, self.error = notebook, cell, error
-        where = f"cell {cell} ({source_line!r})" if cell is not None else source_line
-        super().__init__(f"notebook {str(notebook)!r} failed at {where}: {error}")
 
 
 def _tracking_executor(timeout_s: int) -> Any:
@@ -229,7 +213,7 @@ def notebook_report(path: str | Path, output: str | Path | None = None, *,
     """
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"notebook {str(path)!r} does not exist. Check the path.")
+        raise NotebookFileError(f"notebook {str(path)!r} does not exist. Check the path.")
     html = offline_html(execute_notebook(path, parameters, timeout_s))
     output = Path(output) if output else Path("reports") / f"{path.stem}.html"
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from ..errors import AlertDeliveryError
+from ..errors import AlertDeliveryError, ArgumentError
 from ..stats._intervals import wilson_interval
 from ..stats._quantiles import QUANTILE_METHOD, quantile_ci
 from ..stats._sequential import welch_test
@@ -141,8 +141,8 @@ class WebhookSink:
     def __init__(self, url: str, *, timeout_s: float = 5.0, headers: dict[str, str] | None = None):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("a webhook URL must be http(s)://host/...; check the value you passed (not shown: "
-                             "it may hold a token).")
+            raise ArgumentError("a webhook URL must be http(s)://host/...; check the value you passed (not shown: "
+                                "it may hold a token).")
         self._url, self._headers, self.timeout_s = url, dict(headers or {}), timeout_s
         self.host = f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import TokenBudgetExceeded
+from ..errors import ArgumentError, TokenBudgetExceeded
 
 PERIODS = ("daily", "monthly", "total")
 
@@ -72,9 +72,9 @@ class TokenBudget:
     def __init__(self, path: str | Path, *, limit_tokens: int, name: str = "default", period: str = "daily",
                  clock: Callable[[], dt.datetime] = _utcnow):
         if period not in PERIODS:
-            raise ValueError(f"period={period!r} is not one of {PERIODS!r}.")
+            raise ArgumentError(f"period={period!r} is not one of {PERIODS!r}.")
         if not isinstance(limit_tokens, int) or limit_tokens < 0:
-            raise ValueError(f"limit_tokens={limit_tokens!r} must be a whole number >= 0.")
+            raise ArgumentError(f"limit_tokens={limit_tokens!r} must be a whole number >= 0.")
         self.path, self.limit_tokens, self.name, self.period = Path(path), limit_tokens, name, period
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
@@ -175,5 +175,5 @@ def _check_tokens(tokens: int) -> int:
     except TypeError:
         value = -1
     if isinstance(tokens, bool) or value < 0:
-        raise ValueError(f"tokens={tokens!r} must be a whole number >= 0.")
+        raise ArgumentError(f"tokens={tokens!r} must be a whole number >= 0.")
     return value

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from ..errors import PromptUnavailableError, TokenBudgetExceeded
+from ..errors import ArgumentError, PromptUnavailableError, TokenBudgetExceeded
 from ..evaluation._cost import price_call, request_tokens
 from ..evaluation._retry import RetryPolicy, call_with_retries
 from ..providers._base import Completion, Provider, Request
@@ -180,7 +180,7 @@ class ProductionClient:
         try:
             prompt = self.registry.get(self.ref)
             if not callable(getattr(prompt, "render", None)):
-                raise TypeError(f"registry returned {type(prompt).__name__}, not a Prompt")
+                raise ArgumentError(f"registry returned {type(prompt).__name__}, not a Prompt")
         except Exception as exc:
             return self._serve_stale(exc)
         with self._lock:

@@ -10,6 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..errors import UnknownNameError
+
 _COLORS = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C"]
 _BANDS = ["rgba(76,114,176,0.18)", "rgba(221,132,82,0.18)", "rgba(85,168,104,0.18)", "rgba(196,78,82,0.18)",
           "rgba(129,114,179,0.18)", "rgba(147,120,96,0.18)", "rgba(218,139,195,0.18)", "rgba(140,140,140,0.18)"]
@@ -62,7 +64,7 @@ def plot_metric(report: Any, metric: str = "success_rate") -> Any:
     import plotly.graph_objects as go
 
     if metric not in report.df:
-        raise ValueError(f"metric={metric!r} is not a column of the report; use one of {sorted(LABELS)!r}.")
+        raise UnknownNameError(f"metric={metric!r} is not a column of the report; use one of {sorted(LABELS)!r}.")
     label, fmt = LABELS.get(metric, (metric, ""))
     fig = go.Figure()
     _add_metric(fig, report, metric)
