@@ -33,10 +33,10 @@ from ..providers._base import Completion, Provider, Request
 from ._cache import ResponseCache, cache_key
 from ._cost import Budget, estimate_frame, price_call, prices, request_tokens, worst_case_cost
 from ._retry import RetryPolicy, call_with_retries
-from ._scoring import Scorer, ascore_one, default_scorer
 
 if TYPE_CHECKING:
     from ._results import Results
+    from ._scoring import Scorer
 
 Variants = Prompt | Mapping[str, Prompt] | Iterable[Prompt]
 ModelSpec = str | Provider
@@ -363,6 +363,8 @@ def _not_run(job: Job, reason: str | None) -> Outcome:
 # ---- scoring and assembling --------------------------------------------------------------------------------
 async def _score(outcomes: list[Outcome], suite: Suite, scorer: Scorer | None) -> list[dict]:
     """Score every answer; scorers that call models (a judge) run concurrently within their own limit."""
+    from ._scoring import ascore_one, default_scorer  # loaded after the calls, like the results frame
+
     chosen = scorer or default_scorer(suite.labels)
     semaphore = asyncio.Semaphore(getattr(chosen, "concurrency", 8))
 
