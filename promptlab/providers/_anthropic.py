@@ -25,22 +25,24 @@ from ..errors import MissingDependencyError, ProviderError
 from ._base import Completion, Request
 from ._openai import SDKProvider
 
+_MISSING_SDK = ("the anthropic provider needs the anthropic SDK, an optional extra. Install it: "
+                "pip install 'promptlab[anthropic]'")
+
 
 def _anthropic_sdk() -> ModuleType:
     try:
         import anthropic
     except ImportError:
-        raise MissingDependencyError("the anthropic provider needs the anthropic SDK, an optional extra. "
-                                     "Install it: pip install 'promptlab[anthropic]'") from None
+        raise MissingDependencyError(_MISSING_SDK) from None
     return anthropic
 
 
-def _api_version() -> str | None:
-    """The ``anthropic-version`` header the installed SDK sends (None without the SDK: no call can succeed)."""
+def _api_version() -> str:
+    """The ``anthropic-version`` header the installed SDK sends."""
     try:
         from anthropic._constants import ANTHROPIC_API_VERSION
     except ImportError:
-        return None
+        raise MissingDependencyError(_MISSING_SDK) from None
     return ANTHROPIC_API_VERSION
 
 
