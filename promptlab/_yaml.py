@@ -14,11 +14,14 @@ message says which file, which line, what is wrong and how to fix it.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 import yaml
+from pydantic import BaseModel, ValidationError
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_EXPANDED_NODES = 1_000_000
@@ -232,3 +235,240 @@ def _walk(node: yaml.Node | None, path: tuple[str | int, ...]) -> tuple[yaml.Nod
         else:
             return None
     return (key, node) if node is not None else None
+
+
+# ---- validation: every problem of a file, at once, with its line ---------------------------------------------
+# Each file type users write is a pydantic model (extra="forbid"); `validate` runs it and turns *all* of its
+# errors into `Problem`s: the line (from the node tree), the field path, the offending value and a fix ("did you
+# mean" for a misspelt key or choice, the allowed keys, the field's description). One report lists them all.
+
+MAX_PROBLEMS_SHOWN = 20
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a user's file: its line (None for the file as a whole), the field path, what is wrong and
+    the fix."""
+
+    line: int | None
+    field: str
+    text: str
+
+    def render(self, where: str) -> str:
+        """``where:line: field: text``."""
+        at = f"{where}:{self.line}" if self.line else where
+        return f"{at}: {self.field}: {self.text}" if self.field else f"{at}: {self.text}"
+
+
+def load_model(path: str | Path, model: type[_Model], error: type[Exception], what: str, *, fix: str = "",
+               missing_ok: bool = False) -> _Model:
+    """Read the YAML file ``path`` strictly and validate it as ``model``; every problem raised at once as ``error``.
+
+    Args:
+        path: the file.
+        model: the pydantic model of the file (``extra="forbid"``).
+        error: the exception class users catch (it must take one message argument).
+        what: how to name the file in messages ("lockfile", "gate thresholds file" ...).
+        fix: one sentence on how to get a good file, added to every refusal.
+        missing_ok: a missing (or empty) file is the model's defaults instead of an error.
+    """
+    path = Path(path)
+    if not path.exists():
+        if missing_ok:
+            return model()
+        raise error(f"{what} {str(path)!r} does not exist. {fix or 'Check the path.'}")
+    document = load_yaml(read_text(path, error, what), str(path), error)
+    return validate(document, model, str(path), error, what, fix=fix, allow_empty=missing_ok)
+
+
+def validate(document: YamlDocument, model: type[_Model], where: str, error: type[Exception], what: str, *,
+             fix: str = "", prefix: tuple[str | int, ...] = (), allow_empty: bool = False) -> _Model:
+    """Validate a parsed document (or its part at ``prefix``) as ``model``, raising every problem at once.
+
+    Args:
+        document: what `load_yaml` returned.
+        model: the pydantic model.
+        where: the source in messages (usually the file path).
+        error: the exception class users catch.
+        what: how to name the file in messages.
+        fix: one sentence on how to get a good file.
+        prefix: the path of the part to validate (``("alerts",)``), for line numbers.
+        allow_empty: an empty document is the model's defaults.
+    """
+    data = document.data
+    for step in prefix:
+        data = data[step]
+    if data is None and allow_empty:
+        data = {}
+    require_mapping(data, where, what, error, fix)
+    value, problems = check(model, data, document.node, prefix=prefix)
+    if problems:
+        raise error(report(where, what, problems, fix))
+    return value
+
+
+def require_mapping(data: Any, where: str, what: str, error: type[Exception], fix: str = "") -> None:
+    """Refuse a document that is not a mapping of keys (a list, a bare value, an empty file)."""
+    if not isinstance(data, dict):
+        raise error(f"{where}: a {what} must be a YAML mapping (key: value lines), got {type(data).__name__} "
+                    f"{shorten(data)}. {fix or 'Start the file with a key.'}")
+
+
+def check(model: type[_Model], data: Any, node: yaml.Node | None = None, *, prefix: tuple[str | int, ...] = (),
+          line: int | None = None, label: str = "") -> tuple[_Model | None, list[Problem]]:
+    """Validate ``data`` as ``model``: ``(instance, [])``, or ``(None, problems)`` with every problem found.
+
+    Args:
+        node: the node tree the data came from (for line numbers), or None.
+        prefix: where ``data`` sits in ``node``.
+        line: the line of problems the node tree cannot place (a JSONL line, a case's first line).
+        label: a name put before each field ("case 'b'").
+    """
+    try:
+        return model.model_validate(data), []
+    except ValidationError as exc:
+        grouped: dict[tuple[Any, ...], list[Any]] = {}
+        for found in exc.errors():
+            grouped.setdefault(_data_path(data, found), []).append(found)
+        return None, [_problem(model, loc, errors, node, prefix, line, label) for loc, errors in grouped.items()]
+
+
+def report(where: str, what: str, problems: list[Problem], fix: str = "", limit: int = MAX_PROBLEMS_SHOWN) -> str:
+    """One message for every problem of a file: a header, one line each (up to ``limit``, then how many more)."""
+    count = len(problems)
+    lines = [f"{where}: invalid {what} ({count} problem{'s' if count != 1 else ''}):"]
+    lines += [f"  - {problem.render(where)}" for problem in problems[:limit]]
+    if count > limit:
+        lines.append(f"  - ... and {count - limit:,} more (fix these and load again to see them).")
+    if fix:
+        lines.append(fix)
+    return "\n".join(lines)
+
+
+def shorten(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut at ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def did_you_mean(word: Any, choices: Any) -> str:
+    """`` Did you mean 'x'?`` for the closest of ``choices`` (difflib), or an empty string."""
+    close = difflib.get_close_matches(str(word), [str(choice) for choice in choices], n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def _data_path(data: Any, error: Any) -> tuple[Any, ...]:
+    """The part of a pydantic error's location that exists in the data (pydantic adds steps such as union
+    members, which the file does not have); a missing key keeps its name."""
+    loc, path, value = tuple(error["loc"]), [], data
+    for number, step in enumerate(loc):
+        if isinstance(value, dict) and _hashable(step) and step in value:
+            value = value[step]
+        elif isinstance(value, list | tuple) and isinstance(step, int) and 0 <= step < len(value):
+            value = value[step]
+        elif error["type"] == "missing" and number == len(loc) - 1 and isinstance(value, dict):
+            pass
+        else:
+            break
+        path.append(step)
+    return tuple(path)
+
+
+def _hashable(step: Any) -> bool:
+    return isinstance(step, str | int)
+
+
+def _problem(model: type[BaseModel], loc: tuple[Any, ...], errors: list[Any], node: yaml.Node | None,
+             prefix: tuple[str | int, ...], line: int | None, label: str) -> Problem:
+    kind = errors[0]["type"]
+    field = ".".join(map(str, loc))
+    field = f"{label}: {field}" if label and field else label or field
+    found = _line(node, (*prefix, *(loc[:-1] if kind == "missing" else loc)))
+    if kind == "extra_forbidden":
+        text = _unknown_key(model, loc, errors[0]["input"])
+    elif kind == "missing":
+        text = f"required but missing. Add `{loc[-1]}:`{' there' if len(loc) > 1 else ''}."
+    else:
+        text = _wrong_value(model, loc, errors)
+    return Problem(found or line, field, text)
+
+
+def _line(node: yaml.Node | None, path: tuple[Any, ...]) -> int | None:
+    """The line of the deepest part of ``path`` found in the node tree (None for the file as a whole)."""
+    for end in range(len(path), 0, -1):
+        found = key_line(node, *path[:end])
+        if found is not None:
+            return found
+    return None
+
+
+def _unknown_key(model: type[BaseModel], loc: tuple[Any, ...], value: Any) -> str:
+    allowed = _keys(_owner(model, loc[:-1]))
+    listed = f" Allowed keys: {', '.join(allowed)}." if allowed else ""
+    return f"unknown key (value {shorten(value)}).{did_you_mean(loc[-1], allowed)}{listed}"
+
+
+def _wrong_value(model: type[BaseModel], loc: tuple[Any, ...], errors: list[Any]) -> str:
+    messages = list(dict.fromkeys(error["msg"].removeprefix("Value error, ") for error in errors))
+    text = ", or ".join(messages)
+    if all(error["type"] == "value_error" for error in errors):
+        return text  # our own validators: the message names the value and the fix
+    value = errors[0]["input"]
+    hint = did_you_mean(value, _choices(_annotation(model, loc))) if isinstance(value, str) else ""
+    return f"{text} (got {shorten(value)}).{hint}{_description(model, loc)}"
+
+
+def _description(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    """The field's own description (how to write it), when the model gives one."""
+    owner = _owner(model, loc[:-1])
+    field = owner.model_fields.get(loc[-1]) if owner is not None and loc and isinstance(loc[-1], str) else None
+    return f" {field.description.rstrip('.')}." if field is not None and field.description else ""
+
+
+def _keys(model: type[BaseModel] | None) -> list[str]:
+    return [field.alias or name for name, field in model.model_fields.items()] if model is not None else []
+
+
+def _owner(model: type[BaseModel], path: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model whose mapping sits at ``path`` (None when that part of the file is not a model)."""
+    return _model_in(_annotation(model, path))
+
+
+def _annotation(model: type[BaseModel], path: tuple[Any, ...]) -> Any:
+    """The type annotation of the value at ``path`` (through models, lists, tuples, dicts and unions)."""
+    annotation: Any = model
+    for step in path:
+        annotation = _child(annotation, step)
+        if annotation is None:
+            return None
+    return annotation
+
+
+def _child(annotation: Any, step: Any) -> Any:
+    model = _model_in(annotation)
+    if model is not None and isinstance(step, str):
+        field = model.model_fields.get(step)
+        return field.annotation if field is not None else None
+    for member in _members(annotation):
+        origin, args = get_origin(member), get_args(member)
+        if origin in (list, tuple, set, frozenset) and isinstance(step, int) and args:
+            return args[0]
+        if origin is dict and len(args) == 2:
+            return args[1]
+    return None
+
+
+def _members(annotation: Any) -> tuple[Any, ...]:
+    """The members of a union (``X | None``), or the annotation itself."""
+    return get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    return next((m for m in _members(annotation) if isinstance(m, type) and issubclass(m, BaseModel)), None)
+
+
+def _choices(annotation: Any) -> tuple[Any, ...]:
+    """The values a ``Literal[...]`` (or an optional one) allows."""
+    return tuple(value for member in _members(annotation) if get_origin(member) is Literal
+                 for value in get_args(member))

@@ -9,8 +9,9 @@ from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 import promptlab as pl
-from promptlab.authoring import _prompt as prompt_module
-from promptlab.authoring._prompt import Prompt, RenderLimits, render_template
+from promptlab.authoring import _templates as templates_module
+from promptlab.authoring._prompt import Prompt
+from promptlab.authoring._templates import RenderLimits, render_template
 from promptlab.errors import TemplateLimitError
 
 
@@ -37,7 +38,7 @@ def refused_fast(template: str, variables: dict | None = None, limit: str | None
 ])
 def test_the_issue_templates_are_refused_in_well_under_a_second(template, limit, fragment):
     error = refused_fast(template, limit=limit)
-    assert fragment in str(error) and "promptlab.authoring._prompt.RENDER_LIMITS" in str(error)
+    assert fragment in str(error) and "promptlab.authoring._templates.RENDER_LIMITS" in str(error)
     # and the same templates are refused when the prompt is built, before any run
     started = time.perf_counter()
     with pytest.raises(ValueError, match="template refused: even with no data"):
@@ -70,11 +71,11 @@ def test_loops_over_the_case_data_count_too():
 
 def test_render_time_is_limited(monkeypatch):
     # exponential macro recursion: no loop, no big value, only time
-    monkeypatch.setattr(prompt_module, "RENDER_LIMITS", RenderLimits(max_seconds=0.2))
+    monkeypatch.setattr(templates_module, "RENDER_LIMITS", RenderLimits(max_seconds=0.2))
     template = "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(40) }}"
     started = time.perf_counter()
     with pytest.raises(TemplateLimitError,
-                       match=r"ran longer than 0.2 s \(promptlab.authoring._prompt.RENDER_LIMITS.max_seconds"):
+                       match=r"ran longer than 0.2 s \(promptlab.authoring._templates.RENDER_LIMITS.max_seconds"):
         render_template(template, {})
     assert time.perf_counter() - started < 1.0
 
@@ -83,7 +84,7 @@ def test_limits_can_be_raised_for_the_process(monkeypatch):
     template = "{% for i in range(200000) %}{% endfor %}ok"
     with pytest.raises(TemplateLimitError):
         render_template(template, {})
-    monkeypatch.setattr(prompt_module, "RENDER_LIMITS", RenderLimits(max_loop_iterations=300_000))
+    monkeypatch.setattr(templates_module, "RENDER_LIMITS", RenderLimits(max_loop_iterations=300_000))
     assert render_template(template, {}) == "ok"
 
 

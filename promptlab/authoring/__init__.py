@@ -4,7 +4,7 @@ from .._face import declare
 
 declare(__name__, globals(), {
     "Prompt": "._prompt", "load_prompt": "._prompt", "ChangelogEntry": "._prompt", "FewShotExample": "._prompt",
-    "RenderLimits": "._prompt",
+    "RenderLimits": "._templates",
     "Suite": "._suite", "Case": "._suite", "load_suite": "._suite",
     "diff": "._diff", "PromptDiff": "._diff",
 })
