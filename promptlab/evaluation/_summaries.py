@@ -26,7 +26,7 @@ import pandas as pd
 
 from .._display import fmt_pct
 from ..stats._intervals import case_proportion_interval, wilson_interval
-from ..stats._quantiles import QUANTILE_METHOD, quantile_ci
+from ..stats._quantiles import QUANTILE_METHOD, live_latency, quantile_ci
 
 ACCURACY_COLUMNS = ["n", "scored", "errors", "passed", "accuracy", "ci_low", "ci_high", "accuracy_scored",
                     "cases", "se_cases"]
@@ -137,13 +137,6 @@ def _latency_row(values: np.ndarray, confidence: float) -> dict[str, Any]:
 
 LATENCY_COLUMNS = ["n", "cached_excluded", "p50_s", "p50_ci_low", "p50_ci_high", "p95_s", "p95_ci_low",
                    "p95_ci_high"]
-
-
-def live_latency(df: pd.DataFrame) -> pd.Series:
-    """Latency of the calls this run made: NaN for failed calls and for cached answers (whose latency is that
-    of the past call that first made them). The one rule for every latency summary and guardrail."""
-    cached = df["cached"].fillna(False).astype(bool) if "cached" in df else pd.Series(False, index=df.index)
-    return df["latency_s"].astype("float64").where(~cached)
 
 
 def latency_table(df: pd.DataFrame, by: list[str], confidence: float) -> pd.DataFrame:

@@ -49,7 +49,7 @@ def plot_accuracy(results: Any, by_category: bool = True) -> Any:
 def plot_latency(results: Any) -> Any:
     """Latency distribution per variant × model (box plot of the calls made in the run: cached answers are left
     out, as in `Results.latency`)."""
-    from ..evaluation._summaries import live_latency
+    from ..stats._quantiles import live_latency
 
     go = _plotly()
     df = results.df.assign(latency_s=live_latency(results.df))

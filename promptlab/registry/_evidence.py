@@ -252,8 +252,7 @@ def _format_check(prompt: Prompt, thresholds: Thresholds) -> Any:
 
 def _p95(rows: pd.DataFrame) -> float | None:
     """p95 latency of the calls made in the run (cached answers left out, as in every latency summary)."""
-    from ..evaluation._summaries import live_latency
-    from ..stats._quantiles import quantile
+    from ..stats._quantiles import live_latency, quantile
 
     live = live_latency(rows).dropna().to_numpy(dtype=float)
     return quantile(live, 0.95) if len(live) else None

@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..evaluation._summaries import live_latency
-from ._quantiles import grouped_quantile
+from ._quantiles import grouped_quantile, live_latency
 
 
 @dataclass(frozen=True)

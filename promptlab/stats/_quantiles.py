@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats as st
 
 from ..errors import StatsError
@@ -143,3 +144,10 @@ def compare_quantiles(values_a: Sequence[float], values_b: Sequence[float], q: f
                            confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed))
     return QuantileComparison(q, qa, qb, qb.estimate - qa.estimate, float(res.confidence_interval.low),
                               float(res.confidence_interval.high), seed)
+
+
+def live_latency(df: pd.DataFrame) -> pd.Series:
+    """Latency of the calls this run made: NaN for failed calls and for cached answers (whose latency is that
+    of the past call that first made them). The one rule for every latency summary and guardrail."""
+    cached = df["cached"].fillna(False).astype(bool) if "cached" in df else pd.Series(False, index=df.index)
+    return df["latency_s"].astype("float64").where(~cached)
