@@ -181,5 +181,5 @@ def test_a_file_over_the_size_cap_is_refused_before_reading(tmp_path):
 def test_a_misspelt_case_key_gets_a_did_you_mean(tmp_path):
     with pytest.raises(pl.SuiteFileError) as info:
         load_suite(FIXTURES / "bad_suites" / "unknown_key.yaml")
-    assert "unknown_key.yaml:8: case 'b', field 'expcted'" in str(info.value)
+    assert "unknown_key.yaml:8: case 'b': expcted: unknown key" in str(info.value)
     assert "Did you mean 'expected'?" in str(info.value)

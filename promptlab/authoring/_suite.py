@@ -24,17 +24,17 @@ both when scoring and when checking that every ``expected`` is one of the declar
 
 from __future__ import annotations
 
-import difflib
 import json
 import random
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .._yaml import key_line, load_yaml, looks_tabular, node_at, node_line, read_text
+from .._yaml import Problem, check, key_line, load_yaml, looks_tabular, node_at, node_line, read_text, report, shorten
 from ..errors import SuiteFileError
 
 if TYPE_CHECKING:  # pandas loads when a frame is asked for: loading a suite stays light
@@ -49,14 +49,17 @@ class Case(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str = Field(min_length=1)
-    input: str | dict[str, Any]
+    # the descriptions say how to write each field; a file's error messages end with them
+    id: str = Field(min_length=1, description="Write non-empty text")
+    input: str | dict[str, Any] = Field(
+        description="Write text, or a mapping of template variables (for example {subject: ..., body: ...})")
     expected: Any = None
-    category: str = "happy_path"
-    difficulty: Difficulty | None = None
-    tags: tuple[str, ...] = ()
-    scorer: str | None = None  # a case may name its own scorer (see promptlab.evaluation._scoring)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    category: str = Field("happy_path", description="Write text such as happy_path, edge_case or adversarial")
+    difficulty: Difficulty | None = Field(None, description="Use easy, medium or hard (or leave it out)")
+    tags: tuple[str, ...] = Field((), description="Write a list of strings, for example [sarcasm, negation]")
+    # a case may name its own scorer (see promptlab.evaluation._scoring)
+    scorer: str | None = Field(None, description="Name a built-in scorer, such as exact, contains or json")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Write a mapping")
 
     @field_validator("id", mode="before")
     @classmethod
@@ -102,7 +105,7 @@ class Suite:
             return None
         close = self._label_set.close_matches(case.expected) if isinstance(case.expected, str) else []
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        return (f"case {case.id!r} expects {_short(case.expected)!r}, which is not one of the labels.{hint} "
+        return (f"case {case.id!r} expects {shorten(case.expected)}, which is not one of the labels.{hint} "
                 f"Labels: {', '.join(self.labels or ())}. Fix `expected`, add the label to `labels`, or give the "
                 "case its own scorer (`scorer: contains`).")
 
@@ -110,10 +113,9 @@ class Suite:
                  id: str | None = None, **fields: Any) -> Case:
         """Add a case (the article's ``add_case``); the id defaults to ``<category>-<n>``."""
         case_id = id or self._next_id(category)
-        try:
-            case = Case(id=case_id, input=input, expected=expected, category=category, **fields)
-        except ValidationError as exc:
-            raise SuiteFileError(f"suite {self.name!r}: invalid case {case_id!r}: {exc}") from None
+        case, problems = check(Case, dict(id=case_id, input=input, expected=expected, category=category, **fields))
+        if case is None:
+            raise SuiteFileError(report(f"suite {self.name!r}", f"case {case_id!r}", problems))
         return self._add(case)
 
     def add_edge_case(self, input: str | dict[str, Any], expected: Any, **fields: Any) -> Case:
@@ -242,8 +244,39 @@ def _label_set(name: str, labels: tuple[str, ...] | None) -> Any:
 
 
 # ---- loading ----------------------------------------------------------------------------------------------
-_HEADER_KEYS = ("name", "description", "labels", "cases", "metadata")
-_JSONL_HEADER_KEYS = ("name", "description", "labels", "metadata")
+class _JsonlHeader(BaseModel):
+    """The header of a suite file: the first line of a JSONL suite, the keys beside ``cases:`` in YAML."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    description: str | None = None
+    labels: list[str] | None = Field(None, description="List the answers, for example [positive, negative]")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name", "description", mode="before")
+    @classmethod
+    def _number_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+class _YamlSuite(_JsonlHeader):
+    """A YAML suite file: the header keys and the cases (checked one by one, as `Case`)."""
+
+    cases: list[Any]
+
+
+@dataclass
+class _Parsed:
+    """A suite file read but not yet checked case by case: the header, its problems, and the raw cases as
+    ``(line, data, node)``."""
+
+    header: _JsonlHeader
+    labels_line: int | None = None
+    problems: list[Problem] = field(default_factory=list)
+    items: list[tuple[int | None, Any, Any]] = field(default_factory=list)
+
+
 _ACCEPTED = "A suite file is YAML (.yaml, .yml) or JSONL (.jsonl) text."
 # a table where a suite is expected: what it is, and the pandas call that reads it
 _TABULAR_SUFFIXES = {".csv": ("a CSV file", "read_csv({path!r})"),
@@ -254,7 +287,7 @@ _TABULAR_SUFFIXES = {".csv": ("a CSV file", "read_csv({path!r})"),
 
 
 def load_suite(path: str | Path, *, require_expected: bool = True) -> Suite:
-    """Load a suite from YAML or JSONL; every problem is reported with file, line, field, value and fix.
+    """Load a suite from YAML or JSONL; every problem is listed at once, each with file, line, field, value and fix.
 
     Args:
         path: a ``.yaml``/``.yml`` file (a header and ``cases:``) or a ``.jsonl`` file (one case per line,
@@ -264,18 +297,16 @@ def load_suite(path: str | Path, *, require_expected: bool = True) -> Suite:
             reads no expected value.
 
     Raises:
-        SuiteFileError: the file is missing, too large, binary, not UTF-8, not valid YAML/JSON, or a case or
-            the header is invalid: a missing ``expected``, an ``expected`` outside the declared labels, an
-            unknown key (with a "did you mean"), a key repeated in one mapping, a duplicate case id ...
+        SuiteFileError: the file is missing, too large, binary, not UTF-8, not valid YAML/JSON, or cases or
+            the header are invalid: a missing ``expected``, an ``expected`` outside the declared labels, an
+            unknown key (with a "did you mean"), a key repeated in one mapping, a duplicate case id ... (the
+            first `MAX_PROBLEMS_SHOWN` problems are listed, then how many more).
     """
     path = Path(path)
     _refuse_tabular(path)
     text = read_text(path, SuiteFileError, "suite file", accepted=_ACCEPTED)
-    if path.suffix == ".jsonl":
-        name, header, items = _jsonl_items(path, text)
-    else:
-        name, header, items = _yaml_items(path, text)
-    return _build(path, name, header, items, require_expected)
+    parsed = _jsonl_items(path, text) if path.suffix == ".jsonl" else _yaml_items(path, text)
+    return _build(path, parsed, require_expected)
 
 
 def _refuse_tabular(path: Path) -> None:
@@ -291,10 +322,9 @@ def _refuse_tabular(path: Path) -> None:
         "lines=True, force_ascii=False).")
 
 
-def _jsonl_items(path: Path, text: str) -> tuple[str, dict[str, Any], list[tuple[int | None, Any, Any]]]:
-    """The name, the header (from an optional first line without `id` and `input`) and the case lines."""
-    items: list[tuple[int | None, Any, Any]] = []
-    header: dict[str, Any] = {}
+def _jsonl_items(path: Path, text: str) -> _Parsed:
+    """The header (an optional first line without `id` and `input`) and the case lines."""
+    parsed = _Parsed(_JsonlHeader())
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -303,44 +333,32 @@ def _jsonl_items(path: Path, text: str) -> tuple[str, dict[str, Any], list[tuple
         except json.JSONDecodeError as exc:
             raise SuiteFileError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno}). "
                                  "Each line must be one JSON object.") from None
-        if _is_header(item):
-            if items or header:
-                raise SuiteFileError(f"{path}:{number}: a header line ({_short(item)!r}) after the first case. "
-                                     "Put the header (name, description, labels) on the first line.")
-            header = _jsonl_header(path, number, item)
-            continue
-        items.append((number, item, None))
-    return str(header.get("name") or path.stem), header, items
+        if not _is_header(item):
+            parsed.items.append((number, item, None))
+        elif parsed.items or parsed.labels_line:
+            raise SuiteFileError(f"{path}:{number}: a header line ({shorten(item)}) after the first case. "
+                                 "Put the header (name, description, labels) on the first line.")
+        else:
+            header, problems = check(_JsonlHeader, item, line=number)
+            parsed.header, parsed.labels_line = header or parsed.header, number
+            parsed.problems += problems
+    return parsed
 
 
 def _is_header(item: Any) -> bool:
     return isinstance(item, dict) and "id" not in item and "input" not in item and bool(
-        set(item) & set(_JSONL_HEADER_KEYS))
+        set(item) & set(_JsonlHeader.model_fields))
 
 
-def _jsonl_header(path: Path, number: int, header: dict[str, Any]) -> dict[str, Any]:
-    unknown = [key for key in header if key not in _JSONL_HEADER_KEYS]
-    if unknown:
-        hint = _did_you_mean(unknown[0], _JSONL_HEADER_KEYS)
-        raise SuiteFileError(f"{path}:{number}: unknown header key(s) {unknown!r}.{hint} A header line holds only "
-                             f"{', '.join(_JSONL_HEADER_KEYS)}; a case line needs `id` and `input`.")
-    return header
-
-
-def _yaml_items(path: Path, text: str) -> tuple[str, dict[str, Any], list[tuple[int | None, Any, Any]]]:
+def _yaml_items(path: Path, text: str) -> _Parsed:
     document = load_yaml(text, str(path), SuiteFileError)
     data, node = document.data, document.node
     if not isinstance(data, dict) or not isinstance(data.get("cases"), list):
         raise SuiteFileError(f"{path}: a YAML suite must be a mapping with a `cases:` list, got "
-                             f"{_short(data)!r}. Put the cases under `cases:`.{_shape_hint(data, text)}")
-    unknown = [key for key in data if key not in _HEADER_KEYS]
-    if unknown:
-        line = key_line(node, unknown[0])
-        where = f"{path}:{line}" if line else str(path)
-        raise SuiteFileError(f"{where}: unknown top-level key(s) {unknown!r}.{_did_you_mean(unknown[0], _HEADER_KEYS)}"
-                             f" Allowed: {', '.join(_HEADER_KEYS)}.")
+                             f"{shorten(data)}. Put the cases under `cases:`.{_shape_hint(data, text)}")
+    header, problems = check(_YamlSuite, data, node)
     items = [(node_line(node, "cases", i), item, node_at(node, "cases", i)) for i, item in enumerate(data["cases"])]
-    return str(data.get("name") or path.stem), data, items
+    return _Parsed(header or _JsonlHeader(), key_line(node, "labels"), problems, items)
 
 
 def _shape_hint(data: Any, text: str) -> str:
@@ -354,88 +372,65 @@ def _shape_hint(data: Any, text: str) -> str:
     return ""
 
 
-def _did_you_mean(key: Any, allowed: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(key), list(allowed), n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else ""
-
-
-def _build(path: Path, name: str, header: dict[str, Any], items: list[tuple[int | None, Any, Any]],
-           require_expected: bool) -> Suite:
-    labels = header.get("labels")
-    if labels is not None and not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
-        raise SuiteFileError(f"{path}: `labels` must be a list of strings, got {_short(labels)!r}.")
-    try:
-        suite = Suite(name, labels=labels, description=str(header.get("description") or ""))
-    except SuiteFileError as exc:
-        raise SuiteFileError(f"{path}: {exc}") from None
+def _build(path: Path, parsed: _Parsed, require_expected: bool) -> Suite:
+    """The suite, once every case is checked; every problem of the file is raised at once."""
+    suite, problems = _empty_suite(path, parsed)
     first_line: dict[str, int | None] = {}
-    for line, item, node in items:
-        where = f"{path}:{line}" if line else str(path)
-        case = _validate_case(path, where, item, node)
-        _check_expected(suite, where, case, require_expected)
-        if case.id in first_line:
-            seen = f" (first at line {first_line[case.id]})" if first_line[case.id] else ""
-            raise SuiteFileError(f"{where}: duplicate case id {case.id!r}{seen}. Give every case its own id.")
-        first_line[case.id] = line
-        suite._add(case)
+    for line, item, node in parsed.items:
+        found = _case_problems(suite, line, item, node, first_line, require_expected)
+        problems += found
+    if problems:
+        raise SuiteFileError(report(str(path), "suite file", problems))
     return suite
 
 
-def _check_expected(suite: Suite, where: str, case: Case, require_expected: bool) -> None:
-    """Refuse a case without ``expected`` (unless nothing reads it) and an ``expected`` outside the labels."""
+def _empty_suite(path: Path, parsed: _Parsed) -> tuple[Suite, list[Problem]]:
+    """The suite with its header and no cases yet; labels that collide are a problem (the cases are still
+    checked, against no labels)."""
+    header, problems = parsed.header, list(parsed.problems)
+    name, description = header.name or path.stem, header.description or ""
+    try:
+        return Suite(name, labels=header.labels, description=description), problems
+    except SuiteFileError as exc:
+        text = str(exc).removeprefix(f"suite {name!r}: ")
+        return Suite(name, description=description), [*problems, Problem(parsed.labels_line, "labels", text)]
+
+
+def _case_problems(suite: Suite, line: int | None, item: Any, node: Any, first_line: dict[str, int | None],
+                   require_expected: bool) -> list[Problem]:
+    """Check one case and add it to ``suite`` when it has no problem; its problems otherwise."""
+    if not isinstance(item, dict):
+        return [Problem(line, "", f"a case must be a mapping with `id`, `input`, `expected`, got {shorten(item)}.")]
+    case, problems = check(Case, item, node, line=line, label=f"case {item.get('id', '?')!r}")
+    if case is None:
+        return problems
+    if case.id in first_line:
+        seen = f" (first at line {first_line[case.id]})" if first_line[case.id] else ""
+        return [Problem(line, "", f"duplicate case id {case.id!r}{seen}. Give every case its own id.")]
+    first_line[case.id] = line
+    problem = _expected_problem(suite, case, require_expected)
+    if problem is not None:
+        return [Problem(key_line(node, "scorer") or line, *problem)]
+    suite._add(case)
+    return []
+
+
+def _expected_problem(suite: Suite, case: Case, require_expected: bool) -> tuple[str, str] | None:
+    """``(field, text)`` when the case names an unknown scorer, lacks ``expected`` (and something reads it),
+    or expects an answer outside the labels; else None."""
     from ..evaluation._scoring import builtin_needs_expected
 
     if case.scorer is not None:
         try:
             needs = builtin_needs_expected(case.scorer)
         except ValueError as exc:
-            raise SuiteFileError(f"{where}: case {case.id!r}, field 'scorer': {exc}") from None
+            return f"case {case.id!r}: scorer", str(exc)
     else:
         needs = require_expected
     if case.expected is None and needs:
         why = f"its scorer {case.scorer!r} compares with it" if case.scorer else "the default scorer compares with it"
-        raise SuiteFileError(
-            f"{where}: case {case.id!r} has no `expected` ({why}). Add `expected: <the right answer>`. If the "
-            "scorer you run needs no expected value, name it on the case (`scorer: json`) or load with "
-            "pl.load_suite(path, require_expected=False).")
+        return "", (f"case {case.id!r} has no `expected` ({why}). Add `expected: <the right answer>`. If the "
+                    "scorer you run needs no expected value, name it on the case (`scorer: json`) or load with "
+                    "pl.load_suite(path, require_expected=False).")
     problem = suite._label_problem(case)
-    if problem:
-        raise SuiteFileError(f"{where}: {problem}")
-
-
-_FIELD_HINTS = {
-    "input": "must be text, or a mapping of template variables (for example {subject: ..., body: ...})",
-    "difficulty": "must be one of easy, medium, hard (or left out)",
-    "tags": "must be a list of strings, for example [sarcasm, negation]",
-    "id": "must be non-empty text",
-    "category": "must be text such as happy_path, edge_case or adversarial",
-    "scorer": "must be the name of a built-in scorer, such as exact, contains or json",
-    "metadata": "must be a mapping",
-}
-
-
-def _validate_case(path: Path, where: str, item: Any, node: Any) -> Case:
-    if not isinstance(item, dict):
-        raise SuiteFileError(f"{where}: a case must be a mapping with `id`, `input`, `expected`, got {_short(item)!r}.")
-    try:
-        return Case.model_validate(item)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = str(error["loc"][0]) if error["loc"] else "(case)"
-        line = key_line(node, field) if error["type"] != "missing" else None
-        at = f"{path}:{line}" if line else where
-        if error["type"] == "extra_forbidden":
-            fix = f"unknown key.{_did_you_mean(field, Case.model_fields)} Allowed keys: {', '.join(Case.model_fields)}."
-        elif error["type"] == "missing":
-            fix = f"required but missing. Add `{field}:` to the case."
-        else:
-            fix = _FIELD_HINTS.get(field, error["msg"]) + "."
-            if field == "difficulty" and isinstance(item.get(field), str):
-                fix += _did_you_mean(item[field], get_args(Difficulty))
-        value = _short(item.get(field, item))
-        raise SuiteFileError(f"{at}: case {item.get('id', '?')!r}, field {field!r} = {value!r}: {fix}") from None
-
-
-def _short(value: Any, limit: int = 80) -> Any:
-    text = repr(value)
-    return value if len(text) <= limit else text[:limit] + "..."
+    return ("", problem) if problem else None
