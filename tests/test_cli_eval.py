@@ -103,3 +103,38 @@ def test_report_on_a_failing_notebook_names_the_cell_and_exits_2(tmp_path, capsy
     assert err == (f"promptlab report: notebook {str(path)!r} failed at cell 3 ('total = N'): "
                    "ZeroDivisionError: division by zero")
     assert not (tmp_path / "out.html").exists()
+
+
+_FIRST_REQUEST = """
+import json, os, sys
+from promptlab.providers import _openai
+
+async def first_call(self, request, **options):  # the moment the first request would leave: what is loaded?
+    heavy = ("pandas", "pyarrow", "numpy", "scipy", "plotly", "matplotlib")
+    print(json.dumps({"sdk": "openai" in sys.modules, "heavy": [m for m in heavy if m in sys.modules]}))
+    sys.stdout.flush()
+    os._exit(0)
+
+_openai.SDKProvider.complete = first_call
+from promptlab.cli import main
+main(["eval", "--suite", "suite.yaml", "--prompt", "prompt.yaml", "--prompt", "prompt.yaml", "--quiet"])
+"""
+
+
+def test_eval_reaches_its_first_request_without_pandas_scipy_or_plots(tmp_path):
+    """Start to first request of `promptlab eval` pays for the SDK, not for the analysis stack (issue 13)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "suite.yaml").write_text(SUITE)
+    (tmp_path / "prompt.yaml").write_text(PROMPT)
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "OPENAI_API_KEY": "sk-test-cli", "PROMPTLAB_CACHE_DIR": str(tmp_path / "cache"),
+           "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", _FIRST_REQUEST], capture_output=True, text=True, cwd=tmp_path,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"sdk": True, "heavy": []}

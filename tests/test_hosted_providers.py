@@ -163,6 +163,28 @@ def test_make_provider_builds_hosted_providers(fake_llm):
     assert isinstance(make_provider("claude-3-5-haiku-latest", api_key=KEY), AnthropicProvider)
 
 
+@pytest.mark.parametrize(("kind", "loader"), [("openai", "_openai_sdk"), ("anthropic", "_anthropic_sdk")])
+def test_the_sdk_loads_when_the_provider_is_built_never_inside_a_call(fake_llm, monkeypatch, kind, loader):
+    """The SDK import (hundreds of ms) once ran inside the first complete(), on the event loop, with every
+    other call of a run waiting (issue 13)."""
+    import promptlab.providers._anthropic as anthropic_module
+    import promptlab.providers._openai as openai_module
+
+    module = openai_module if kind == "openai" else anthropic_module
+    built = []
+    real = getattr(module, loader)
+    monkeypatch.setattr(module, loader, lambda: built.append(1) or real())
+    provider = make(kind, fake_llm)
+    assert built == [1]
+
+    def no_import_now():
+        raise AssertionError("the SDK was imported inside a call")
+
+    monkeypatch.setattr(module, loader, no_import_now)
+    assert complete(provider).text == "positive"
+    assert complete(provider, timeout_s=5).text == "positive"  # a second loop, a new client, still no import
+
+
 def test_one_provider_serves_several_event_loops(fake_llm):
     provider = make("openai", fake_llm)
     # each asyncio.run is a new loop with its own SDK client; complete() closes it before the loop ends,
