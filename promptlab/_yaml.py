@@ -311,8 +311,8 @@ def validate(document: YamlDocument, model: type[_Model], where: str, error: typ
 def require_mapping(data: Any, where: str, what: str, error: type[Exception], fix: str = "") -> None:
     """Refuse a document that is not a mapping of keys (a list, a bare value, an empty file)."""
     if not isinstance(data, dict):
-        raise error(f"{where}: a {what} must be a YAML mapping (key: value lines), got {type(data).__name__} "
-                    f"{shorten(data)}. {fix or 'Start the file with a key.'}")
+        raise error(f"{where}: the {what} must be a mapping of keys (YAML `key: value` lines), got "
+                    f"{type(data).__name__} {shorten(data)}. {fix or 'Start the file with a key.'}")
 
 
 def check(model: type[_Model], data: Any, node: yaml.Node | None = None, *, prefix: tuple[str | int, ...] = (),

@@ -155,7 +155,7 @@ def test_rules_can_target_some_prompts(tmp_path):
     ("rules:\n  - {name: x, metric: success_rate, min: 0.9, max: 1}\n",
      r":2: .*exactly one of `min:`, `max:` or `regression:`"),
     ("rules:\n  - {name: x, metric: success_rate, minimum: 0.9}\n",
-     r":2: invalid alert rules at rules.0.minimum.*Allowed rule keys: name, metric, min, max, regression"),
+     r":2: rules.0.minimum: unknown key.*Did you mean 'min'\? Allowed keys: name, metric, min, max, regression"),
     ("rules: [\n", r":2: not valid YAML"),
 ])
 def test_invalid_monitoring_files_say_what_and_where(tmp_path, text, match):
@@ -169,7 +169,7 @@ def test_invalid_monitoring_files_say_what_and_where(tmp_path, text, match):
 def test_invalid_fallback_files_name_the_allowed_keys(tmp_path):
     path = tmp_path / "fallbacks.yaml"
     path.write_text("prompts:\n  a:\n    model: gpt-4o\n")
-    with pytest.raises(RegistryError, match=r"prompts.a.model.*prompts \(models, default_output, escalate"):
+    with pytest.raises(RegistryError, match=r"prompts.a.model: unknown key.*'models'\? Allowed keys: models, default_"):
         load_fallbacks(path)
 
 

@@ -279,8 +279,8 @@ def test_monitoring_errors_name_the_line_and_the_closest_key(tmp_path):
     with pytest.raises(AlertConfigError) as info:
         load_alert_rules(path)
     message = str(info.value)
-    assert f"{path}:4: invalid alert rules at rules.0.regresion" in message
-    assert "Did you mean 'regression'?" in message and "Allowed rule keys: name, metric, min, max" in message
+    assert f"{path}:4: rules.0.regresion: unknown key" in message
+    assert "Did you mean 'regression'?" in message and "Allowed keys: name, metric, min, max" in message
 
 
 def _bad_registry_cases() -> list[tuple[str, list[str]]]:

@@ -13,6 +13,7 @@ rule of thumb for English; expect ±25% on other languages and code). `count_tok
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import threading
 from dataclasses import dataclass, field
@@ -20,9 +21,11 @@ from decimal import Decimal
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from .._yaml import load_yaml, read_text
+from pydantic import BaseModel, ConfigDict, Field
+
+from .._yaml import load_yaml, read_text, validate
 from ..errors import PriceFileError
 from ..providers import canonical_model_id, split_model_id
 from ..providers._base import Request
@@ -42,6 +45,26 @@ class ModelPrice:
     output: Decimal
 
 
+class _Price(BaseModel):
+    """One model's line in a price file: USD per 1M input and output tokens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input: Decimal = Field(ge=0, description="Write USD per 1M tokens, quoted to keep the digits: \"2.50\"")
+    output: Decimal = Field(ge=0, description="Write USD per 1M tokens, quoted to keep the digits: \"10.00\"")
+
+
+class _PriceFile(BaseModel):
+    """A price file (the layout of ``promptlab/data/prices.yaml``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    as_of: dt.date | str = "unknown"
+    currency: Literal["USD"] = "USD"
+    unit: Literal["per_1m_tokens"] = "per_1m_tokens"
+    models: dict[str, _Price]
+
+
 class PriceTable:
     """Prices by canonical model id, with the date they were read."""
 
@@ -51,15 +74,16 @@ class PriceTable:
 
     @classmethod
     def from_yaml(cls, path: str | Path | None = None) -> PriceTable:
-        """Read a price table file (the bundled one when no path is given)."""
+        """Read a price table file (the bundled one when no path is given); every problem listed at once."""
         if path:
             where, text = str(path), read_text(path, PriceFileError, "price file")
         else:
             where, text = "promptlab/data/prices.yaml", files("promptlab").joinpath("data/prices.yaml").read_text()
-        data = load_yaml(text, where, PriceFileError).data
-        prices = {canonical_model_id(m): ModelPrice(Decimal(str(p["input"])), Decimal(str(p["output"])))
-                  for m, p in data["models"].items()}
-        return cls(prices, str(data.get("as_of", "unknown")))
+        document = load_yaml(text, where, PriceFileError)
+        data = validate(document, _PriceFile, where, PriceFileError, "price file",
+                        fix="Follow the layout of promptlab/data/prices.yaml.")
+        prices = {canonical_model_id(m): ModelPrice(p.input, p.output) for m, p in data.models.items()}
+        return cls(prices, str(data.as_of))
 
     def get(self, model_id: str) -> ModelPrice | None:
         """The price of a model, or None when unknown."""

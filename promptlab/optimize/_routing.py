@@ -31,8 +31,8 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from .._config_files import load_model_file
 from .._display import usd_per_1k
+from .._yaml import load_model
 from ..errors import RoutingError
 from ..evaluation._results import Results
 from ..notebook._plots import pareto_mask
@@ -434,8 +434,8 @@ def load_routing_table(path: str | Path) -> RoutingTable:
             which field and how to fix it).
     """
     path = Path(path)
-    parsed = load_model_file(path, RoutingFile, "routing table", RoutingError,
-                             "Export one (again) with routing_table(...).save(path).")
+    parsed = load_model(path, RoutingFile, RoutingError, "routing table",
+                        fix="Export one (again) with routing_table(...).save(path).")
     if parsed.version != FILE_VERSION:
         raise RoutingError(f"{path}: routing table version {parsed.version!r} is not supported (expected "
                            f"{FILE_VERSION!r}). Re-export it with this promptlab.")

@@ -21,18 +21,18 @@ baseline window that is tolerated, in the metric's own unit, in the direction th
 This is the one schema and the one reader of alert rules: alerting (`promptlab.production._alerts`) and the
 production checklist (`promptlab.registry._checklist`, which reads ``configs/monitoring.yaml``) both read rules with
 `load_alert_rules`, so a rule one accepts the other accepts too. Files are read strictly
-(`promptlab._yaml`: size cap, bounded aliases, repeated keys refused), and errors name the line.
+(`promptlab._yaml`: size cap, bounded aliases, repeated keys refused), and every problem is listed at once with
+its line.
 """
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .._yaml import load_yaml, node_line, read_text
+from .._yaml import load_yaml, read_text, require_mapping, validate
 from ..errors import AlertConfigError
 
 METRICS = ("success_rate", "format_failure_rate", "timeout_rate", "error_rate", "p50_latency_ms",
@@ -167,38 +167,15 @@ class AlertRules(BaseModel):
 
 
 def parse_alert_rules(text: str, source: str = "<text>") -> AlertRules:
-    """Validate rules from YAML text (``source`` names it in error messages, with the line)."""
+    """Validate rules from YAML text (``source`` names it in error messages); every problem listed at once, with
+    its line."""
     document = load_yaml(text, source, AlertConfigError)
-    data, node, prefix = document.data, document.node, ()
-    if isinstance(data, dict) and isinstance(data.get("alerts"), dict):
-        data, prefix = data["alerts"], ("alerts",)
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise AlertConfigError(f"{source}: an alert rules file is a mapping with a `rules:` list; got "
-                               f"{type(data).__name__}. Start the file with `rules:`.")
-    try:
-        return AlertRules.model_validate(data)
-    except ValidationError as exc:
-        raise AlertConfigError(_rule_error(exc, source, node, prefix)) from None
-
-
-def _rule_error(exc: ValidationError, source: str, node: Any, prefix: tuple[str, ...]) -> str:
-    """The first validation error: file and line, the field, what is wrong, the value, and the keys allowed."""
-    error = exc.errors()[0]
-    loc = tuple(part for part in error["loc"] if isinstance(part, (str, int)))
-    where = ".".join(str(part) for part in loc) or "(file)"
-    line = node_line(node, *prefix, *loc)
-    at = f"{source}:{line}" if line else source
-    in_rule = len(loc) >= 2 and loc[0] == "rules"
-    allowed = list(RuleSpec.model_fields) if in_rule else list(AlertRules.model_fields)
-    hint = ""
-    if error["type"] == "extra_forbidden" and isinstance(loc[-1], str):
-        close = difflib.get_close_matches(loc[-1], allowed, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-    keys = (f"rule keys: {', '.join(allowed)}" if in_rule else f"top-level keys: {', '.join(allowed)}")
-    return (f"{at}: invalid alert rules at {where}: {error['msg']} (got {error.get('input')!r}).{hint} "
-            f"Allowed {keys}.")
+    data = document.data
+    nested = isinstance(data, dict) and isinstance(data.get("alerts"), dict)  # `alerts:` above the rules
+    if data is not None and not nested:
+        require_mapping(data, source, "alert rules file", AlertConfigError, "Start the file with `rules:`.")
+    return validate(document, AlertRules, source, AlertConfigError, "alert rules file",
+                    prefix=("alerts",) if nested else (), allow_empty=True)
 
 
 def load_alert_rules(path: str | Path | None = None) -> AlertRules:

@@ -29,7 +29,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from .._config_files import load_model_file
+from .._yaml import load_model
 from ..authoring._prompt import Prompt, load_prompt
 from ..errors import LockfileError, ModelDriftError, ModelSpecError
 from ..evaluation._cost import prices
@@ -248,8 +248,8 @@ def load_lockfile(path: str | Path = DEFAULT_LOCKFILE) -> Lockfile:
         LockfileError: the file is missing, not YAML, or not in the lockfile format.
     """
     path = Path(path)
-    lock = load_model_file(path, Lockfile, "lockfile", LockfileError,
-                           "Create or write it again with write_lockfile(results, path).")
+    lock = load_model(path, Lockfile, LockfileError, "lockfile",
+                      fix="Create or write it again with write_lockfile(results, path).")
     if lock.version != LOCKFILE_VERSION:
         raise LockfileError(f"{path}: lockfile version {lock.version!r} is not supported (expected "
                             f"{LOCKFILE_VERSION!r}). Write it again with this promptlab.")

@@ -30,13 +30,14 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from .._yaml import load_model
 from ..authoring._prompt import Prompt
 from ..errors import RegistryError
 from ..production._alertrules import AlertRules, RuleSpec, load_alert_rules
 from ..providers._pinning import pin_status
-from ._lifecycle import EvalSummary, HistoryEvent, Thresholds, format_failures, read_config
+from ._lifecycle import EvalSummary, HistoryEvent, Thresholds, format_failures
 
 Status = Literal["pass", "fail", "n/a"]
 
@@ -84,23 +85,8 @@ def load_monitoring(path: str | Path) -> AlertRules:
 
 
 def load_fallbacks(path: str | Path) -> FallbackConfig:
-    """Read ``configs/fallbacks.yaml`` (no fallbacks when the file is missing)."""
-    return _load(Path(path), FallbackConfig, "fallbacks")
-
-
-def _load(path: Path, model: type[BaseModel], what: str) -> BaseModel:
-    try:
-        return model.model_validate(read_config(path, what))
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"]) or "(file)"
-        raise RegistryError(f"{path}: invalid {what} file at {where}: {error['msg']} (got "
-                            f"{error.get('input')!r}). Allowed keys: {', '.join(_keys(model))}.") from None
-
-
-def _keys(model: type[BaseModel]) -> list[str]:
-    nested = {"prompts": Fallback}
-    return [f"{k} ({', '.join(nested[k].model_fields)})" if k in nested else k for k in model.model_fields]
+    """Read ``configs/fallbacks.yaml`` (no fallbacks when the file is missing); every problem listed at once."""
+    return load_model(path, FallbackConfig, RegistryError, "fallbacks file", missing_ok=True)
 
 
 # ---- the checklist ------------------------------------------------------------------------------------------

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from .._yaml import load_yaml, read_text
+from .._yaml import load_model, load_yaml, read_text, require_mapping
 from ..authoring._prompt import Prompt
 from ..errors import RegistryError
 from ._evidence import EVIDENCE_KINDS, LIVE_KINDS, SUITE_KINDS, ComparisonRow, EvalSummary, Evidence
@@ -86,29 +86,26 @@ class Thresholds(BaseModel):
 
 
 class GatePolicy(BaseModel):
-    """``configs/gates.yaml``: default thresholds and per-prompt overrides (by prompt name)."""
+    """``configs/gates.yaml``: default thresholds and per-prompt overrides (by prompt name).
+
+    Each entry holds only the thresholds it changes: a prompt's entry over the defaults over the built-in values.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    defaults: dict[str, Any] = Field(default_factory=dict)
-    prompts: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    defaults: Thresholds = Field(default_factory=Thresholds)
+    prompts: dict[str, Thresholds] = Field(default_factory=dict)
 
     def for_prompt(self, name: str) -> Thresholds:
         """The thresholds of prompt ``name``: its entry over the defaults over the built-in values."""
-        return Thresholds.model_validate({**self.defaults, **self.prompts.get(name, {})})
+        entry = self.prompts.get(name)
+        changed = entry.model_dump(exclude_unset=True) if entry is not None else {}
+        return Thresholds.model_validate({**self.defaults.model_dump(exclude_unset=True), **changed})
 
 
 def load_policy(path: str | Path) -> GatePolicy:
-    """Read ``configs/gates.yaml`` (built-in thresholds when the file is missing); validates every entry."""
-    data = read_config(Path(path), "gates")
-    try:
-        policy = GatePolicy.model_validate(data)
-        for name in ["", *policy.prompts]:
-            policy.for_prompt(name)
-    except ValidationError as exc:
-        raise RegistryError(f"{path}: invalid gate thresholds: {_first_error(exc)}. Allowed keys: "
-                            f"{', '.join(Thresholds.model_fields)}.") from None
-    return policy
+    """Read ``configs/gates.yaml`` (built-in thresholds when the file is missing); every problem listed at once."""
+    return load_model(path, GatePolicy, RegistryError, "gate thresholds file", missing_ok=True)
 
 
 def read_config(path: Path, what: str) -> dict[str, Any]:
@@ -120,16 +117,8 @@ def read_config(path: Path, what: str) -> dict[str, Any]:
     data = load_yaml(text, str(path), RegistryError).data
     if data is None:
         return {}
-    if not isinstance(data, dict):
-        raise RegistryError(f"{path}: the {what} file must be a YAML mapping (key: value lines), got "
-                            f"{type(data).__name__} {data!r:.80}. Restore it from git or start it with a key.")
+    require_mapping(data, str(path), f"{what} file", RegistryError, "Restore it from git or start it with a key.")
     return data
-
-
-def _first_error(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    where = ".".join(str(part) for part in error["loc"]) or "(file)"
-    return f"{where}: {error['msg']} (got {error.get('input')!r})"
 
 
 # ---- gates --------------------------------------------------------------------------------------------------
