@@ -1,6 +1,7 @@
 """Benchmark: promptlab's runner against the bare OpenAI SDK, through the loopback fake server (issue 3).
 
-    python bench/throughput.py [--cases 500] [--latency 0.2] [--rounds 3] [--concurrency 10 50]
+    python bench/throughput.py [--cases 500] [--latency 0.2] [--rounds 3] [--concurrency 10 50] [--start-runs 5]
+    python bench/throughput.py --start-only   # start to first request alone
 
 Every measurement runs in processes of its own, so the numbers are the client's alone:
 
@@ -24,6 +25,13 @@ N·latency/concurrency (for 429 runs: plus each rejected request's latency and R
 slot), wall/limit, wall relative to the bare SDK, CPU ms per case, peak RSS; plus the process start time
 (``python -c "import promptlab"``, median of 5) and, for scale, the peak RSS of merely importing what a
 run loads (promptlab's runner with pandas and pyarrow, and the openai SDK). Targets are printed beside the numbers.
+
+Start to first request (``--start-only`` runs just this part): the time from spawning a process to the
+server receiving its first request, for ``promptlab eval`` (the command line, a fresh response cache) and
+for a bare SDK script (``import openai``, one ``AsyncOpenAI``, the same calls), each a fresh process,
+alternating, ``--start-runs`` times each; medians with min-max spread, and the machine's load (``uptime``).
+Arrival times come from the server's request log (``ReceivedRequest.received_at``, ``time.time()``).
+Target: promptlab no worse than the bare script + 0.2 s.
 """
 
 from __future__ import annotations
@@ -49,7 +57,8 @@ MODEL = "gpt-4o-mini"
 RETRY_AFTER_S = 1.0
 REJECT_RATE = 0.1
 TARGETS = {"ratio_c10": 1.05, "ratio_c50": 1.10, "cpu_ms": 4.0, "start_s": 1.0, "rss_mb": 150.0,
-           "cached_s": 1.0}
+           "cached_s": 1.0, "first_request_extra_s": 0.2}
+START_CASES = 20
 
 
 def case_text(i: int) -> str:
@@ -86,8 +95,9 @@ def serve(latency_s: float) -> None:
             if command["cmd"] == "prepare":
                 server.reset()
                 server.inject_faults(*command["faults"])
-            print(json.dumps({"count": server.request_count,
-                              "rejected": sum(r.fault is not None for r in server.requests)}), flush=True)
+            log = server.requests
+            print(json.dumps({"count": len(log), "rejected": sum(r.fault is not None for r in log),
+                              "first_at": min((r.received_at for r in log), default=None)}), flush=True)
 
 
 class ServerProcess:
@@ -199,6 +209,92 @@ def _profiler(path: str | None):
     profiler = cProfile.Profile()
     profiler.enable()
     return profiler
+
+
+# ---- start to first request -------------------------------------------------------------------------------
+BARE_START_SCRIPT = """
+import asyncio, sys
+import openai
+
+async def main(base_url, messages):
+    semaphore = asyncio.Semaphore(10)
+    async with openai.AsyncOpenAI(api_key="test", base_url=base_url, max_retries=0, timeout=60) as client:
+        async def one(batch):
+            async with semaphore:
+                response = await client.chat.completions.create(
+                    model={model!r}, messages=batch, temperature=0.0, max_tokens=10)
+                return response.choices[0].message.content
+        await asyncio.gather(*(one(batch) for batch in messages))
+
+asyncio.run(main(sys.argv[1], {messages!r}))
+"""
+
+
+def start_files(tmp: Path) -> tuple[Path, Path]:
+    """The suite and prompt files `promptlab eval` runs in the start measurement (the bench's own cases)."""
+    import yaml
+
+    suite = {"name": "bench", "labels": ["positive", "negative"],
+             "cases": [{"id": f"c{i}", "input": case_text(i), "expected": "positive" if i % 2 == 0 else "negative"}
+                       for i in range(START_CASES)]}
+    prompt = {"name": "bench", "version": "1.0.0", "model": f"openai:{MODEL}", "temperature": 0.0,
+              "max_tokens": 10, "system": SYSTEM, "template": "Text: {{ input }}",
+              "few_shot_examples": [{"input": q, "output": a} for q, a in FEW_SHOT]}
+    (tmp / "suite.yaml").write_text(yaml.safe_dump(suite))
+    (tmp / "prompt.yaml").write_text(yaml.safe_dump(prompt))
+    return tmp / "suite.yaml", tmp / "prompt.yaml"
+
+
+def start_command(impl: str, base_url: str, tmp: Path) -> list[str]:
+    """The process to spawn: ``promptlab eval`` as a user runs it, or the bare SDK script."""
+    if impl == "bare":
+        messages = [bare_messages(case_text(i)) for i in range(START_CASES)]
+        return [sys.executable, "-c", BARE_START_SCRIPT.format(model=MODEL, messages=messages), base_url]
+    suite, prompt = start_files(tmp)
+    return [sys.executable, "-m", "promptlab.cli", "eval", "--suite", str(suite), "--prompt", str(prompt),
+            "--quiet"]
+
+
+def time_to_first_request(server: ServerProcess, impl: str, tmp: Path, run: int) -> float:
+    """Seconds from spawning one process to the server receiving its first request."""
+    import os
+
+    server.command("prepare", faults=[])
+    env = {**os.environ, "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test",
+           "PROMPTLAB_CACHE_DIR": str(tmp / f"cache-{impl}-{run}")}  # a fresh cache: every call is a miss
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    command = start_command(impl, server.base_url, tmp)
+    spawned = time.time()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp, env=env, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"{impl} start run failed:\n{done.stderr[-3000:]}")
+    first_at = server.command("count")["first_at"]
+    if first_at is None:
+        raise RuntimeError(f"{impl} start run sent no request:\n{done.stdout[-2000:]}")
+    return first_at - spawned
+
+
+def start_to_first_request(server: ServerProcess, runs: int) -> dict[str, list[float]]:
+    """Both clients ``runs`` times each, alternating which goes first; seconds per run by client."""
+    times: dict[str, list[float]] = {"bare": [], "promptlab": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in range(runs):
+            for impl in ("bare", "promptlab") if run % 2 == 0 else ("promptlab", "bare"):
+                times[impl].append(time_to_first_request(server, impl, Path(tmp), run))
+    return times
+
+
+def print_start(times: dict[str, list[float]]) -> None:
+    """Medians with min-max spread, the difference, the target and the load the numbers were taken under."""
+    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    print(f"start to first request ({len(times['bare'])} runs each, fresh processes; load: {load})")
+    for impl, label in (("bare", "bare SDK script"), ("promptlab", "promptlab eval")):
+        values = times[impl]
+        print(f"  {label:<18}median {statistics.median(values):.3f} s   "
+              f"(min {min(values):.3f}, max {max(values):.3f})")
+    extra = statistics.median(times["promptlab"]) - statistics.median(times["bare"])
+    goal = TARGETS["first_request_extra_s"]
+    print(f"  promptlab - bare  {extra:+.3f} s   goal <= +{goal} s  {'met' if extra <= goal else 'NOT met'}")
 
 
 # ---- the orchestrator --------------------------------------------------------------------------------------
@@ -323,6 +419,10 @@ def orchestrate(args: argparse.Namespace) -> None:
     """Start the server process, run every configuration ``--rounds`` times, print the tables."""
     server = ServerProcess(args.latency)
     try:
+        starts = start_to_first_request(server, args.start_runs)
+        if args.start_only:
+            print_start(starts)
+            return
         with tempfile.TemporaryDirectory() as tmp:
             reports: dict[str, list] = {}
             for rnd in range(args.rounds):
@@ -337,6 +437,8 @@ def orchestrate(args: argparse.Namespace) -> None:
     measures = summarise(reports)
     print_table(measures, args.cases)
     print_targets(measures, start_s, floor_mb, args.cases)
+    print()
+    print_start(starts)
 
 
 def main() -> None:
@@ -349,6 +451,8 @@ def main() -> None:
     parser.add_argument("--impl", choices=("bare", "promptlab"), default="promptlab")
     parser.add_argument("--base-url")
     parser.add_argument("--cache")
+    parser.add_argument("--start-runs", type=int, default=5, help="start-to-first-request runs per client")
+    parser.add_argument("--start-only", action="store_true", help="measure start to first request only")
     parser.add_argument("--profile", help="client role: write cProfile stats of the timed run to this file")
     args = parser.parse_args()
     if args.role == "server":
