@@ -57,6 +57,17 @@ import json
 import re
 from typing import Any
 
+# the face of `pl.errors`: every class of the tree, and the redaction ProviderError applies
+__all__ = [
+    "AlertConfigError", "AlertDeliveryError", "ArgumentError", "CompressionError", "EventLogError", "EvidenceError",
+    "ExperimentError", "GateRefused", "IntegrityError", "LockfileError", "MissingAPIKeyError",
+    "MissingDependencyError", "MissingVariablesError", "ModelDriftError", "ModelSpecError", "NotebookFailed",
+    "NotebookFileError", "PriceFileError", "PromptFileError", "PromptUnavailableError", "PromptlabError",
+    "ProviderError", "Refused", "RegistryError", "RenderError", "RoutingError", "RunArgumentError", "RunError",
+    "RunFailed", "SetupError", "StatsError", "SuiteFileError", "TemplateLimitError", "TokenBudgetExceeded",
+    "UnknownNameError", "UsageError", "redact_secrets",
+]
+
 
 class PromptlabError(Exception):
     """Base class of every error promptlab raises on purpose."""

@@ -454,8 +454,11 @@ def compress(prompt: Prompt, rules: Iterable[str | Rule | TextRule] | None = Non
         A `Compression` with the new prompt (``.prompt``), the rules' effects and the token savings.
 
     Raises:
-        CompressionError: an unknown rule, or a rule that produced an invalid prompt.
+        CompressionError: not a Prompt, an unknown rule, or a rule that produced an invalid prompt.
     """
+    if not isinstance(prompt, Prompt):
+        raise CompressionError(f"compress() takes a Prompt, got {type(prompt).__name__} {prompt!r}. Load one with "
+                               "pl.load_prompt(path).")
     current, effects = prompt, []
     for rule in resolve_rules(rules):
         after = _apply(rule, current)

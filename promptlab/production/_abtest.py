@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import math
 import random
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -62,8 +63,24 @@ def choose_arm(bucket: float, arms: Sequence[str], weights: Sequence[float]) -> 
 
 
 def assign_arm(experiment_id: str, unit_id: Any, arms: Sequence[str], weights: Sequence[float]) -> str:
-    """Sticky assignment: the arm of ``unit_id`` in ``experiment_id`` (same inputs, same arm, everywhere)."""
+    """Sticky assignment: the arm of ``unit_id`` in ``experiment_id`` (same inputs, same arm, everywhere).
+
+    Raises:
+        ExperimentError: ``weights`` are not one positive number per arm.
+    """
+    _check_layout(arms, weights)
     return choose_arm(assignment_bucket(experiment_id, unit_id), arms, weights)
+
+
+def _check_layout(arms: Sequence[str], weights: Sequence[float]) -> None:
+    """One positive weight per arm: anything else would send units to the wrong arm without a word."""
+    try:
+        values = [] if isinstance(weights, str) else [float(w) for w in weights]
+    except (TypeError, ValueError):
+        values = []
+    if len(values) != len(arms) or not all(0 < v < math.inf for v in values):
+        raise ExperimentError(f"weights {weights!r} must be one positive number per arm {list(arms)!r}, "
+                              "e.g. [1, 1] for an even split.")
 
 
 def _normalise_arms(arms: Mapping[str, Any] | Sequence[Any]) -> dict[str, Any]:
