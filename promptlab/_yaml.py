@@ -10,6 +10,11 @@ PyYAML's ``safe_load`` is safe from code execution but not from resource exhaust
 
 Callers pass the exception class their users catch (`SuiteFileError`, `PromptFileError`, ...), so every
 message says which file, which line, what is wrong and how to fix it.
+
+It is also the one validator of those files (prompts, suites, gates, fallbacks, alert rules, routing tables,
+lockfiles, price files): `load_model` / `validate` run the file's pydantic model and report *every* problem in
+one error, each as ``file:line: field: what is wrong (got value). fix`` with a "did you mean" for a misspelt key
+or choice (`report` lists the first `MAX_PROBLEMS_SHOWN`, then how many more).
 """
 
 from __future__ import annotations

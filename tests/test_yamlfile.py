@@ -1,4 +1,5 @@
-"""The one strict YAML reader (promptlab._yaml): alias bombs, repeated keys, size cap, binary files."""
+"""The one strict YAML reader (promptlab._yaml): alias bombs, repeated keys, size cap, binary files; and the one
+validator: every problem of a file in one error, each with its line."""
 
 from __future__ import annotations
 
@@ -122,3 +123,97 @@ def test_every_yaml_reader_is_the_strict_one(tmp_path, loader, error):
     with pytest.raises(exception, match="aliases expand to more than"):
         read(bomb)
     assert time.perf_counter() - started < 2.0
+
+
+# ---- one report of every problem (issue 13, item 4) ----------------------------------------------------------
+# Each file has three problems: a misspelt key, a value of the wrong type, and a missing field (gates have no
+# required field: an out-of-range value instead). One error must name all three, each with its line.
+THREE_PROBLEMS = {
+    "prompt": ("promptlab.authoring._prompt:load_prompt", "PromptFileError",
+               "name: p\nversion: 1\nmodel: m\ntemprature: 0.5\nmax_tokens: many\nfew_shot_examples:\n"
+               "  - input: hi\n",
+               [":4: temprature: unknown key", "Did you mean 'temperature'?", ":5: max_tokens: Input should be a "
+                "valid integer", "(got 'many')", ":7: few_shot_examples.0.output: required but missing"]),
+    "suite": ("promptlab.authoring._suite:load_suite", "SuiteFileError",
+              "name: s\ncases:\n  - id: a\n    input: hi\n    expcted: x\n  - id: b\n    input: hi\n"
+              "    expected: x\n    tags: 5\n  - id: c\n    expected: x\n",
+              [":5: case 'a': expcted: unknown key", "Did you mean 'expected'?", ":9: case 'b': tags: Input should "
+               "be a valid tuple", "(got 5)", ":10: case 'c': input: required but missing"]),
+    "gates": ("promptlab.registry._lifecycle:load_policy", "RegistryError",
+              "defaults:\n  min_acuracy: 0.9\nprompts:\n  x:\n    min_cases: many\n    max_p95_latency_s: -1\n",
+              [":2: defaults.min_acuracy: unknown key", "Did you mean 'min_accuracy'?", ":5: prompts.x.min_cases: "
+               "Input should be a valid integer", ":6: prompts.x.max_p95_latency_s: Input should be greater than 0"]),
+    "alert rules": ("promptlab.production._alertrules:load_alert_rules", "AlertConfigError",
+                    "rules:\n  - name: a\n    metric: success_rate\n    mn: 0.9\n  - name: b\n"
+                    "    metric: error_rate\n    max: lots\n  - metric: error_rate\n    max: 0.1\n",
+                    [":4: rules.0.mn: unknown key", "Did you mean 'min'?", ":7: rules.1.max: Input should be a "
+                     "valid number", "(got 'lots')", ":8: rules.2.name: required but missing"]),
+    "routing": ("promptlab.optimize._routing:load_routing_table", "RoutingError",
+                "version: 1\ngenerated: 2026-01-01\ntasks:\n  t:\n    threshold: high\n    confidnce: 0.9\n",
+                [":6: tasks.t.confidnce: unknown key", "Did you mean 'confidence'?", ":5: tasks.t.threshold: Input "
+                 "should be a valid number", ":4: tasks.t.model: required but missing"]),
+    "lockfile": ("promptlab.providers._pinning:load_lockfile", "LockfileError",
+                 "version: 1\nmodels:\n  m:\n    served: x\n    pined: true\n    first_seen: a\n    last_seen: b\n"
+                 "    calls: many\n",
+                 [":5: models.m.pined: unknown key", "Did you mean 'pinned'?", ":8: models.m.calls: Input should be "
+                  "a valid integer", ":3: models.m.pinned: required but missing"]),
+    "price file": ("promptlab.evaluation._cost:load_prices", "PriceFileError",
+                   "as_of: 2026-01-01\nmodels:\n  m: {input: '1', outptu: '2'}\n  n: {input: cheap, output: '1'}\n",
+                   [":3: models.m.outptu: unknown key", "Did you mean 'output'?", ":4: models.n.input: Input should "
+                    "be a valid decimal", ":3: models.m.output: required but missing"]),
+}
+
+
+def _loader(spec: str):
+    import importlib
+
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@pytest.mark.parametrize("kind", list(THREE_PROBLEMS))
+def test_one_error_names_every_problem_with_its_line(tmp_path, kind):
+    import promptlab.errors
+
+    loader, error, text, fragments = THREE_PROBLEMS[kind]
+    path = tmp_path / "file.yaml"
+    path.write_text(text)
+    with pytest.raises(getattr(promptlab.errors, error)) as info:
+        _loader(loader)(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: invalid ") and "(3 problems)" in message, message
+    for fragment in fragments:
+        fragment = f"{path}{fragment}" if fragment.startswith(":") else fragment
+        assert fragment in message, f"{fragment!r} missing from: {message}"
+
+
+def test_a_suite_with_many_bad_cases_lists_twenty_then_how_many_more(tmp_path):
+    import promptlab as pl
+    from promptlab.authoring._suite import load_suite
+
+    cases = "".join(f"  - {{id: c{n}, input: hi, expected: x, difficulty: extreme}}\n" for n in range(1000))
+    path = tmp_path / "big.yaml"
+    path.write_text("name: big\ncases:\n" + cases)
+    with pytest.raises(pl.SuiteFileError) as info:
+        load_suite(path)
+    lines = str(info.value).splitlines()
+    assert lines[0] == f"{path}: invalid suite file (1000 problems):"
+    assert lines[1].startswith(f"  - {path}:3: case 'c0': difficulty:")
+    assert lines[20].startswith(f"  - {path}:22: case 'c19'")
+    assert lines[21] == "  - ... and 980 more (fix these and load again to see them)."
+
+
+def test_a_union_mismatch_is_one_problem_and_choices_get_a_did_you_mean():
+    from pydantic import BaseModel, ConfigDict
+
+    from promptlab._yaml import check
+    from promptlab.production._alertrules import RuleSpec
+
+    class Doc(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        value: str | dict[str, int]
+
+    _, problems = check(Doc, {"value": [1, 2]})
+    assert len(problems) == 1 and problems[0].field == "value" and "(got [1, 2])" in problems[0].text
+    _, problems = check(RuleSpec, {"name": "a", "metric": "success_rate", "min": 1, "severity": "critcal"})
+    assert "Did you mean 'critical'?" in problems[0].text
