@@ -155,7 +155,7 @@ class TemplateLimitError(RenderError):
 
 
 class PriceFileError(UsageError, ValueError):
-    """A price table file (`promptlab.evaluation._cost.load_prices`) could not be read or is not valid YAML."""
+    """A price table file (`promptlab.evaluation.load_prices`) could not be read or is not valid YAML."""
 
 
 class AlertConfigError(UsageError, ValueError):

@@ -9,15 +9,8 @@ import yaml
 import promptlab as pl
 from promptlab.errors import LockfileError, ModelDriftError
 from promptlab.evaluation._results import build_frame
-from promptlab.providers import (
-    check_lockfile,
-    floating_aliases,
-    is_pinned,
-    load_lockfile,
-    pin_status,
-    served_model_drift,
-    write_lockfile,
-)
+from promptlab.optimize import check_lockfile, floating_aliases, load_lockfile, served_model_drift, write_lockfile
+from promptlab.providers import is_pinned, pin_status
 from promptlab.testing import FakeLLMServer, last_user_text
 
 PINNED_ASK = "openai:gpt-4o-2024-08-06"

@@ -11,10 +11,11 @@ from statsmodels.stats.proportion import proportion_confint
 
 import promptlab as pl
 from promptlab.errors import RoutingError
-from promptlab.evaluation import _cost as cost
 from promptlab.evaluation._results import build_frame
 from promptlab.optimize import choose_model, load_routing_table, routing_table
 from promptlab.optimize._routing import pareto_mask
+from promptlab.providers import _prices as cost
+from promptlab.providers._prices import set_price
 
 # model → (price in, price out per 1M tokens, cases passed per category out of 20)
 MODELS = {
@@ -29,7 +30,7 @@ MODELS = {
 def _prices(monkeypatch):
     monkeypatch.setattr(cost, "_overrides", {})
     for model, (price_in, price_out, _) in MODELS.items():
-        cost.set_price(model, price_in, price_out)
+        set_price(model, price_in, price_out)
 
 
 def _rows(models=MODELS) -> list[dict]:

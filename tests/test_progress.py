@@ -12,7 +12,7 @@ import pytest
 
 import promptlab as pl
 from promptlab.errors import ProviderError
-from promptlab.evaluation import _cost as cost
+from promptlab.providers import _prices as prices_module
 
 MODEL = "fake:priced-model"
 PROMPT = pl.Prompt(name="p", version="1", model=MODEL, template="{{ input }}")
@@ -21,7 +21,7 @@ CALL_USD = 0.003  # 2 input words + 1 output word, at 1000 USD per 1M tokens
 
 @pytest.fixture(autouse=True)
 def _price(monkeypatch):
-    monkeypatch.setitem(cost._overrides, MODEL, cost.ModelPrice(Decimal(1000), Decimal(1000)))
+    monkeypatch.setitem(prices_module._overrides, MODEL, prices_module.ModelPrice(Decimal(1000), Decimal(1000)))
 
 
 def suite(n: int = 4) -> pl.Suite:

@@ -130,10 +130,11 @@ def test_cache_makes_the_second_run_free(tmp_path):
 
 
 def test_budget_stops_scheduling_and_keeps_what_it_has(monkeypatch):
-    from promptlab.evaluation import _cost as cost
+    from promptlab.providers import _prices as prices_module
 
     # one USD per token, so a small budget buys few calls; monkeypatch keeps the price out of other tests
-    monkeypatch.setitem(cost._overrides, "fake:fake-model", cost.ModelPrice(Decimal(1_000_000), Decimal(1_000_000)))
+    monkeypatch.setitem(prices_module._overrides, "fake:fake-model",
+                        prices_module.ModelPrice(Decimal(1_000_000), Decimal(1_000_000)))
     fake = pl.FakeProvider(answer_by_parity)
     budget = pl.Budget(usd=100)  # worst case per call ~35 USD (max_tokens 5), actual ~12
     results = pl.run(suite(12), PROMPT.with_changes(max_tokens=5), fake, progress=False, cache=False,

@@ -195,7 +195,7 @@ def test_a_case_without_expected_is_a_scoring_error_for_scorers_that_need_it():
 
 
 def test_builtin_names_say_whether_they_need_expected():
-    from promptlab.evaluation._scoring import builtin_needs_expected
+    from promptlab.authoring._labels import builtin_needs_expected
 
     assert builtin_needs_expected("json") is False
     assert all(builtin_needs_expected(name) for name in ("exact", "contains", "any_of", "regex", "numeric"))
@@ -216,3 +216,13 @@ def test_yaml_and_jsonl_suites_with_the_same_labels_score_the_same(tmp_path):
         scorer = default_scorer(loaded.labels)
         verdicts.append([scorer(case, answers[case.id]).passed for case in loaded])
     assert verdicts == [[True, True], [True, True]]
+
+
+def test_the_suite_formats_scorer_names_are_exactly_the_built_in_scorers():
+    """A suite file may name a built-in scorer; the format (authoring) and the scorers (evaluation) agree."""
+    from promptlab.authoring._labels import BUILTIN_SCORER_NAMES
+    from promptlab.evaluation._scoring import BUILTIN_SCORERS
+
+    assert set(BUILTIN_SCORER_NAMES) == set(BUILTIN_SCORERS)
+    for name, needs in BUILTIN_SCORER_NAMES.items():
+        assert getattr(BUILTIN_SCORERS[name](), "needs_expected", True) is needs, name

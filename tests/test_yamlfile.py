@@ -99,9 +99,9 @@ def test_looks_tabular(text, kind):
 
 
 @pytest.mark.parametrize("loader, error", [
-    ("promptlab.providers._pinning:load_lockfile", "LockfileError"),
+    ("promptlab.optimize._lockfile:load_lockfile", "LockfileError"),
     ("promptlab.optimize._routing:load_routing_table", "RoutingError"),
-    ("promptlab.evaluation._cost:PriceTable.from_yaml", "PriceFileError"),
+    ("promptlab.providers._prices:PriceTable.from_yaml", "PriceFileError"),
 ])
 def test_every_yaml_reader_is_the_strict_one(tmp_path, loader, error):
     import importlib
@@ -152,12 +152,12 @@ THREE_PROBLEMS = {
                 "version: 1\ngenerated: 2026-01-01\ntasks:\n  t:\n    threshold: high\n    confidnce: 0.9\n",
                 [":6: tasks.t.confidnce: unknown key", "Did you mean 'confidence'?", ":5: tasks.t.threshold: Input "
                  "should be a valid number", ":4: tasks.t.model: required but missing"]),
-    "lockfile": ("promptlab.providers._pinning:load_lockfile", "LockfileError",
+    "lockfile": ("promptlab.optimize._lockfile:load_lockfile", "LockfileError",
                  "version: 1\nmodels:\n  m:\n    served: x\n    pined: true\n    first_seen: a\n    last_seen: b\n"
                  "    calls: many\n",
                  [":5: models.m.pined: unknown key", "Did you mean 'pinned'?", ":8: models.m.calls: Input should be "
                   "a valid integer", ":3: models.m.pinned: required but missing"]),
-    "price file": ("promptlab.evaluation._cost:load_prices", "PriceFileError",
+    "price file": ("promptlab.providers._prices:load_prices", "PriceFileError",
                    "as_of: 2026-01-01\nmodels:\n  m: {input: '1', outptu: '2'}\n  n: {input: cheap, output: '1'}\n",
                    [":3: models.m.outptu: unknown key", "Did you mean 'output'?", ":4: models.n.input: Input should "
                     "be a valid decimal", ":3: models.m.output: required but missing"]),

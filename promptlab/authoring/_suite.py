@@ -35,7 +35,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .._yaml import Problem, check, key_line, load_yaml, looks_tabular, node_at, node_line, read_text, report, shorten
-from ..errors import SuiteFileError
+from ..errors import ArgumentError, SuiteFileError, UnknownNameError
 
 if TYPE_CHECKING:  # pandas loads when a frame is asked for: loading a suite stays light
     import pandas as pd
@@ -148,7 +148,7 @@ class Suite:
         try:
             return self._cases[case_id]
         except KeyError:
-            raise KeyError(f"suite {self.name!r} has no case {case_id!r}") from None
+            raise UnknownNameError(f"suite {self.name!r} has no case {case_id!r}") from None
 
     def counts(self) -> pd.Series:
         """Number of cases per category, in the order categories first appear."""
@@ -174,7 +174,7 @@ class Suite:
     def sample(self, n: int, *, seed: int = 0) -> Suite:
         """A reproducible random sample of ``n`` cases, kept in suite order (all cases if ``n >= len``)."""
         if n < 0:
-            raise ValueError(f"sample size must be >= 0, got {n!r}")
+            raise ArgumentError(f"sample size must be >= 0, got {n!r}")
         if n >= len(self):
             return self._derive(self.cases)
         chosen = set(random.Random(seed).sample(list(self._cases), n))
@@ -232,7 +232,7 @@ def _label_set(name: str, labels: tuple[str, ...] | None) -> Any:
     """The suite's `LabelSet` (None without labels); ambiguous or empty labels are refused."""
     if labels is None:
         return None
-    from ..evaluation._scoring import LabelSet  # scoring imports this module
+    from ._labels import LabelSet
 
     repeated = sorted({label for label in labels if labels.count(label) > 1})
     if repeated:
@@ -418,7 +418,7 @@ def _case_problems(suite: Suite, line: int | None, item: Any, node: Any, first_l
 def _expected_problem(suite: Suite, case: Case, require_expected: bool) -> tuple[str, str] | None:
     """``(field, text)`` when the case names an unknown scorer, lacks ``expected`` (and something reads it),
     or expects an answer outside the labels; else None."""
-    from ..evaluation._scoring import builtin_needs_expected
+    from ._labels import builtin_needs_expected
 
     if case.scorer is not None:
         try:

@@ -382,15 +382,15 @@ def template_variables(template: str) -> frozenset[str]:
 
 
 def check_template(template: str) -> None:
-    """Refuse (ValueError) a template that is not valid jinja2, or that passes a limit even with no data."""
+    """Refuse (RenderError, a ValueError) a template that is not valid jinja2, or passes a limit with no data."""
     try:
         _JINJA.parse(template)
     except TemplateSyntaxError as exc:
-        raise ValueError(f"template is not valid jinja2 (line {exc.lineno}: {exc.message})") from None
+        raise RenderError(f"template is not valid jinja2 (line {exc.lineno}: {exc.message})") from None
     try:
         _trial_render(template)
     except TemplateLimitError as exc:
-        raise ValueError(f"template refused: even with no data, {exc}") from None
+        raise RenderError(f"template refused: even with no data, {exc}") from None
 
 
 def render_user(name: str, template: str, case_input: str | dict[str, Any],

@@ -30,8 +30,9 @@ from ..authoring._suite import Case, Suite
 from ..errors import RunError
 from ..providers import canonical_model_id, make_provider, split_model_id
 from ..providers._base import Completion, Provider, Request
+from ..providers._prices import price_call, prices
 from ._cache import ResponseCache, cache_key
-from ._cost import Budget, estimate_frame, price_call, prices, request_tokens, worst_case_cost
+from ._cost import Budget, estimate_frame, request_tokens, worst_case_cost
 from ._retry import RetryPolicy, call_with_retries
 
 if TYPE_CHECKING:

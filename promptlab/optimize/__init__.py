@@ -11,6 +11,14 @@
 from .._face import declare
 
 declare(__name__, globals(), {
+    "floating_aliases": "._lockfile",
+    "served_model_drift": "._lockfile",
+    "Lockfile": "._lockfile",
+    "LockCheck": "._lockfile",
+    "DEFAULT_LOCKFILE": "._lockfile",
+    "load_lockfile": "._lockfile",
+    "write_lockfile": "._lockfile",
+    "check_lockfile": "._lockfile",
     "CompatibilityMatrix": "._compatibility",
     "model_compatibility": "._compatibility",
     "test_model_compatibility": "._compatibility",

@@ -42,8 +42,9 @@ import pandas as pd
 
 from ..authoring._prompt import ChangelogEntry, FewShotExample, Prompt
 from ..errors import CompressionError
-from ..evaluation._cost import prices, request_tokens
+from ..evaluation._cost import request_tokens
 from ..providers import canonical_model_id, split_model_id
+from ..providers._prices import prices
 
 TextRule = Callable[[str], str]
 PromptRule = Callable[[Prompt], Prompt]

@@ -33,9 +33,10 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import ArgumentError, PromptUnavailableError, TokenBudgetExceeded
-from ..evaluation._cost import price_call, request_tokens
+from ..evaluation._cost import request_tokens
 from ..evaluation._retry import RetryPolicy, call_with_retries
 from ..providers._base import Completion, Provider, Request
+from ..providers._prices import price_call
 from ._budget import Reservation, TokenBudget
 from ._eventlog import EventLog
 

@@ -13,7 +13,6 @@ declare(__name__, globals(), {
     "FakeProvider": "._fake", "OpenAIProvider": "._openai", "AnthropicProvider": "._anthropic",
     "LOCAL_MODEL_ID": "._local", "render_transcript": "._local",
     "make_provider": "._ids", "split_model_id": "._ids", "canonical_model_id": "._ids",
-    "is_pinned": "._pinning", "floating_aliases": "._pinning", "served_model_drift": "._pinning",
-    "pin_status": "._pinning", "Lockfile": "._pinning", "LockCheck": "._pinning", "DEFAULT_LOCKFILE": "._pinning",
-    "load_lockfile": "._pinning", "write_lockfile": "._pinning", "check_lockfile": "._pinning",
+    "is_pinned": "._pinning", "pin_status": "._pinning",
+    "prices": "._prices", "set_price": "._prices", "load_prices": "._prices",
 })

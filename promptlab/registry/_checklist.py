@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .._yaml import load_model
 from ..authoring._prompt import Prompt
-from ..errors import RegistryError
+from ..errors import RegistryError, UnknownNameError
 from ..production._alertrules import AlertRules, RuleSpec, load_alert_rules
 from ..providers._pinning import pin_status
 from ._lifecycle import EvalSummary, HistoryEvent, Thresholds, format_failures
@@ -132,7 +132,7 @@ class Checklist:
         for item in self.items:
             if item.key == key:
                 return item
-        raise KeyError(f"no checklist item {key!r}; the items are {[i.key for i in self.items]!r}")
+        raise UnknownNameError(f"no checklist item {key!r}; the items are {[i.key for i in self.items]!r}")
 
     def __iter__(self) -> Iterator[CheckItem]:
         return iter(self.items)

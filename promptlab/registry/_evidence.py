@@ -236,8 +236,9 @@ def _format_compliance(rows: pd.DataFrame, prompt: Prompt, thresholds: Threshold
 
 
 def _format_check(prompt: Prompt, thresholds: Thresholds) -> Any:
+    from ..authoring._labels import LabelSet
     from ..authoring._suite import Case
-    from ..evaluation._scoring import JsonValid, LabelSet
+    from ..evaluation._scoring import JsonValid
 
     if thresholds.output_format == "json":
         placeholder = Case(id="format", input="")
