@@ -156,7 +156,12 @@ def promptlab_job(base_url: str, cases: int, concurrency: int, cache_path: str) 
     """Build the suite, prompt, provider and cache (untimed); returns the timed part: one `pl.run`, giving
     how many rows have no error."""
     import promptlab as pl
-    import promptlab.evaluation._runner  # noqa: F401  (pl.run's own imports — pandas and the rest — load before timing)
+
+    # pl.run's own imports load before timing, as `import openai` does for the bare client: the runner, and what
+    # it loads after the calls (the scorers and the results frame: pandas, pyarrow)
+    import promptlab.evaluation._results  # noqa: F401
+    import promptlab.evaluation._runner  # noqa: F401
+    import promptlab.evaluation._scoring  # noqa: F401
     from promptlab.providers._openai import OpenAIProvider
 
     suite = pl.Suite("bench", labels=["positive", "negative"])
@@ -369,7 +374,7 @@ def start_time() -> float:
 def import_rss() -> float:
     """Peak RSS (MB) of a process that only imports what a run loads (promptlab's runner — pandas, pyarrow —
     and the openai SDK): the floor under any run."""
-    code = ("import resource, promptlab.evaluation._runner, openai; "
+    code = ("import resource, promptlab.evaluation._runner, promptlab.evaluation._results, openai; "
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     return int(done.stdout) / 1024
