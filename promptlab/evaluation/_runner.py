@@ -27,7 +27,7 @@ from .._sync import on_interrupt, run_sync
 from .._version import __version__
 from ..authoring._prompt import Prompt
 from ..authoring._suite import Case, Suite
-from ..errors import RunError
+from ..errors import RunArgumentError, RunFailed
 from ..providers import canonical_model_id, make_provider, split_model_id
 from ..providers._base import Completion, Provider, Request
 from ..providers._prices import price_call, prices
@@ -100,7 +100,7 @@ def as_variants(variants: Variants) -> dict[str, Prompt]:
         named = {chr(ord("A") + i): p for i, p in enumerate(variants)}
     bad = {name: type(p).__name__ for name, p in named.items() if not isinstance(p, Prompt)}
     if bad or not named:
-        raise RunError(f"variants must be Prompt objects (got {bad or 'none'!r}). "
+        raise RunArgumentError(f"variants must be Prompt objects (got {bad or 'none'!r}). "
                        "Load them with pl.load_prompt('prompts/...yaml').")
     return named
 
@@ -131,8 +131,9 @@ class ProviderPool:
     def _register(self, provider: Provider) -> None:
         known = self.instances.setdefault(provider.name, provider)
         if known is not provider:
-            raise RunError(f"two different providers are both named {provider.name!r} in one run ({known!r} and "
-                           f"{provider!r}). Give each its own `name` so their model ids differ.")
+            raise RunArgumentError(f"two different providers are both named {provider.name!r} in one run "
+                                   f"({known!r} and {provider!r}). Give each its own `name` so their model ids "
+                                   "differ.")
 
     async def aclose(self) -> None:
         """Close every provider's connections on this event loop (SDK clients are bound to their loop)."""
@@ -160,9 +161,9 @@ def plan(suite: Suite, variants: dict[str, Prompt], models: list[str | None], re
 
 def _check_suite(suite: Suite) -> None:
     if not isinstance(suite, Suite):
-        raise RunError(f"suite must be a Suite, got {type(suite).__name__}. Load one with pl.load_suite(path).")
+        raise RunArgumentError(f"suite must be a Suite, got {type(suite).__name__}. Load one with pl.load_suite(path).")
     if len(suite) == 0:
-        raise RunError(f"suite {suite.name!r} has no cases; nothing to run. Add cases or check your filter.")
+        raise RunArgumentError(f"suite {suite.name!r} has no cases; nothing to run. Add cases or check your filter.")
 
 
 def _as_model_list(model: ModelSpec | Iterable[ModelSpec] | None) -> list[ModelSpec | None]:
@@ -505,14 +506,15 @@ async def _execute(prepared: _Prepared) -> Results:
 def _options(options: dict[str, Any]) -> RunOptions:
     unknown = set(options) - set(RunOptions.__dataclass_fields__)
     if unknown:
-        raise RunError(f"unknown run option(s) {sorted(unknown)!r}. Known: {sorted(RunOptions.__dataclass_fields__)}.")
+        known = sorted(RunOptions.__dataclass_fields__)
+        raise RunArgumentError(f"unknown run option(s) {sorted(unknown)!r}. Known: {known}.")
     if "fallbacks" in options:
         options = {**options, "fallbacks": tuple(options["fallbacks"])}
     opts = RunOptions(**options)
     if opts.repeats < 1:
-        raise RunError(f"repeats must be >= 1, got {opts.repeats!r}.")
+        raise RunArgumentError(f"repeats must be >= 1, got {opts.repeats!r}.")
     if not 0 <= opts.max_error_rate <= 1:
-        raise RunError(f"max_error_rate must be within [0, 1], got {opts.max_error_rate!r}.")
+        raise RunArgumentError(f"max_error_rate must be within [0, 1], got {opts.max_error_rate!r}.")
     return opts
 
 
@@ -522,7 +524,7 @@ def _check_budget_priced(jobs: list[Job], opts: RunOptions) -> None:
     # Only the price matters here; each call's tokens are counted once, when its cost is reserved.
     unpriced = sorted({j.model_id for j in jobs if prices().get(j.model_id) is None})
     if unpriced:
-        raise RunError(f"a budget needs prices, and {unpriced!r} have none. Add them with "
+        raise RunArgumentError(f"a budget needs prices, and {unpriced!r} have none. Add them with "
                        "pl.evaluation.set_price(model_id, input_per_1m, output_per_1m), or run without budget=.")
 
 
@@ -531,11 +533,9 @@ def _raise_past_error_rate(results: Results, state: _Run) -> None:
     rate = failed.mean() if len(results.df) else 0.0
     if rate > state.options.max_error_rate:
         first = results.df.loc[failed, ["case_id", "model", "error_type", "error"]].head(3).to_dict("records")
-        error = RunError(f"{failed.sum()} of {len(results.df)} calls failed ({rate:.0%}, above "
-                         f"max_error_rate={state.options.max_error_rate}). First errors: {first!r}. "
-                         "The rows are in this exception's `results` attribute.")
-        error.results = results
-        raise error
+        raise RunFailed(f"{failed.sum()} of {len(results.df)} calls failed ({rate:.0%}, above "
+                        f"max_error_rate={state.options.max_error_rate}). First errors: {first!r}. "
+                        "The rows are in this exception's `results` attribute.", results)
 
 
 def estimate(suite: Suite, variants: Variants, models: ModelSpec | Iterable[ModelSpec] | None = None,

@@ -27,7 +27,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import MissingAPIKeyError, MissingDependencyError, ProviderError
+from ..errors import ArgumentError, MissingAPIKeyError, MissingDependencyError, ProviderError
 from ._base import Completion, Provider, Request, normalise_endpoint
 
 logger = logging.getLogger(__name__)
@@ -150,7 +150,8 @@ def _status_error(exc: Any, context: str) -> tuple[str, str, float | None]:
 
 
 def translate_sdk_error(exc: BaseException, sdk: ModuleType, context: str, secret: Secret,
-                        timeout_s: float) -> ProviderError | None:
+                        timeout_s: float, *, provider: str | None = None,
+                        model: str | None = None) -> ProviderError | None:
     """The `ProviderError` for an ``openai`` / ``anthropic`` SDK exception, or None for anything else.
 
     Args:
@@ -159,6 +160,8 @@ def translate_sdk_error(exc: BaseException, sdk: ModuleType, context: str, secre
         context: what was being done, e.g. ``"openai call to model 'gpt-4o-mini' at 'https://...'"``.
         secret: the API key, scrubbed from the message.
         timeout_s: the timeout in force, quoted in timeout messages.
+        provider: the provider's name, carried on the error.
+        model: the model id the call asked for, carried on the error.
     """
     retry_after = None
     if isinstance(exc, sdk.APITimeoutError):
@@ -173,8 +176,11 @@ def translate_sdk_error(exc: BaseException, sdk: ModuleType, context: str, secre
     else:
         return None
     logger.debug("%s -> %s", context, error_type)
+    status = getattr(exc, "status_code", None) if isinstance(exc, sdk.APIStatusError) else None
+    body = secret.redact(str(getattr(exc, "body", None))) if status is not None else None
     return ProviderError(secret.redact(f"{message} {_HINTS[error_type]}"), error_type=error_type,
-                         retryable=error_type in _RETRYABLE, retry_after_s=retry_after)
+                         retryable=error_type in _RETRYABLE, retry_after_s=retry_after, status=status,
+                         provider=provider, model=model, body=body)
 
 
 def parse_json_object(text: str, context: str) -> dict:
@@ -276,7 +282,8 @@ class SDKProvider(Provider):
         try:
             response = await self._send(self._client(), request, extra, timeout_s)
         except Exception as exc:
-            error = translate_sdk_error(exc, sdk, self._context(request), self._secret, timeout_s)
+            error = translate_sdk_error(exc, sdk, self._context(request), self._secret, timeout_s,
+                                        provider=self.name, model=request.model)
             if error is None:
                 raise
         else:
@@ -328,7 +335,7 @@ class OpenAIProvider(SDKProvider):
         super().__init__(api_key=api_key, base_url=base_url, timeout_s=timeout_s,
                          max_concurrency=max_concurrency)
         if max_tokens_param not in ("auto", "max_tokens", "max_completion_tokens"):
-            raise ValueError(f"max_tokens_param must be 'auto', 'max_tokens' or 'max_completion_tokens', got "
+            raise ArgumentError(f"max_tokens_param must be 'auto', 'max_tokens' or 'max_completion_tokens', got "
                              f"{max_tokens_param!r}.")
         if max_tokens_param == "auto":
             official = urlsplit(self.base_url).hostname == "api.openai.com"

@@ -10,6 +10,8 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ArgumentError
+
 if TYPE_CHECKING:
     from ._server import FakeLLMServer
 
@@ -102,7 +104,7 @@ def _check_kinds(kinds: Iterable[str | None]) -> list[str | None]:
     kinds = list(kinds)
     unknown = [kind for kind in kinds if kind is not None and kind not in FAULT_KINDS]
     if unknown:
-        raise ValueError(f"unknown fault kinds {unknown!r}. Use None (answer normally) or one of "
+        raise ArgumentError(f"unknown fault kinds {unknown!r}. Use None (answer normally) or one of "
                          f"{FAULT_KINDS!r}.")
     return kinds
 
@@ -110,7 +112,7 @@ def _check_kinds(kinds: Iterable[str | None]) -> list[str | None]:
 def _check_rates(rates: Mapping[str, float]) -> dict[str, float]:
     _check_kinds(rates)
     if any(not 0 <= rate <= 1 for rate in rates.values()) or sum(rates.values()) > 1:
-        raise ValueError(f"fault_rates must be probabilities in [0, 1] summing to at most 1, got "
+        raise ArgumentError(f"fault_rates must be probabilities in [0, 1] summing to at most 1, got "
                          f"{dict(rates)!r}. Lower the rates.")
     return dict(rates)
 
