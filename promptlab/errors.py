@@ -10,6 +10,7 @@ branches answer "whose move is it?": `UsageError` (fix your file, argument or se
     │   ├── ArgumentError      a bad argument to a library function (a ValueError and a TypeError both)
     │   │   ├── UnknownNameError   an argument names something that does not exist (also a KeyError)
     │   │   └── RunArgumentError   `run` was called with bad arguments (also a RunError, for old code)
+    │   ├── StateError         an object used in a state that does not allow it (also a RuntimeError)
     │   ├── PromptFileError        a prompt YAML file is unreadable or invalid
     │   ├── SuiteFileError         a suite file (YAML / JSONL) is unreadable or invalid
     │   ├── RenderError            a prompt template cannot be rendered
@@ -64,7 +65,8 @@ __all__ = [
     "MissingDependencyError", "MissingVariablesError", "ModelDriftError", "ModelSpecError", "NotebookFailed",
     "NotebookFileError", "PriceFileError", "PromptFileError", "PromptUnavailableError", "PromptlabError",
     "ProviderError", "Refused", "RegistryError", "RenderError", "RoutingError", "RunArgumentError", "RunError",
-    "RunFailed", "SetupError", "StatsError", "SuiteFileError", "TemplateLimitError", "TokenBudgetExceeded",
+    "RunFailed", "SetupError", "StateError", "StatsError", "SuiteFileError", "TemplateLimitError",
+    "TokenBudgetExceeded",
     "UnknownNameError", "UsageError", "redact_secrets",
 ]
 
@@ -92,6 +94,11 @@ class ArgumentError(UsageError, ValueError, TypeError):
     It is a ValueError and a TypeError both: it replaced bare raises of either, and code that caught them
     keeps catching it.
     """
+
+
+class StateError(UsageError, RuntimeError):
+    """An object was used in a state that does not allow it: a server asked for its port before it started,
+    or started twice. A RuntimeError too, as the bare raises it replaced were."""
 
 
 class UnknownNameError(ArgumentError, KeyError):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from ..errors import MissingDependencyError, UsageError
+from ..errors import MissingDependencyError, StateError
 from ._wire import (
     _STATUS_FAULTS,
     ANTHROPIC_PATH,
@@ -129,7 +129,7 @@ class FakeLLMServer:
     def start(self) -> FakeLLMServer:
         """Bind 127.0.0.1 on a free port and serve from a background thread; returns the server."""
         if self._thread is not None:
-            raise UsageError(f"{self!r} is already running. Call stop() before starting it again.")
+            raise StateError(f"{self!r} is already running. Call stop() before starting it again.")
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port just released may be in TIME_WAIT
         sock.bind(("127.0.0.1", self._requested_port))
@@ -181,7 +181,7 @@ class FakeLLMServer:
     def port(self) -> int:
         """The TCP port the server listens on."""
         if self._port is None:
-            raise UsageError("the fake LLM server has no port yet. Call start() or use it in a `with` "
+            raise StateError("the fake LLM server has no port yet. Call start() or use it in a `with` "
                                "block.")
         return self._port
 
