@@ -258,14 +258,17 @@ def test_every_promptlab_name_on_the_page_exists():
 
 
 def test_the_page_states_the_defaults_the_code_uses():
-    from promptlab.stats import _sequential as sequential
-    from promptlab.stats._paired import BCA_MAX_N
-    from promptlab.stats._quantiles import QUANTILE_METHOD
+    from promptlab.stats import BCA_MAX_N, DEFAULT_TUNING, QUANTILE_METHOD, SRM_THRESHOLD
 
-    assert f"`promptlab.stats._paired.BCA_MAX_N` = {BCA_MAX_N:,}" in TEXT
-    assert f"`promptlab.stats._sequential.DEFAULT_TUNING` = {sequential.DEFAULT_TUNING:,}" in TEXT
+    assert f"`promptlab.stats.BCA_MAX_N` = {BCA_MAX_N:,}" in TEXT
+    assert f"`promptlab.stats.DEFAULT_TUNING` = {DEFAULT_TUNING:,}" in TEXT
     assert f'numpy\'s `"{QUANTILE_METHOD}"`' in TEXT
-    assert f"p < {sequential.SRM_THRESHOLD:g} (`promptlab.stats._sequential.SRM_THRESHOLD`)" in TEXT
+    assert f"p < {SRM_THRESHOLD:g} (`promptlab.stats.SRM_THRESHOLD`)" in TEXT
+
+
+def test_the_page_names_only_the_faces():
+    """docs use the public faces (``promptlab.stats.holm``), never a private module (``promptlab.stats._x``)."""
+    assert not re.findall(r"promptlab(?:\.\w+)*\._\w+", TEXT)
 
 
 

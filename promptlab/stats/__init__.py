@@ -7,7 +7,11 @@ reference values are on ``docs/statistics.md``.
 from .._face import declare
 
 declare(__name__, globals(), {
-    "compare": "._comparison", "Comparison": "._comparison",
+    "compare": "._comparison", "Comparison": "._comparison", "VERDICTS": "._comparison",
+    "wilson_bounds": "._intervals", "case_proportion_interval": "._intervals", "CaseProportion": "._intervals",
+    "case_mean_se": "._means", "paired_proportion_interval": "._paired", "paired_bootstrap_levels": "._paired",
+    "BCA_MAX_N": "._paired", "QUANTILE_METHOD": "._quantiles", "live_latency": "._quantiles",
+    "DEFAULT_TUNING": "._sequential", "SRM_THRESHOLD": "._sequential",
     "wilson_interval": "._intervals", "zero_event_upper_bound": "._intervals", "newcombe_interval": "._intervals",
     "mean_se": "._means", "clustered_se": "._means", "mcnemar": "._paired", "paired_ttest": "._paired",
     "paired_bootstrap": "._paired", "holm": "._multiplicity", "benjamini_hochberg": "._multiplicity",
