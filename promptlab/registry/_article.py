@@ -7,8 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
+from .._yaml import check, report
 from ..authoring._prompt import Prompt
 from ..errors import RegistryError
 from ._lifecycle import HistoryEvent
@@ -29,12 +28,10 @@ class PromptRegistry:
         """Register ``config`` (a `Prompt` or the prompt file's fields as a dict) as a version of ``name``."""
         data = config.model_dump() if isinstance(config, Prompt) else dict(config)
         data.update(name=name, **({"version": version} if version else {}))
-        try:
-            prompt = Prompt.model_validate(data)
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            raise RegistryError(f"invalid prompt config for {name!r}: {error['msg']} at {error['loc']!r} (got "
-                                f"{error.get('input')!r}). See promptlab.authoring._prompt for the fields.") from None
+        prompt, problems = check(Prompt, data)
+        if problems:
+            raise RegistryError(report(f"{name!r}", "prompt config", problems,
+                                       "The fields are those of a prompt file (see prompts/ for examples)."))
         return self.registry.register(prompt)
 
     def get(self, name: str, version: str = "latest") -> Prompt:

@@ -31,9 +31,10 @@ from typing import Any
 import yaml
 from filelock import FileLock
 from filelock import Timeout as LockTimeout
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from .._files import atomic_write
+from .._yaml import check, report
 from ..authoring._prompt import Prompt, load_prompt
 from ..errors import IntegrityError, PromptFileError, RegistryError
 from . import _lifecycle as lc
@@ -285,12 +286,12 @@ class RegistryStore:
         if env not in ENVIRONMENTS:
             raise RegistryError(f"unknown environment {env!r}; the environments are {list(ENVIRONMENTS)!r}.")
         data = lc.read_config(self.configs_dir / f"{env}.yaml", env)
-        try:
-            return dict(AliasFile.model_validate(data or {"environment": env}).prompts)
-        except ValidationError as exc:
-            raise RegistryError(f"configs/{env}.yaml is not an alias file ({exc.errors()[0]['msg']}); restore it "
-                                "from git (it holds `environment:` and `prompts: {name: {version, file, "
-                                "content_hash}}`).") from None
+        aliases, problems = check(AliasFile, data or {"environment": env})
+        if problems:
+            raise RegistryError(report(f"configs/{env}.yaml", "alias file", problems,
+                                       "Restore it from git (it holds `environment:` and `prompts: {name: {version, "
+                                       "file, content_hash}}`)."))
+        return dict(aliases.prompts)
 
     def live(self) -> dict[str, dict[str, str]]:
         """``{environment: {prompt: version}}`` from the alias files."""
@@ -404,13 +405,18 @@ def _parse_history(text: str) -> History:
             continue
         try:
             data = json.loads(line)
-            events.append(HistoryEvent.model_validate(data))
-        except (ValueError, ValidationError) as exc:
-            reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else f"not JSON: {exc}"
+        except ValueError as exc:
+            data, problems = None, [f"not JSON: {exc}"]
+        else:
+            event, problems = check(HistoryEvent, data)
+            problems = [f"{problem.field}: {problem.text}" if problem.field else problem.text for problem in problems]
+        if problems:
+            reason = "; ".join(problems)
             chain = check_chain(lines)
             if chain.intact:  # the lines before are fine: the unreadable one is the first bad line
                 chain = replace(chain, bad_line=number, problem=f"not a history event ({reason})")
             return History(tuple(events), chain, readable=False)
+        events.append(event)
         lines.append((number, data))
     return History(tuple(events), check_chain(lines))
 
