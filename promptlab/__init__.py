@@ -24,9 +24,7 @@ else lives in named sub-faces:
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
+from ._face import declare
 from ._version import __version__ as __version__
 
 # public name -> the module that owns it (its attribute of the same name)
@@ -58,18 +56,4 @@ FACE: dict[str, str] = {
 SUBFACES = ("authoring", "evaluation", "stats", "registry", "production", "optimize", "providers", "notebook",
             "testing", "errors", "compat")
 
-__all__ = sorted(FACE) + sorted(SUBFACES)
-
-
-def __getattr__(name: str) -> Any:
-    if name in FACE:
-        value = getattr(import_module(FACE[name]), name)
-        globals()[name] = value  # later lookups skip this function
-        return value
-    if name in SUBFACES:
-        return import_module(f"promptlab.{name}")
-    raise AttributeError(f"module 'promptlab' has no attribute {name!r}; the face lists {__all__}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*__all__, "__version__"})
+declare(__name__, globals(), FACE, SUBFACES)
