@@ -402,11 +402,13 @@ def _row(outcome: Outcome, score: Any, scoring_error: str | None) -> dict:
     }
 
 
-def _metadata(run_id: str, variants: dict[str, Prompt], state: _Run, started: dt.datetime,
+def _metadata(run_id: str, suite: Suite, variants: dict[str, Prompt], state: _Run, started: dt.datetime,
               outcomes: list[Outcome]) -> dict:
     served = sorted({o.completion.model for o in outcomes if o.completion is not None})
     return {
         "run_id": run_id, "promptlab_version": __version__, "seed": state.options.seed,
+        # the label set travels with the results: classification metrics read the answers against it
+        "suite": {"name": suite.name, "labels": list(suite.labels) if suite.labels else None},
         "started_at": started.isoformat(), "finished_at": dt.datetime.now(dt.UTC).isoformat(),
         "prompts": {name: {"ref": p.ref, "hash": p.content_hash, "model_pinned": p.model}
                     for name, p in variants.items()},
@@ -498,7 +500,7 @@ async def _execute(prepared: _Prepared) -> Results:
             await opts.scorer.aclose()
     from ._results import Results, build_frame  # pandas loads after the calls, not before the first one
 
-    results = Results(build_frame(rows, run_id), _metadata(run_id, named, state, started, outcomes))
+    results = Results(build_frame(rows, run_id), _metadata(run_id, suite, named, state, started, outcomes))
     _raise_past_error_rate(results, state)
     return results
 
