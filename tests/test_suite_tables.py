@@ -406,3 +406,18 @@ def test_promptfoo_assertion_columns_are_not_offered_as_answers(tmp_path):
     suite = pl.load_suite(path, require_expected=False)
     assert suite.cases[0].input == {"topic": "ml"}
     assert suite.cases[0].metadata == {"__expected1": "contains: algorithm", "__description": "about ml"}
+
+
+@pytest.mark.local_model
+def test_a_csv_suite_runs_end_to_end_on_the_local_model():
+    table = quiet_load(TABLES / "reviews_promptfoo.csv")
+    yaml_suite = pl.load_suite(TABLES / "reviews_promptfoo.yaml")
+    prompt = REVIEW_PROMPT.with_changes(
+        max_tokens=4, system="Classify the sentiment of the review: positive, negative, neutral or mixed.")
+    runs = [pl.run(suite, prompt, pl.providers.LOCAL_MODEL_ID, progress=False, cache=False).df
+            .set_index("case_id").sort_index() for suite in (table, yaml_suite)]
+    for df in runs:
+        assert len(df) == 14 and df["error_type"].isna().all() and (df["model_served"] == "local:gemma-3-270m").all()
+        assert df["output"].str.len().gt(0).all() and df["passed"].notna().all()
+    # greedy decoding: the same cases give the same answers and verdicts, whichever file they came from
+    pd.testing.assert_frame_equal(runs[0][["output", "passed"]], runs[1][["output", "passed"]])
