@@ -365,9 +365,10 @@ def _not_run(job: Job, reason: str | None) -> Outcome:
 # ---- scoring and assembling --------------------------------------------------------------------------------
 async def _score(outcomes: list[Outcome], suite: Suite, scorer: Scorer | None) -> list[dict]:
     """Score every answer; scorers that call models (a judge) run concurrently within their own limit."""
-    from ._scoring import ascore_one, default_scorer  # loaded after the calls, like the results frame
+    from ._scorer_specs import CaseScorers  # loaded after the calls, like the results frame
+    from ._scoring import ascore_one, default_scorer
 
-    chosen = scorer or default_scorer(suite.labels)
+    chosen = scorer if isinstance(scorer, CaseScorers) else CaseScorers(scorer or default_scorer(suite.labels))
     semaphore = asyncio.Semaphore(getattr(chosen, "concurrency", 8))
 
     async def one(outcome: Outcome) -> dict:
@@ -377,7 +378,10 @@ async def _score(outcomes: list[Outcome], suite: Suite, scorer: Scorer | None) -
             score, scoring_error = await ascore_one(chosen, outcome.job.case, outcome.completion.text)
         return _row(outcome, score, scoring_error)
 
-    return list(await asyncio.gather(*[one(outcome) for outcome in outcomes]))
+    try:
+        return list(await asyncio.gather(*[one(outcome) for outcome in outcomes]))
+    finally:
+        await chosen.aclose()
 
 
 def _row(outcome: Outcome, score: Any, scoring_error: str | None) -> dict:
@@ -493,11 +497,7 @@ async def _execute(prepared: _Prepared) -> Results:
     finally:
         state.close()
         await pool.aclose()
-    try:
-        rows = await _score(outcomes, suite, opts.scorer)
-    finally:
-        if hasattr(opts.scorer, "aclose"):
-            await opts.scorer.aclose()
+    rows = await _score(outcomes, suite, opts.scorer)  # closes the scorers' connections (judges) when done
     from ._results import Results, build_frame  # pandas loads after the calls, not before the first one
 
     results = Results(build_frame(rows, run_id), _metadata(run_id, suite, named, state, started, outcomes))
