@@ -253,3 +253,35 @@ def test_a_params_sweep_runs_end_to_end_on_the_local_model(example):
     both = int(verdicts.notna().all(axis=1).sum())
     assert list(comparison.df["variant"]) == ["router[temperature=0.8]"]
     assert (comparison.df["n"].iloc[0], comparison.df["n_dropped"].iloc[0]) == (both, 4 - both)
+
+
+def test_classification_thresholds_read_macro_f1_and_kappa(tmp_path):
+    if not hasattr(pl.Results, "classification"):
+        pytest.skip("classification metrics arrive with branch h14-classify")
+    from sklearn.metrics import cohen_kappa_score, f1_score
+
+    write(tmp_path, "s.yaml", """\
+        name: s
+        labels: [billing, technical, account]
+        cases:
+          - {id: a, input: refund please, expected: billing}
+          - {id: b, input: export broken, expected: technical}
+          - {id: c, input: change my email, expected: account}
+          - {id: d, input: invoice wrong, expected: billing}
+        """)
+    path = write(tmp_path, "e.yaml", """\
+        prompts: [{id: p, text: "Route: {{ input }}", model: "fake:x"}]
+        suite: s.yaml
+        thresholds: {accuracy: 0.5, macro_f1: 0.9, kappa: 0.5}
+        """)
+    spec = pl.load_eval(path)
+    results = spec.run(providers={"fake": pl.FakeProvider("billing")}, progress=False, cache=False)
+    truth, said = ["billing", "technical", "account", "billing"], ["billing"] * 4
+    macro = f1_score(truth, said, average="macro", labels=["billing", "technical", "account"], zero_division=0)
+    kappa = cohen_kappa_score(truth, said)  # sklearn.metrics.cohen_kappa_score(y_true, y_pred) = 0
+    assert spec.check(results) == [
+        f"variant 'p' on fake:x: macro_f1 {macro:.3f} is below the threshold 0.9 (macro-F1 against the suite's "
+        "labels).",
+        f"variant 'p' on fake:x: kappa {kappa:.3f} is below the threshold 0.5 (Cohen's kappa against the suite's "
+        "labels).",
+    ]  # accuracy 0.5 meets its threshold of 0.5
