@@ -21,4 +21,5 @@ declare(__name__, globals(), {
     "sample_size_two_proportions": "._planning", "mde_two_proportions": "._planning",
     "sample_size_paired": "._planning", "smallest_detectable_difference": "._planning",
     "paired_plan_from_pilot": "._planning",
+    "compare_macro_f1": "._classification",
 })
