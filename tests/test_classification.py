@@ -15,6 +15,7 @@ from sklearn.metrics import (
     f1_score,
     precision_recall_fscore_support,
 )
+from statsmodels.stats.proportion import proportion_confint
 
 import promptlab as pl
 from promptlab.errors import ArgumentError, ProviderError, StatsError, UnknownNameError
@@ -103,6 +104,25 @@ def test_kappa_is_na_when_chance_agreement_is_one_and_all_answers_no_label_is_ze
     assert silent.summary["micro_f1"] == 0 and silent.summary["no_label"] == 3
 
 
+def test_the_statistics_page_reports_what_promptlab_computes():
+    """docs/statistics.md's CL rows are scikit-learn's numbers (test_statistics_doc checks that); here promptlab
+    gives the same on the page's arrays."""
+    from test_statistics_doc import ROWS, TEXT, parse_data
+
+    data, rows = parse_data(TEXT), {row.id: [float(v) for v in row.values] for row in ROWS}
+    read = [None if label == NONE_LABEL else label for label in data["Y_READ"]]
+    m = classification_metrics(data["Y_TRUE"], read, data["LABELS"], n_boot=0)
+    with_e = classification_metrics(data["Y_TRUE"], read, [*data["LABELS"], "e"], n_boot=0)
+    assert m.confusion.to_numpy().ravel().tolist() == rows["CL1"]
+    per = m.per_label
+    for row_id, got in (("CL2", per["precision"]), ("CL3", per["recall"]), ("CL4", with_e.per_label["f1"]),
+                        ("CL5", per["support"])):
+        np.testing.assert_allclose(got.to_numpy(dtype=float), rows[row_id], atol=5e-11, equal_nan=True)
+    for row_id, got in (("CL6", with_e.summary["macro_f1"]), ("CL8", m.summary["micro_f1"]),
+                        ("CL9", m.summary["accuracy"]), ("CL10", m.summary["kappa"])):
+        assert got == pytest.approx(rows[row_id][0], abs=5e-11), row_id
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_random_label_arrays_match_sklearn(seed):
     rng = np.random.default_rng(seed)
@@ -155,8 +175,34 @@ def test_bootstrap_percentiles_equal_sklearn_on_the_same_case_draws():
         low, high = np.quantile(values, [0.025, 0.975])
         assert m.summary[f"{name}_ci_low"] == pytest.approx(low, abs=1e-12)
         assert m.summary[f"{name}_ci_high"] == pytest.approx(high, abs=1e-12)
+    # recall is a proportion: the percentile interval, never narrower than Wilson at the recall over the cases
+    # expecting "a": proportion_confint(recall * cases, cases, method="wilson")
     row = m.per_label.set_index("label").loc["a"]
-    assert [row["recall_ci_low"], row["recall_ci_high"]] == pytest.approx(np.quantile(recall_a, [0.025, 0.975]))
+    low, high = np.quantile(recall_a, [0.025, 0.975])
+    n_a = len({c for c, e in zip(cases, expected, strict=True) if e == "a"})
+    w_low, w_high = proportion_confint(row["recall"] * n_a, n_a, method="wilson")
+    assert [row["recall_ci_low"], row["recall_ci_high"]] == pytest.approx([min(low, w_low), max(high, w_high)])
+
+
+def test_proportions_are_never_narrower_than_wilson_over_their_cases():
+    """4 answers naming "a", all right: the bootstrap alone says precision [1, 1]; Wilson's floor says [0.51, 1]
+    (statsmodels proportion_confint(4, 4, method="wilson")). The same 4 answers as 2 cases × 2 repeats stand on
+    2 cases: proportion_confint(2, 2, method="wilson")."""
+    expected = ["a"] * 4 + ["b"] * 6
+    predicted = ["a"] * 4 + ["b", "b", "b", None, "b", "b"]
+    m = classification_metrics(expected, predicted, ["a", "b"], cases=[f"c{i}" for i in range(10)])
+    row = m.per_label.set_index("label").loc["a"]
+    assert row["precision"] == 1.0
+    assert [row["precision_ci_low"], row["precision_ci_high"]] == pytest.approx(
+        proportion_confint(4, 4, method="wilson"), abs=1e-9)
+    repeated = classification_metrics(["a"] * 4 + ["b"] * 4, ["a"] * 4 + ["b", None, "b", None], ["a", "b"],
+                                      cases=["c1", "c1", "c2", "c2", "c3", "c3", "c4", "c4"])
+    row = repeated.per_label.set_index("label").loc["a"]
+    assert [row["precision_ci_low"], row["recall_ci_low"]] == pytest.approx(
+        [proportion_confint(2, 2, method="wilson")[0]] * 2, abs=1e-9)
+    # accuracy 6/8 over 4 cases: at least Wilson at 0.75 over 4 cases
+    w_low, w_high = proportion_confint(0.75 * 4, 4, method="wilson")
+    assert repeated.summary["accuracy_ci_low"] <= w_low and repeated.summary["accuracy_ci_high"] >= w_high
 
 
 def test_same_seed_same_intervals_other_seed_other_intervals_and_row_order_does_not_matter():
@@ -202,8 +248,8 @@ def test_repeats_move_with_their_case():
 
 
 def test_coverage_is_near_nominal_on_simulated_classifiers():
-    """Sanity, not proof: 120 samples of 150 cases from a known classifier; the 95% interval for macro-F1 and κ
-    covers the population value (sklearn with population weights) in roughly 95% of them."""
+    """Sanity, not proof: 120 samples of 150 cases from a known classifier; the 95% interval for macro-F1, κ and
+    accuracy covers the population value (sklearn with population weights) in roughly 95% of them."""
     labels, prior = ["a", "b", "c"], np.array([0.5, 0.3, 0.2])
     reads = np.array([[0.8, 0.1, 0.05, 0.05], [0.15, 0.7, 0.1, 0.05], [0.1, 0.1, 0.7, 0.1]])  # a b c (none)
     cells = [(e, p) for e in range(3) for p in range(4)]
@@ -212,7 +258,8 @@ def test_coverage_is_near_nominal_on_simulated_classifiers():
     pop_pred = [NONE_LABEL if p == 3 else labels[p] for _, p in cells]
     # f1_score / cohen_kappa_score on every (expected, read) cell weighted by its population probability
     truth = {"macro_f1": f1_score(pop_exp, pop_pred, labels=labels, average="macro", sample_weight=weight),
-             "kappa": cohen_kappa_score(pop_exp, pop_pred, sample_weight=weight)}
+             "kappa": cohen_kappa_score(pop_exp, pop_pred, sample_weight=weight),
+             "accuracy": accuracy_score(pop_exp, pop_pred, sample_weight=weight)}
     rng = np.random.default_rng(11)
     covered = {name: 0 for name in truth}
     for i in range(120):

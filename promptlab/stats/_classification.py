@@ -22,7 +22,10 @@ Intervals: a seeded percentile bootstrap over **cases**: cases are drawn with re
 a drawn case (its repeats) come with it, so answers to one case are never treated as independent. The draws are
 multinomial case counts over the cases in sorted-id order, so a shuffled input gives identical intervals. A
 resample where a value is undefined (0/0) is left out of that value's percentiles. Fewer than two cases → NA
-intervals (one case says nothing about the spread).
+intervals (one case says nothing about the spread). Accuracy, precision and recall are proportions: their
+interval is never narrower than Wilson's at the estimate over the distinct cases behind the denominator (a
+percentile interval of 4 right answers out of 4 would read [1, 1]). F1, macro/micro-F1 and κ are percentile
+only, so at a boundary (every answer right) their interval is a point.
 
 `compare_macro_f1` compares two arms answered on the same cases: one set of case draws serves both arms, so the
 interval of the difference keeps the pairing; its p-value is the bootstrap's two-sided
@@ -42,6 +45,7 @@ import pandas as pd
 
 from ..errors import StatsError
 from ._checks import _check_confidence
+from ._intervals import wilson_bounds
 
 NONE_LABEL = "(none)"
 """The confusion matrix's last column: answers naming no label (or several without one leading)."""
@@ -214,6 +218,29 @@ def _bootstrap(cells: Any, n_labels: int, n_boot: int, seed: int) -> dict[str, n
     return {name: np.concatenate(values) for name, values in parts.items()}
 
 
+def _cases_in(cells: Any, n_labels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per label: how many distinct cases have an answer naming it, and how many expect it."""
+    coo = cells.tocoo()
+    case, cell = coo.row.astype(np.int64), coo.col.astype(np.int64)
+    expected, predicted = cell // (n_labels + 1), cell % (n_labels + 1)
+    named = np.unique(case * (n_labels + 1) + predicted) % (n_labels + 1)
+    expects = np.unique(case * n_labels + expected) % n_labels
+    return (np.bincount(named, minlength=n_labels + 1)[:n_labels].astype(float),
+            np.bincount(expects, minlength=n_labels).astype(float))
+
+
+def _wilson_floor(bounds: tuple[np.ndarray, np.ndarray], share: np.ndarray, cases: np.ndarray,
+                  confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bounds of a proportion widened to at least Wilson's at the estimate over the distinct cases
+    behind its denominator, so 4 answers of 4 right never read as [1, 1] (as `Results.accuracy` with repeats)."""
+    low, high = (np.atleast_1d(np.array(b, dtype=float)) for b in bounds)
+    for i in np.flatnonzero(~np.isnan(np.atleast_1d(share)) & (np.atleast_1d(cases) > 0)):
+        w_low, w_high = wilson_bounds(float(np.atleast_1d(share)[i]), float(np.atleast_1d(cases)[i]), confidence)
+        low[i] = w_low if np.isnan(low[i]) else min(low[i], w_low)
+        high[i] = w_high if np.isnan(high[i]) else max(high[i], w_high)
+    return low, high
+
+
 def _percentiles(values: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
     """Percentile bounds along the resamples (axis 0), over the resamples where the value is defined."""
     tail = (1 - confidence) / 2
@@ -224,6 +251,16 @@ def _percentiles(values: np.ndarray, confidence: float) -> tuple[np.ndarray, np.
         if column.size:
             low[index], high[index] = np.quantile(column, [tail, 1 - tail])
     return low, high
+
+
+def _bounds(boot: dict[str, np.ndarray] | None, name: str, floors: dict[str, tuple], confidence: float,
+            size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A metric's interval: NA without resamples; percentile, with a Wilson floor for the proportions."""
+    if boot is None:
+        return np.full(size, np.nan), np.full(size, np.nan)
+    values = boot[name] if boot[name].ndim == 2 else boot[name][:, None]
+    bounds = _percentiles(values, confidence)
+    return _wilson_floor(bounds, *floors[name], confidence) if name in floors else bounds
 
 
 # ---- the face ------------------------------------------------------------------------------------------------
@@ -257,14 +294,18 @@ def classification_metrics(expected: Sequence[Any], predicted: Sequence[Any], la
     conf = np.asarray(cells.sum(axis=0)).reshape(len(labels), len(labels) + 1)
     point = _metrics(conf.astype(float))
     boot = _bootstrap(cells, len(labels), n_boot, seed) if n_boot and n_cases >= 2 else None
+    # the proportions' Wilson floors: (estimate, distinct cases behind the denominator)
+    naming, expecting = _cases_in(cells, len(labels))
+    floors = {"accuracy": (point["accuracy"], np.float64(n_cases)), "precision": (point["precision"], naming),
+              "recall": (point["recall"], expecting)}
     summary: dict[str, float] = {"n": int(conf.sum()), "cases": n_cases, "no_label": int(conf[:, -1].sum())}
     for name in METRICS:
-        low, high = _percentiles(boot[name][:, None], confidence) if boot else ([math.nan], [math.nan])
+        low, high = _bounds(boot, name, floors, confidence, 1)
         summary.update({name: float(point[name]), f"{name}_ci_low": float(low[0]), f"{name}_ci_high": float(high[0])})
     per_label = pd.DataFrame({"label": labels, "support": conf.sum(axis=1).astype("int64"),
                               "predicted": conf[:, :-1].sum(axis=0).astype("int64")})
     for name in PER_LABEL:
-        low, high = _percentiles(boot[name], confidence) if boot else (np.nan, np.nan)
+        low, high = _bounds(boot, name, floors, confidence, len(labels))
         per_label[name], per_label[f"{name}_ci_low"], per_label[f"{name}_ci_high"] = point[name], low, high
     confusion = pd.DataFrame(conf.astype("int64"), index=pd.Index(labels, name="expected"),
                              columns=pd.Index([*labels, NONE_LABEL], name="predicted"))
