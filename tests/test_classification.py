@@ -150,15 +150,21 @@ def _data(n_cases, seed=0):
     return expected.tolist(), predicted, [f"case-{i:04d}" for i in range(n_cases)]
 
 
+def _case_draws(seed, n_cases, n_boot):
+    """The bootstrap's resamples as case counts, drawn here with numpy: n_cases picks with replacement each."""
+    picks = np.random.default_rng(seed).integers(0, n_cases, size=(n_boot, n_cases))
+    return np.array([np.bincount(row, minlength=n_cases) for row in picks])
+
+
 def test_bootstrap_percentiles_equal_sklearn_on_the_same_case_draws():
     """Each resample is sklearn's metric on the rows weighted by how often their case was drawn; the interval is
-    numpy's percentile of those (the draws: numpy multinomial case counts over sorted case ids, seed 3)."""
+    numpy's percentile of those (the draws: numpy's picks of cases with replacement, sorted case ids, seed 3)."""
     expected, predicted, cases = _data(40)
     expected, predicted, cases = expected * 2, predicted[::-1] + predicted[1:] + predicted[:1], cases * 2
     m = classification_metrics(expected, predicted, ["a", "b", "c"], cases=cases, n_boot=150, seed=3)
     order = sorted(set(cases))
     code = np.array([order.index(c) for c in cases])
-    draws = np.random.default_rng(3).multinomial(len(order), np.full(len(order), 1 / len(order)), size=150)
+    draws = _case_draws(3, len(order), 150)
     y_pred = _sk(predicted)
     macro, kappa, recall_a = [], [], []
     with warnings.catch_warnings():
@@ -306,7 +312,7 @@ def test_paired_macro_f1_pinned_to_sklearn_on_joint_case_draws():
           for arm, p in (("a", predicted_a), ("b", predicted_b))}
     assert (result.macro_f1_a, result.macro_f1_b) == pytest.approx((sk["a"], sk["b"]), abs=1e-12)
     assert result.diff == pytest.approx(sk["b"] - sk["a"], abs=1e-12)
-    draws = np.random.default_rng(2).multinomial(60, np.full(60, 1 / 60), size=150)  # cases sorted by id
+    draws = _case_draws(2, 60, 150)  # cases sorted by id
     diffs = np.array([f1_score(expected, _sk(predicted_b), labels=["a", "b", "c"], average="macro",
                                zero_division=np.nan, sample_weight=w)
                       - f1_score(expected, _sk(predicted_a), labels=["a", "b", "c"], average="macro",
@@ -398,6 +404,9 @@ def test_results_classification_matches_sklearn_on_hand_read_labels():
         per = table.per_label[table.per_label["variant"] == variant]
         np.testing.assert_allclose(per["precision"].to_numpy(dtype=float), ref["precision"], equal_nan=True)
         np.testing.assert_allclose(per["f1"].to_numpy(dtype=float), ref["f1"], equal_nan=True)
+        # the answers are read as the exact-match scorer read them: its verdicts give the same accuracy
+        acc = results.accuracy().set_index("variant").loc[variant]
+        assert row["accuracy"] == pytest.approx(acc["accuracy_scored"]) and acc["errors"] == row["errors"]
         # the same numbers as the pure function on the hand-read labels, intervals included
         pure = classification_metrics(expected, predicted, SUPPORT, cases=cases, n_boot=300)
         assert row["macro_f1_ci_low"] == pytest.approx(pure.summary["macro_f1_ci_low"], abs=1e-12)
@@ -425,6 +434,14 @@ def test_compare_gives_paired_macro_f1_with_holm_and_the_comparison_verdicts():
     assert row["ci_level"] == 0.95 and (row["ci_low"], row["ci_high"]) == (row["ci_low_unadj"], row["ci_high_unadj"])
     with pytest.raises(UnknownNameError, match="the variants are"):
         table.compare("Z")
+
+
+def test_a_run_concatenated_twice_pairs_each_answer_once():
+    results = run_support()
+    twice = pl.Results.concat([results, results])
+    row = twice.classification(n_boot=200).compare("A").iloc[0]
+    assert (row["n"], row["cases"], row["n_dropped"]) == (58, 29, 2)
+    assert row["diff"] == pytest.approx(results.classification(n_boot=0).compare("A").iloc[0]["diff"])
 
 
 def test_a_clearly_better_variant_is_better_and_a_copy_is_no_different():
@@ -466,9 +483,24 @@ def test_concatenated_runs_with_different_label_sets_are_refused():
     other = pl.Suite("x", labels=["yes", "no"])
     other.add_case("q", "yes", id="q1")
     b = pl.run(other, PROMPT, pl.FakeProvider("yes"), progress=False, cache=False)
+    mixed = pl.Results.concat([a, b])
     with pytest.raises(ArgumentError, match="different label sets"):
-        pl.Results.concat([a, b]).classification()
-    assert "Results" in pl.Results.concat([a, b])._repr_html_()  # the card still shows, without the section
+        mixed.classification()
+    assert "macro-F1" not in mixed._repr_html_()  # the card still shows, without the section
+    # one set passed for both runs: cases expecting something outside it are left out and counted
+    row = mixed.classification(labels=["Other", "yes"], n_boot=0).df.iloc[0]
+    assert (row["n"], row["answers"], row["off_label"], row["accuracy"]) == (4, 2, 2, 1.0)
+
+
+def test_a_report_of_runs_with_different_label_sets_leaves_the_section_out(tmp_path):
+    from promptlab.notebook._report import comparison_report
+
+    a = pl.run(support_suite(3), PROMPT, pl.FakeProvider("Other"), progress=False, cache=False)
+    other = pl.Suite("x", labels=["yes", "no"])
+    other.add_case("q", "yes", id="q1")
+    b = pl.run(other, PROMPT, pl.FakeProvider("yes"), progress=False, cache=False)
+    page = comparison_report(tmp_path / "r.html", pl.Results.concat([a, b]), None, "mixed").read_text("utf-8")
+    assert "Classification metrics" not in page and "Summary" in page
 
 
 def test_labels_survive_save_and_load(tmp_path):

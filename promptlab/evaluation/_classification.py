@@ -135,14 +135,21 @@ def classification_table(results: Any, confidence: float = 0.95, n_boot: int = 2
                                n_boot=n_boot, seed=seed, rows=rows)
 
 
-def card_rows(results: Any) -> list[dict[str, Any]] | None:
-    """The results card's classification rows (plain dicts), or None when the run has no label set."""
+def table_or_none(results: Any) -> ClassificationTable | None:
+    """`Results.classification` with its defaults for the card and the report, or None when there is nothing
+    to show: no rows, no label set, or concatenated runs with different label sets."""
     if results.df.empty or not has_labels(results):
         return None
     try:
-        return classification_table(results).df.to_dict("records")
-    except ArgumentError:  # concatenated runs with different label sets: the card leaves the section out
+        return classification_table(results)
+    except ArgumentError:  # runs with different label sets: the card and the report leave the section out
         return None
+
+
+def card_rows(results: Any) -> list[dict[str, Any]] | None:
+    """The results card's classification rows (plain dicts), or None when the run has nothing to classify."""
+    table = table_or_none(results)
+    return None if table is None else table.df.to_dict("records")
 
 
 class ClassificationTable:
@@ -196,7 +203,7 @@ class ClassificationTable:
                                    f"{variants!r}. Pass one of them as baseline=.")
         records = [record for variant in variants if variant != baseline
                    for record in self._pairs(baseline, variant)]
-        return _finish(pd.DataFrame(records), alpha, self, baseline)
+        return _finish(pd.DataFrame(records), alpha, self)
 
     def _pairs(self, baseline: str, variant: str) -> list[dict[str, Any]]:
         rows = self.rows
@@ -226,7 +233,10 @@ def _num(value: Any) -> str:
 # ---- the paired comparison --------------------------------------------------------------------------------------
 def _pair_record(base: pd.DataFrame, other: pd.DataFrame, baseline: str, variant: str,
                  model: str) -> dict[str, Any]:
-    pairs = base.merge(other, on=["case_id", "repeat"], suffixes=("_a", "_b"))
+    # a key seen twice in an arm (the same run concatenated twice) pairs first with first, never all with all
+    keys = ["case_id", "repeat"]
+    base, other = (arm.assign(_nth=arm.groupby(keys, dropna=False, sort=False).cumcount()) for arm in (base, other))
+    pairs = base.merge(other, on=[*keys, "_nth"], suffixes=("_a", "_b"))
     usable = (pairs["status_a"] == "answer") & (pairs["status_b"] == "answer")
     used = pairs[usable]
     record = {"variant": variant, "baseline": baseline, "model": model, "n_dropped": int((~usable).sum()),
@@ -235,7 +245,8 @@ def _pair_record(base: pd.DataFrame, other: pd.DataFrame, baseline: str, variant
     return record
 
 
-def _finish(df: pd.DataFrame, alpha: float, table: ClassificationTable, baseline: str) -> pd.DataFrame:
+def _finish(df: pd.DataFrame, alpha: float, table: ClassificationTable) -> pd.DataFrame:
+    """Holm across the variants on each model, intervals at 1 − α/k beside 1 − α, and the verdicts."""
     if df.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in COMPARE_COLUMNS})
     tested = df["_data"].map(lambda d: len(d[0]) > 0)
@@ -248,6 +259,7 @@ def _finish(df: pd.DataFrame, alpha: float, table: ClassificationTable, baseline
     for i in df.index[df["verdict"] == "borderline"]:
         note = _borderline_note(df.loc[i], alpha, "macro_f1", "Holm")
         df.at[i, "note"] = f"{df.at[i, 'note']}; {note}" if df.at[i, "note"] else note
+    df[["n", "cases", "n_dropped"]] = df[["n", "cases", "n_dropped"]].astype("int64")
     return df[COMPARE_COLUMNS].reset_index(drop=True)
 
 

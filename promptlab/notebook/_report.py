@@ -73,11 +73,11 @@ def _classification_sections(results: Any, comparison: Any | None) -> list[str]:
     """With a label set: per variant the confusion matrix and the per-label table, and macro-F1 against the
     comparison's baseline, paired by case. Nothing when the run has no labels."""
     from .._display import macro_f1_comparison_html
-    from ..evaluation._classification import has_labels
+    from ..evaluation._classification import table_or_none
 
-    if results.df.empty or not has_labels(results):
+    table = table_or_none(results)
+    if table is None:
         return []
-    table = results.classification()
     sections = [section("Classification metrics", table._repr_html_())]
     baseline = getattr(comparison, "baseline", None)
     if baseline is not None and table.df["variant"].nunique() > 1 and baseline in set(table.df["variant"]):

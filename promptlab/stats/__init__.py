@@ -1,7 +1,7 @@
 """Statistics: paired comparisons, intervals, multiplicity, always-valid sequential reads, SRM and planners.
 
-Every function is pinned in tests to an outside reference (scipy, statsmodels, gbstats); the methods and the
-reference values are on ``docs/statistics.md``.
+Every function is pinned in tests to an outside reference (scipy, statsmodels, gbstats, scikit-learn); the
+methods and the reference values are on ``docs/statistics.md``.
 """
 
 from .._face import declare

@@ -20,7 +20,7 @@ What is computed (each reference call is pinned in ``tests/test_classification.p
 
 Intervals: a seeded percentile bootstrap over **cases**: cases are drawn with replacement and all the answers of
 a drawn case (its repeats) come with it, so answers to one case are never treated as independent. The draws are
-multinomial case counts over the cases in sorted-id order, so a shuffled input gives identical intervals. A
+counted per case over the cases in sorted-id order, so a shuffled input gives identical intervals. A
 resample where a value is undefined (0/0) is left out of that value's percentiles. Fewer than two cases → NA
 intervals (one case says nothing about the spread). Accuracy, precision and recall are proportions: their
 interval is never narrower than Wilson's at the estimate over the distinct cases behind the denominator (a
@@ -107,7 +107,7 @@ class MacroF1Comparison:
 
 # ---- encoding ----------------------------------------------------------------------------------------------
 def _check_labels(labels: Sequence[Any]) -> tuple[str, ...]:
-    if isinstance(labels, str) or not labels:
+    if isinstance(labels, str) or labels is None or len(list(labels)) == 0:
         raise StatsError(f"labels={labels!r}: give the label set as a non-empty list, e.g. ['positive', "
                          "'negative'].")
     out = tuple(str(label) for label in labels)
@@ -119,7 +119,7 @@ def _check_labels(labels: Sequence[Any]) -> tuple[str, ...]:
 
 
 def _missing(value: Any) -> bool:
-    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))
+    return value is None or (pd.api.types.is_scalar(value) and not isinstance(value, str) and bool(pd.isna(value)))
 
 
 def _codes(values: Sequence[Any], labels: tuple[str, ...], what: str, none_allowed: bool) -> np.ndarray:
@@ -162,7 +162,7 @@ def _case_cells(expected: np.ndarray, predicted: np.ndarray, case: np.ndarray, n
 
     width = n_labels * (n_labels + 1)
     cells = expected * (n_labels + 1) + predicted
-    return sparse.csr_array((np.ones(len(cells)), (case, cells)), shape=(n_cases, width))
+    return sparse.csr_array((np.ones(len(cells), dtype=np.int64), (case, cells)), shape=(n_cases, width))
 
 
 def _check_boot(n_boot: int, seed: int) -> None:
@@ -199,15 +199,21 @@ def _metrics(conf: np.ndarray) -> dict[str, np.ndarray]:
             "kappa": _ratio(accuracy - chance, 1 - chance)}
 
 
+def _case_draws(rng: np.random.Generator, n_cases: int, size: int) -> np.ndarray:
+    """``size`` resamples of the cases as counts (resamples, cases): each resample draws ``n_cases`` cases
+    uniformly with replacement (``rng.integers``), counted per case — multinomial counts, drawn fast."""
+    picks = rng.integers(0, n_cases, size=(size, n_cases)) + (np.arange(size) * n_cases)[:, None]
+    return np.bincount(picks.ravel(), minlength=size * n_cases).reshape(size, n_cases)
+
+
 def _resampled(cells: Any, n_boot: int, seed: int) -> Any:
-    """Seeded bootstrap confusion matrices, in chunks: (resamples, cells) counts from multinomial case draws."""
+    """Seeded bootstrap confusion matrices, in chunks: (resamples, cells) counts from case draws."""
     rng = np.random.default_rng(seed)
     n_cases = cells.shape[0]
     chunk = max(1, min(n_boot, _CHUNK_CELLS // max(n_cases, 1)))
-    uniform = np.full(n_cases, 1.0 / n_cases)
     for start in range(0, n_boot, chunk):
-        draws = rng.multinomial(n_cases, uniform, size=min(chunk, n_boot - start)).astype(float)
-        yield np.asarray(cells.T @ draws.T).T
+        draws = _case_draws(rng, n_cases, min(chunk, n_boot - start))
+        yield np.asarray(cells.T @ draws.T).T.astype(float)
 
 
 def _bootstrap(cells: Any, n_labels: int, n_boot: int, seed: int) -> dict[str, np.ndarray]:
@@ -320,8 +326,9 @@ def compare_macro_f1(expected: Sequence[Any], predicted_a: Sequence[Any], predic
     Position i holds one expected label and the labels arms A and B named for it (the same case and repeat;
     None: no label named). Cases are drawn with replacement once per resample and both arms' answers to each
     drawn case come with it, so the interval keeps the pairing. The p-value is the bootstrap's two-sided
-    ``2·min(#{d* ≤ 0} + 1, #{d* ≥ 0} + 1) / (B + 1)`` (capped at 1), the smallest α at which the percentile
-    interval excludes 0, so a p below α never sits beside an interval that includes 0.
+    ``2·min(#{d* ≤ 0} + 1, #{d* ≥ 0} + 1) / (B + 1)`` (capped at 1; Davison & Hinkley's count + 1), below α
+    only when the percentile interval at 1 − α excludes 0, so a p below α never sits beside an interval that
+    includes 0. Fewer than 2 cases: p 1 and the interval (−inf, inf); no pairs: NaN macro-F1s as well.
 
     Args:
         expected: expected label of each pair; predicted_a, predicted_b: the label each arm named, or None.
