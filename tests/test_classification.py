@@ -519,6 +519,21 @@ def test_off_label_expected_values_are_left_out_and_counted():
     assert np.isnan(row["accuracy_ci_low"])
 
 
+def test_an_answer_the_transform_could_not_read_names_no_label():
+    """A transform error (the model answered; the run's output transform found no label in it) is an answer in
+    the (none) column, not a failed call: leaving it out would hide the format failures from the metrics."""
+    rows = [{"case_id": f"c{i}", "variant": "A", "model": "fake:m", "repeat": 0, "input": "x", "category": "happy_path",
+             "output": out, "expected": exp, "error_type": err, "cached": False}
+            for i, (exp, out, err) in enumerate([("yes", "yes", None), ("no", None, "transform_error"),
+                                                 ("no", None, "timeout"), ("no", "no", None)])]
+    table = pl.Results(build_frame(rows, "r1"), {"suite": {"labels": ["yes", "no"]}}).classification(n_boot=0)
+    row = table.df.iloc[0]
+    assert (row["n"], row["errors"], row["answers"], row["no_label"]) == (4, 1, 3, 1)
+    # accuracy_score(["yes", "no", "no"], ["yes", "(none)", "no"]) -> 2/3
+    assert row["accuracy"] == pytest.approx(accuracy_score(["yes", "no", "no"], ["yes", "(none)", "no"]))
+    assert table.confusion().loc["no", "(none)"] == 1
+
+
 def test_confusion_names_its_groups_when_asked_for_one_that_is_not_there():
     table = run_support().classification(n_boot=0)
     with pytest.raises(UnknownNameError, match="several groups match"):

@@ -3,8 +3,9 @@
 The label set is the run's (``meta["suite"]["labels"]``, or each of ``meta["runs"]`` for concatenated results).
 Each answer is read as the exact-match scorer reads it (`ExactMatch.extract`, the suite's `LabelSet`), so the
 metrics and the pass/fail verdicts never disagree on which label an answer names; an answer naming no label
-(or several, none leading) is counted in the ``(none)`` column. A failed call (no answer) is left out of the
-metrics and counted in ``errors``; a case whose ``expected`` is not one of the labels (it has its own scorer)
+(or several, none leading) is counted in the ``(none)`` column, and so is an answer the run's output transform
+could not read (``error_type`` ``transform_error``). A failed call (no answer) is left out of the metrics and
+counted in ``errors``; a case whose ``expected`` is not one of the labels (it has its own scorer)
 is left out and counted in ``off_label``. The statistics themselves are `promptlab.stats._classification`'s.
 
 Columns of `ClassificationTable.df` (one row per variant × model):
@@ -39,6 +40,9 @@ from ..stats._multiplicity import holm
 from ._scoring import ExactMatch
 
 GROUP = ["variant", "model"]
+TRANSFORM_ERROR = "transform_error"
+"""The ``error_type`` of a row whose answer the run's output transform could not read (`promptlab.run`'s
+``transform``): the model answered, so it counts as an answer naming no label, not as a failed call."""
 COUNTS = ["n", "errors", "off_label", "answers", "cases", "no_label"]
 COLUMNS = [*GROUP, *COUNTS, *(f"{m}{s}" for m in METRICS for s in ("", "_ci_low", "_ci_high"))]
 """Columns of `ClassificationTable.df` (see the module docstring)."""
@@ -91,8 +95,11 @@ def labelled(df: pd.DataFrame, labels: tuple[str, ...]) -> pd.DataFrame:
     scorer = ExactMatch(labels)
     reader = scorer._label_set
     outputs = df["output"].astype(object)
-    answered = outputs.notna().to_numpy()
-    texts = pd.unique(outputs[answered])
+    # the model answered but the run's transform could not get a label out of it: an answer naming no label
+    unreadable = df["error_type"].eq(TRANSFORM_ERROR).fillna(False).to_numpy(dtype=bool) if "error_type" in df \
+        else np.zeros(len(df), dtype=bool)
+    answered = outputs.notna().to_numpy() | unreadable
+    texts = pd.unique(outputs[outputs.notna()])
     reading = {text: scorer.extract(str(text)) for text in texts}  # each distinct answer read once
     expected = df["expected"].map(lambda v: reader.canonical(v) if isinstance(v, str) else None)
     status = np.where(~answered, "error", np.where(expected.isna().to_numpy(), "off_label", "answer"))
@@ -100,7 +107,7 @@ def labelled(df: pd.DataFrame, labels: tuple[str, ...]) -> pd.DataFrame:
         "variant": df["variant"].astype(object), "model": df["model"].astype(object),
         "case_id": df["case_id"].astype(object), "repeat": df["repeat"].astype(object),
         "expected_label": expected.astype(object),
-        "predicted_label": [reading.get(t) if ok else None for t, ok in zip(outputs, answered, strict=True)],
+        "predicted_label": [None if pd.isna(t) else reading.get(t) for t in outputs],
         "status": status}, index=df.index)
 
 
