@@ -159,8 +159,9 @@ def _usd(value: Any) -> str:
     return "NA" if value is None or value != value else f"${value:.4f}"
 
 
-def results_html(results: Any) -> str:
-    """The summary card of `Results`: accuracy with intervals, categories, failures, cost, latency, errors."""
+def results_html(results: Any, classification: list[dict] | None = None) -> str:
+    """The summary card of `Results`: accuracy with intervals, categories, failures, cost, latency, errors;
+    with ``classification`` (plain rows of `Results.classification().df`), macro-F1 and κ with intervals."""
     if results.df.empty:
         return card("Results — no rows")
     meta = results.meta
@@ -168,8 +169,59 @@ def results_html(results: Any) -> str:
     info = (f"run {meta.get('run_id', '?')} · {len(results.df)} calls · cache {cache.get('hits', 'NA')} hits · "
             f"{cache.get('misses', 'NA')} misses"
             + (f" · stopped: {meta['stopped']}" if meta.get("stopped") else ""))
-    return card("Results", paragraph(info, "pl-muted"), _accuracy_section(results), _category_section(results),
-                _cost_latency_section(results), _error_section(results), _failure_section(results))
+    labelled = "<b>classification</b>" + _classification_summary(classification, full=False) if classification else ""
+    return card("Results", paragraph(info, "pl-muted"), _accuracy_section(results), labelled,
+                _category_section(results), _cost_latency_section(results), _error_section(results),
+                _failure_section(results))
+
+
+# ---- classification (plain data from promptlab.evaluation's ClassificationTable) ---------------------------------
+def _ci3(row: dict, name: str) -> str:
+    """``0.812 [0.700, 0.905]`` for a metric and its ``_ci_low`` / ``_ci_high``; NA for unknown."""
+    return f"{_num(row[name], '.3f')} [{_num(row[name + '_ci_low'], '.3f')}, {_num(row[name + '_ci_high'], '.3f')}]"
+
+
+def _classification_summary(rows: list[dict], full: bool, confidence: float = 0.95) -> str:
+    pct = fmt_pct(confidence, 0)
+    metrics = ["macro_f1", "kappa", *(["micro_f1", "accuracy"] if full else [])]
+    names = {"macro_f1": "macro-F1", "kappa": "κ", "micro_f1": "micro-F1", "accuracy": "accuracy (answers)"}
+    body = [[r["variant"], r["model"], *(_ci3(r, m) for m in metrics),
+             f"{r['answers']} answers ({r['cases']} cases) · {r['no_label']} name no label · {r['errors']} "
+             "failed (left out)"] for r in rows]
+    note = paragraph(f"{pct} bootstrap intervals over cases (a case's repeats move together); an answer naming no "
+                     "label counts in (none)", "pl-muted")
+    return table(["variant", "model", *(f"{names[m]} [{pct} CI]" for m in metrics), "answers"], body) + note
+
+
+def classification_html(data: dict) -> str:
+    """The card of a `ClassificationTable` from plain data: the summary, then per group its confusion matrix
+    (rows expected, columns read, then ``(none)``) and its per-label precision, recall and F1."""
+    pct = fmt_pct(data["confidence"], 0)
+    sections = [paragraph(f"labels: {', '.join(data['labels'])}", "pl-muted"),
+                _classification_summary(data["summary"], full=True, confidence=data["confidence"])]
+    for group in data["groups"]:
+        labels = [[r["label"], r["support"], r["predicted"], *(_ci3(r, m) for m in ("precision", "recall", "f1"))]
+                  for r in group["per_label"]]
+        sections += [f"<b>{esc(group['title'])}</b> — confusion matrix (rows expected, columns read)",
+                     table(["expected \\ read", *group["columns"]], group["confusion"]),
+                     table(["label", "support", "predicted", *(f"{m} [{pct} CI]" for m in ("precision", "recall",
+                                                                                          "F1"))], labels)]
+    sections.append(paragraph("NA: nothing to divide by (no answer named the label, or no case expects it) — "
+                              "never 0", "pl-muted"))
+    return card(f"Classification — {len(data['labels'])} labels", *sections)
+
+
+def macro_f1_comparison_html(rows: list[dict]) -> str:
+    """Macro-F1 of each variant against the baseline, paired by case (plain rows of its ``compare``)."""
+    body = [[r["variant"], r["model"], r["n"], _num(r["baseline_macro_f1"], ".3f"), _num(r["variant_macro_f1"], ".3f"),
+             f"{_num(r['diff'], '+.3f')} [{_num(r['ci_low'], '+.3f')}, {_num(r['ci_high'], '+.3f')}] at "
+             f"{fmt_pct(r['ci_level'], 1)}", _num(r["p_adj"], ".3g"), _cmp_verdict(r["verdict"]), r["note"]]
+            for r in rows]
+    method = paragraph("joint case bootstrap of both arms (a case's answers move together); p adj: Holm across "
+                       "variants; intervals simultaneous (Bonferroni)", "pl-muted")
+    return card("Macro-F1, paired by case", table(["variant", "model", "pairs", "baseline", "variant",
+                                                   "diff [CI]", "p adj", "verdict", "note"], body,
+                                                  raw_columns=[7]), method)
 
 
 # ---- paired comparison -----------------------------------------------------------------------------------

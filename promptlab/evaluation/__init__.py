@@ -6,7 +6,7 @@ declare(__name__, globals(), {
     "run": "._runner", "arun": "._runner", "estimate": "._runner", "RunInterrupted": "._runner",
     "ModelConfig": "._plan", "Transform": "._transforms", "load_eval": "._evalfile", "EvalSpec": "._evalspec",
     "Results": "._results", "COLUMNS": "._results", "accuracy_row": "._summaries",
-    "ACCURACY_COLUMNS": "._summaries",
+    "ACCURACY_COLUMNS": "._summaries", "ClassificationTable": "._classification",
     "ResponseCache": "._cache",
     "Budget": "._cost", "prices": "promptlab.providers._prices", "set_price": "promptlab.providers._prices",
     "load_prices": "promptlab.providers._prices",

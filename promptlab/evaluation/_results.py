@@ -171,6 +171,28 @@ class Results:
 
         return summary_table(self)
 
+    def classification(self, confidence: float = 0.95, n_boot: int = 2000, seed: int = 0, *,
+                       labels: list[str] | None = None) -> Any:
+        """Classification metrics per variant × model against the suite's labels, as a `ClassificationTable`.
+
+        The confusion matrix (with a ``(none)`` column for answers naming no label), per-label precision,
+        recall, F1 and support, macro- and micro-F1, Cohen's κ and accuracy over answers, each with a seeded
+        percentile bootstrap interval over cases (a case's repeats move together); failed calls are left out
+        and counted. ``.compare(baseline)`` compares macro-F1 between variants, paired by case.
+
+        Args:
+            confidence: coverage of the intervals.
+            n_boot: bootstrap resamples (0: no intervals).
+            seed: the bootstrap's seed (same seed, same intervals).
+            labels: the label set, when the results do not carry the suite's (``meta["suite"]["labels"]``).
+
+        Raises:
+            ArgumentError: the results have no label set (the message says how to give one).
+        """
+        from ._classification import classification_table
+
+        return classification_table(self, confidence=confidence, n_boot=n_boot, seed=seed, labels=labels)
+
     def _columns(self, by: list[str]) -> list[str]:
         """``by`` as a list of this frame's columns (one name alone is accepted), or `UnknownNameError`."""
         by = [by] if isinstance(by, str) else list(by)
@@ -233,8 +255,9 @@ class Results:
 
     def _repr_html_(self) -> str:
         from .._display import results_html
+        from ._classification import card_rows
 
-        return results_html(self)
+        return results_html(self, card_rows(self))
 
 
 # ---- the article's face -----------------------------------------------------------------------------------

@@ -60,12 +60,30 @@ def comparison_report(path: str | Path, results: Any, comparison: Any | None, ti
     if comparison is not None and len(comparison.df):
         sections.append(section("Paired comparison against the baseline", comparison._repr_html_()))
         figures.insert(0, plot_significance(comparison))
+    sections += _classification_sections(results, comparison)
     sections.append(section("Plots", figures_html(figures)))
     meta = results.meta
     prompts = ", ".join(f"{k} = {v['ref']} ({v['hash']})" for k, v in (meta.get("prompts") or {}).items())
     subtitle = (f"run {meta.get('run_id', '?')} · models {', '.join(meta.get('models_served') or [])} · {prompts}"
                 f" · {_cache_summary(meta.get('cache') or {})}")
     return write_report(path, title, sections, subtitle)
+
+
+def _classification_sections(results: Any, comparison: Any | None) -> list[str]:
+    """With a label set: per variant the confusion matrix and the per-label table, and macro-F1 against the
+    comparison's baseline, paired by case. Nothing when the run has no labels."""
+    from .._display import macro_f1_comparison_html
+    from ..evaluation._classification import table_or_none
+
+    table = table_or_none(results)
+    if table is None:
+        return []
+    sections = [section("Classification metrics", table._repr_html_())]
+    baseline = getattr(comparison, "baseline", None)
+    if baseline is not None and table.df["variant"].nunique() > 1 and baseline in set(table.df["variant"]):
+        rows = table.compare(baseline, alpha=getattr(comparison, "alpha", 0.05)).to_dict("records")
+        sections.append(section(f"Macro-F1 against {baseline!r}, paired by case", macro_f1_comparison_html(rows)))
+    return sections
 
 
 def _cache_summary(cache: dict) -> str:

@@ -1,7 +1,7 @@
 """Statistics: paired comparisons, intervals, multiplicity, always-valid sequential reads, SRM and planners.
 
-Every function is pinned in tests to an outside reference (scipy, statsmodels, gbstats); the methods and the
-reference values are on ``docs/statistics.md``.
+Every function is pinned in tests to an outside reference (scipy, statsmodels, gbstats, scikit-learn); the
+methods and the reference values are on ``docs/statistics.md``.
 """
 
 from .._face import declare
@@ -21,4 +21,5 @@ declare(__name__, globals(), {
     "sample_size_two_proportions": "._planning", "mde_two_proportions": "._planning",
     "sample_size_paired": "._planning", "smallest_detectable_difference": "._planning",
     "paired_plan_from_pilot": "._planning",
+    "compare_macro_f1": "._classification",
 })
