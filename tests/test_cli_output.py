@@ -99,6 +99,12 @@ def test_json_holds_every_number_with_failed_calls_counted_and_unknown_cost_null
         assert row["error_types"] == {"server": 2}
         assert row["cost_usd"] is None and row["cost_per_1k_calls_usd"] is None  # unpriced: unknown, not 0
         assert row["answered"] == 38 and row["se_cases"] is None
+    edge = {row["variant"]: row for row in doc["summary"]["by_category"] if row["category"] == "edge_case"}
+    # cases 0, 4, ... 36 are edge cases: A misses c00 (no answer), B also misses c04 and c08 (wrong)
+    assert (edge["A"]["n"], edge["A"]["passed"], edge["A"]["errors"]) == (10, 9, 1)
+    assert (edge["B"]["n"], edge["B"]["passed"], edge["B"]["errors"]) == (10, 7, 1)
+    # proportion_confint(7, 10, alpha=0.05, method="wilson")
+    assert (edge["B"]["ci_low"], edge["B"]["ci_high"]) == pytest.approx(proportion_confint(7, 10, 0.05, "wilson"))
     assert doc["totals"] == {"calls": 80, "scored": 76, "passed": 66, "failed": 10, "errors": 4,
                              "error_types": {"server": 4}, "cached": 0, "cost_usd": None}
 

@@ -290,7 +290,8 @@ def cmd_eval(args: argparse.Namespace, *, providers: dict | None = None) -> int:
 def _finish(args: argparse.Namespace, ran: _Ran) -> int:
     from . import _output
 
-    results, seed = ran.results, 0 if args.seed is None else args.seed
+    results = ran.results
+    seed = args.seed if args.seed is not None else getattr(ran.spec, "seed", None) or 0
     comparison = _within_run_comparison(ran, seed)
     against = _output.baseline_comparison(results, args.baseline, seed) if args.baseline else None
     _print_summary(results, comparison, against)
@@ -337,7 +338,10 @@ def _write(args: argparse.Namespace, ran: _Ran, outcome: Any) -> None:
         print(f"json: {args.json}")
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
-        _output.append_markdown(Path(step_summary), outcome)
+        try:
+            _output.append_markdown(Path(step_summary), outcome)
+        except OSError as exc:  # the summary is a courtesy: the gates' verdict is the exit code, keep it
+            print(f"warning: could not append to $GITHUB_STEP_SUMMARY ({step_summary!r}): {exc}", file=sys.stderr)
 
 
 def _gates(args: argparse.Namespace, ran: _Ran, against: Any) -> list:

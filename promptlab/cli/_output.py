@@ -222,6 +222,11 @@ def _summary(results: Results) -> list[dict[str, Any]]:
     return records
 
 
+def _by_category(results: Results) -> list[dict[str, Any]]:
+    """`Results.by_category`: accuracy per variant × model × category, every column."""
+    return _records(results.by_category())
+
+
 def _totals(results: Results, summary: list[dict[str, Any]]) -> dict[str, Any]:
     """Counts over every call; ``cost_usd`` is NA (None) when any group's cost is unknown."""
     from ..evaluation._summaries import accuracy_row
@@ -256,7 +261,7 @@ def document(outcome: Outcome) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION, "promptlab_version": __version__, "title": outcome.title,
         "exit_code": outcome.exit_code, "passed": outcome.exit_code == 0,
         "runs": _runs(outcome.results), "totals": _totals(outcome.results, summary),
-        "summary": {"confidence": 0.95, "rows": summary},
+        "summary": {"confidence": 0.95, "rows": summary, "by_category": _by_category(outcome.results)},
         "comparison": comparison_document(outcome.comparison),
         "baseline": None if against is None else {"file": str(against.path), "run_ids": against.run_ids,
                                                   "comparison": comparison_document(against.comparison)},
