@@ -15,7 +15,8 @@ YAML suite::
 
 JSONL suite: one case object per line, the same keys, after an optional header line holding the header keys
 (``{"name": "tickets", "labels": ["Billing Inquiries", "Claims Assistance"]}``), so a JSONL suite scores
-exactly like the same data in YAML. Suites can also be built in a notebook, the article's way (`add_case`,
+exactly like the same data in YAML. Tables load too (CSV, TSV, JSON records, Parquet, a DataFrame), their columns
+mapped onto these fields (`_tables`). Suites can also be built in a notebook, the article's way (`add_case`,
 `add_edge_case`, `add_adversarial`), and saved with `save`.
 
 Labels are matched ignoring case, spacing, hyphens, slashes and punctuation (`promptlab.evaluation._scoring.LabelSet`),
@@ -131,6 +132,22 @@ class Suite:
         while f"{category}-{n:03d}" in self._cases:
             n += 1
         return f"{category}-{n:03d}"
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, *, input: str | list[str] | dict[str, str] | None = None,
+                   expected: str | bool | None = None, id: str | bool | None = None,
+                   category: str | bool | None = None, difficulty: str | bool | None = None,
+                   tags: str | bool | None = None, labels: list[str] | bool | None = None, name: str = "frame",
+                   require_expected: bool = True) -> Suite:
+        """A suite from a DataFrame, one case per row, columns mapped as `load_suite` maps a table's.
+
+        The frame's values keep their types (read a CSV with ``dtype=str, keep_default_na=False`` so that labels
+        such as "NA" stay text); problems name the row by its index label.
+        """
+        from ._tables import frame_table
+
+        columns = dict(input=input, expected=expected, id=id, category=category, difficulty=difficulty, tags=tags)
+        return _table_suite(frame_table(frame, name), columns, labels, name, require_expected)
 
     # ---- reading --------------------------------------------------------------------------------------
     @property
@@ -268,58 +285,104 @@ class _YamlSuite(_JsonlHeader):
 
 @dataclass
 class _Parsed:
-    """A suite file read but not yet checked case by case: the header, its problems, and the raw cases as
-    ``(line, data, node)``."""
+    """A suite file (or table) read but not yet checked case by case: the header, its problems, and the raw cases
+    as ``(line, data, node)`` (a table's row is ``"row 5"`` where a file has a line)."""
 
     header: _JsonlHeader
     labels_line: int | None = None
     problems: list[Problem] = field(default_factory=list)
-    items: list[tuple[int | None, Any, Any]] = field(default_factory=list)
+    items: list[tuple[int | str | None, Any, Any]] = field(default_factory=list)
 
 
-_ACCEPTED = "A suite file is YAML (.yaml, .yml) or JSONL (.jsonl) text."
-# a table where a suite is expected: what it is, and the pandas call that reads it
-_TABULAR_SUFFIXES = {".csv": ("a CSV file", "read_csv({path!r})"),
-                     ".tsv": ("a TSV file", "read_csv({path!r}, sep='\\t')"),
-                     ".xlsx": ("an Excel workbook", "read_excel({path!r})"),
-                     ".xls": ("an Excel workbook", "read_excel({path!r})"),
-                     ".parquet": ("a Parquet file", "read_parquet({path!r})")}
+_ACCEPTED = ("A suite file is YAML (.yaml, .yml) or JSONL (.jsonl) text, or a table: CSV (.csv), TSV (.tsv, .tab), "
+             "JSON records (.json) or Parquet (.parquet).")
 
 
-def load_suite(path: str | Path, *, require_expected: bool = True) -> Suite:
-    """Load a suite from YAML or JSONL; every problem is listed at once, each with file, line, field, value and fix.
+def load_suite(path: str | Path, *, input: str | list[str] | dict[str, str] | None = None,
+               expected: str | bool | None = None, id: str | bool | None = None, category: str | bool | None = None,
+               difficulty: str | bool | None = None, tags: str | bool | None = None,
+               labels: list[str] | bool | None = None, name: str | None = None, require_expected: bool = True) -> Suite:
+    """Load a suite from a suite file or a table; every problem is listed at once, each with its line (or row),
+    field, value and fix.
 
     Args:
-        path: a ``.yaml``/``.yml`` file (a header and ``cases:``) or a ``.jsonl`` file (one case per line,
-            optionally after a header line such as ``{"labels": [...]}``; see ``suites/README.md``).
+        path: a suite file, ``.yaml``/``.yml`` (a header and ``cases:``) or ``.jsonl``/``.ndjson`` (one case per
+            line, optionally after a header line such as ``{"labels": [...]}``), or a table, one case per row:
+            ``.csv``, ``.tsv``/``.tab``, ``.json`` (an array of records), ``.parquet``, or ``.jsonl``/``.ndjson``
+            when a column argument is given. See ``suites/README.md``.
+        input: the table's input: a column (the text), a list of columns (template variables named by their
+            columns) or ``{variable: column}``. Default: the `input` column; with none, and promptfoo's
+            ``__expected`` columns, every column not starting with ``__`` is a variable.
+        expected: the column of the right answers (default `expected`, then promptfoo's `__expected`).
+        id: the column of case ids (default `id`; absent, ids are ``row-<hash of the input>``, stable).
+        category, difficulty, tags: their columns (default the column of that name; tags split on ``,``, ``;``
+            or ``|``, or a JSON list). ``False`` for any of these: do not read a column.
+        labels: the label set: a list (every expected answer must be one of them); None to keep the file's or,
+            for a table, read them from the expected answers when those look like labels (with a warning); False
+            for no label set.
+        name: the suite's name (default: the file's, or its name without the extension).
         require_expected: every case needs ``expected`` unless it names a built-in scorer that needs none
             (``scorer: json``). Pass False for a suite you will score with your own scorer or a judge that
             reads no expected value.
 
     Raises:
-        SuiteFileError: the file is missing, too large, binary, not UTF-8, not valid YAML/JSON, or cases or
-            the header are invalid: a missing ``expected``, an ``expected`` outside the declared labels, an
-            unknown key (with a "did you mean"), a key repeated in one mapping, a duplicate case id ... (the
-            first `MAX_PROBLEMS_SHOWN` problems are listed, then how many more).
+        SuiteFileError: the file is missing, too large, binary, not UTF-8, not valid YAML/JSON, a table lacks a
+            column named (with the columns it has and a "did you mean"), or cases or the header are invalid: a
+            missing ``expected``, an ``expected`` outside the declared labels, an unknown key (with a "did you
+            mean"), a key repeated in one mapping, a duplicate case id ... (the first `MAX_PROBLEMS_SHOWN`
+            problems are listed, then how many more).
+        ArgumentError: an argument of the wrong kind (``input=3``, ``labels="a,b"``), or a column argument for
+            a YAML suite.
     """
+    from ._tables import is_table, read_table, refuse_spreadsheet
+
     path = Path(path)
-    _refuse_tabular(path)
+    refuse_spreadsheet(path)
+    columns = dict(input=input, expected=expected, id=id, category=category, difficulty=difficulty, tags=tags)
+    given = sorted(key for key, value in columns.items() if value is not None)
+    if is_table(path, bool(given)):
+        return _table_suite(read_table(path), columns, labels, name, require_expected)
+    if given:
+        raise ArgumentError(f"{', '.join(given)}= map a table's columns, but {str(path)!r} is a suite file, whose "
+                            "cases name their fields. Drop the column arguments, or load a table (.csv, .tsv, .json, "
+                            ".jsonl, .parquet).")
     text = read_text(path, SuiteFileError, "suite file", accepted=_ACCEPTED)
-    parsed = _jsonl_items(path, text) if path.suffix == ".jsonl" else _yaml_items(path, text)
-    return _build(path, parsed, require_expected)
+    jsonl = path.suffix.lower() in (".jsonl", ".ndjson")
+    parsed = _jsonl_items(path, text) if jsonl else _yaml_items(path, text)
+    parsed.header.name = name or parsed.header.name or path.stem
+    if labels is not None:
+        parsed.header.labels = _declared(labels)
+    return _build(str(path), parsed, require_expected, _jsonl_table_hint(parsed) if jsonl else "")
 
 
-def _refuse_tabular(path: Path) -> None:
-    """A spreadsheet or table where a suite is expected: say which formats load, and how to convert."""
-    known = _TABULAR_SUFFIXES.get(path.suffix.lower())
-    if known is None:
-        return
-    kind, reader = known
-    raise SuiteFileError(
-        f"suite file {str(path)!r} is {kind}; load_suite reads YAML (.yaml, .yml) and JSONL (.jsonl). Convert "
-        "it, for example with pandas (columns id, input, expected and optionally category, difficulty, tags): "
-        f"pd.{reader.format(path=str(path))}.to_json({str(path.with_suffix('.jsonl'))!r}, orient='records', "
-        "lines=True, force_ascii=False).")
+def _table_suite(table: Any, columns: dict[str, Any], labels: Any, name: str | None, require_expected: bool) -> Suite:
+    """A suite from a table (`_tables.Table`), its cases checked as a suite file's are."""
+    from ._tables import map_table
+
+    mapped = map_table(table, columns, labels=labels, name=name, require_expected=require_expected)
+    header = _JsonlHeader(name=mapped.name, labels=mapped.labels)
+    parsed = _Parsed(header, items=[(place, data, None) for place, data in mapped.items])
+    return _build(table.where, parsed, require_expected, mapped.note, "suite table")
+
+
+def _declared(labels: Any) -> list[str] | None:
+    """``labels=`` for a suite file: a list replaces the file's labels, False removes them."""
+    if labels is False:
+        return None
+    if isinstance(labels, str) or not isinstance(labels, list | tuple):
+        raise ArgumentError(f"labels= is a list of the answers (labels=['positive', 'negative']), or False for no "
+                            f"label set; got {shorten(labels)}.")
+    return [str(label) for label in labels]
+
+
+def _jsonl_table_hint(parsed: _Parsed) -> str:
+    """For JSONL lines that are records of a table (no `input` key): how to read them as one."""
+    keys = [key for _, item, _ in parsed.items if isinstance(item, dict) for key in item]
+    if not keys or "input" in keys:
+        return ""
+    shown = ", ".join(repr(key) for key in dict.fromkeys(keys))
+    return (f"The lines look like records of a table (keys {shown}). Name its columns to read it as one: "
+            "pl.load_suite(path, input='text', expected='label').")
 
 
 def _jsonl_items(path: Path, text: str) -> _Parsed:
@@ -365,30 +428,30 @@ def _shape_hint(data: Any, text: str) -> str:
     """A hint for files that are something else: a table, or a bare list of cases."""
     kind = looks_tabular(text)
     if kind:
-        return (f" The file looks like {kind}: save the table as JSONL (one case object per line, for example with "
-                "pandas: df.to_json('suite.jsonl', orient='records', lines=True)), or write it as YAML.")
+        return (f" The file looks like {kind}: give it the .{kind.lower()} extension and load it as a table, "
+                "pl.load_suite(path, input=..., expected=...), or save it as JSONL (one case object per line) or YAML.")
     if isinstance(data, list):
         return " A list of cases needs a header: `cases:` above it, or save one case per line as .jsonl."
     return ""
 
 
-def _build(path: Path, parsed: _Parsed, require_expected: bool) -> Suite:
-    """The suite, once every case is checked; every problem of the file is raised at once."""
-    suite, problems = _empty_suite(path, parsed)
-    first_line: dict[str, int | None] = {}
-    for line, item, node in parsed.items:
-        found = _case_problems(suite, line, item, node, first_line, require_expected)
+def _build(where: str, parsed: _Parsed, require_expected: bool, fix: str = "", what: str = "suite file") -> Suite:
+    """The suite, once every case is checked; every problem of the file (or table) is raised at once."""
+    suite, problems = _empty_suite(parsed)
+    first_at: dict[str, int | str | None] = {}
+    for at, item, node in parsed.items:
+        found = _case_problems(suite, at, item, node, first_at, require_expected)
         problems += found
     if problems:
-        raise SuiteFileError(report(str(path), "suite file", problems))
+        raise SuiteFileError(report(where, what, problems, fix))
     return suite
 
 
-def _empty_suite(path: Path, parsed: _Parsed) -> tuple[Suite, list[Problem]]:
+def _empty_suite(parsed: _Parsed) -> tuple[Suite, list[Problem]]:
     """The suite with its header and no cases yet; labels that collide are a problem (the cases are still
     checked, against no labels)."""
     header, problems = parsed.header, list(parsed.problems)
-    name, description = header.name or path.stem, header.description or ""
+    name, description = header.name or "suite", header.description or ""
     try:
         return Suite(name, labels=header.labels, description=description), problems
     except SuiteFileError as exc:
@@ -396,21 +459,26 @@ def _empty_suite(path: Path, parsed: _Parsed) -> tuple[Suite, list[Problem]]:
         return Suite(name, description=description), [*problems, Problem(parsed.labels_line, "labels", text)]
 
 
-def _case_problems(suite: Suite, line: int | None, item: Any, node: Any, first_line: dict[str, int | None],
+def _case_problems(suite: Suite, at: int | str | None, item: Any, node: Any, first_at: dict[str, int | str | None],
                    require_expected: bool) -> list[Problem]:
-    """Check one case and add it to ``suite`` when it has no problem; its problems otherwise."""
+    """Check one case and add it to ``suite`` when it has no problem; its problems otherwise. ``at`` is the case's
+    line in a file, or its row in a table (``"row 5"``)."""
+    line, row = (None, at) if isinstance(at, str) else (at, "")
     if not isinstance(item, dict):
-        return [Problem(line, "", f"a case must be a mapping with `id`, `input`, `expected`, got {shorten(item)}.")]
-    case, problems = check(Case, item, node, line=line, label=f"case {item.get('id', '?')!r}")
+        return [Problem(line, row, f"a case must be a mapping with `id`, `input`, `expected`, got {shorten(item)}.")]
+    label = f"case {item.get('id', '?')!r}"
+    case, problems = check(Case, item, node, line=line, label=f"{row}: {label}" if row else label)
     if case is None:
         return problems
-    if case.id in first_line:
-        seen = f" (first at line {first_line[case.id]})" if first_line[case.id] else ""
-        return [Problem(line, "", f"duplicate case id {case.id!r}{seen}. Give every case its own id.")]
-    first_line[case.id] = line
+    if case.id in first_at:
+        first = first_at[case.id]
+        seen = f" (first at {first if isinstance(first, str) else f'line {first}'})" if first else ""
+        return [Problem(line, row, f"duplicate case id {case.id!r}{seen}. Give every case its own id.")]
+    first_at[case.id] = at
     problem = _expected_problem(suite, case, require_expected)
     if problem is not None:
-        return [Problem(key_line(node, "scorer") or line, *problem)]
+        where, text = problem
+        return [Problem(key_line(node, "scorer") or line, ": ".join(filter(None, (row, where))), text)]
     suite._add(case)
     return []
 
