@@ -331,10 +331,43 @@ def test_a_csv_suite_with_column_flags(tickets):
     assert pl.Results.load("out.parquet").meta["suite"]["labels"] == ["billing", "tech"]
 
 
-def test_several_input_columns_become_template_variables(tickets):
+def test_several_input_columns_become_template_variables(tickets, capsys):
     provider = FakeProvider(routed)
     assert run_with(provider, "--suite", "tickets.csv", "--prompt", "two.yaml", "--input-col", "subject",
                     "--input-col", "body", "--expected-col", "label", "--id-col", "ticket") == 0
+    assert provider.calls[3].messages[-1].content == "Login broken / cannot log in"
+    err = capsys.readouterr().err  # the inferred label set is announced as a CLI line, with the flags to settle it
+    assert "warning: tickets.csv: no labels were declared" in err and "billing, tech" in err
+    assert "--labels a,b,c declares the label set; --no-labels turns it off" in err
+
+
+def test_no_labels_compares_whole_answers(tickets, capsys):
+    import promptlab as pl
+
+    assert run_with(FakeProvider("Label: billing"), "--suite", "tickets.csv", "--prompt", "one.yaml", "--input-col",
+                    "body", "--expected-col", "label", "--no-labels", "--save", "out.parquet") == 0
+    results = pl.Results.load("out.parquet")
+    assert results.meta["suite"]["labels"] is None and "warning" not in capsys.readouterr().err
+    # without a label set the whole answer is compared: "Label: billing" is not "billing" (with one, it would be)
+    assert results.df["passed"].sum() == 0
+    assert run_with(FakeProvider("Label: billing"), "--suite", "tickets.csv", "--prompt", "one.yaml", "--input-col",
+                    "body", "--expected-col", "label", "--labels", "billing,tech", "--save", "labelled.parquet") == 0
+    assert list(pl.Results.load("labelled.parquet").df["passed"]) == [True, False, True, False]
+    assert main(["eval", "--suite", "tickets.csv", "--prompt", "one.yaml", "--labels", "a,b", "--no-labels"]) == 2
+
+
+def test_input_columns_may_name_their_variables(tickets):
+    from promptlab.cli._eval import _input_columns
+
+    assert _input_columns(["body"]) == "body" and _input_columns(["a", "b"]) == ["a", "b"]
+    assert _input_columns(["subject", "body=Message Body"]) == {"subject": "subject", "body": "Message Body"}
+    for bad in (["=x"], ["v="], ["v=a", "v=b"]):
+        with pytest.raises(ArgumentError, match="VAR=COL with a variable named once"):
+            _input_columns(bad)
+    (tickets / "tickets.csv").write_text(TICKETS.replace("body,label", "Message Body,label"), encoding="utf-8")
+    provider = FakeProvider(routed)
+    assert run_with(provider, "--suite", "tickets.csv", "--prompt", "two.yaml", "--input-col", "subject",
+                    "--input-col", "body=Message Body", "--expected-col", "label", "--labels", "billing,tech") == 0
     assert provider.calls[3].messages[-1].content == "Login broken / cannot log in"
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,7 @@ HOSTED = ("openai", "anthropic")  # the providers --base-url can point elsewhere
 # Flags an eval file (-c) describes itself: giving them beside -c would silently fight the file, so they are refused.
 _FILE_OWNS = {"suite": "--suite", "prompt": "--prompt", "model": "--model", "repeats": "--repeats",
               "seed": "--seed", "input_col": "--input-col", "expected_col": "--expected-col", "id_col": "--id-col",
-              "category_col": "--category-col", "labels": "--labels"}
+              "category_col": "--category-col", "labels": "--labels", "no_labels": "--no-labels"}
 
 
 def _count(minimum: int):
@@ -81,12 +82,16 @@ def add_eval_command(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--no-cache", action="store_true", help="bypass the response cache")
     what.add_argument("--quiet", action="store_true", help="no progress bar")
     cols = p.add_argument_group("suites from tables (CSV, TSV, JSON, JSONL, Parquet)")
-    cols.add_argument("--input-col", action="append", default=None, metavar="COL",
-                      help="the column holding the input; repeat to pass several columns as template variables")
+    cols.add_argument("--input-col", action="append", default=None, metavar="[VAR=]COL",
+                      help="the column holding the input; repeat to pass several columns as template variables, "
+                           "VAR=COL naming the variable of a column (--input-col body='Message Body')")
     cols.add_argument("--expected-col", default=None, metavar="COL", help="the column holding the expected answer")
     cols.add_argument("--id-col", default=None, metavar="COL", help="the column of case ids (default: generated)")
     cols.add_argument("--category-col", default=None, metavar="COL", help="the column of case categories")
     cols.add_argument("--labels", default=None, metavar="A,B,C", help="the label set, comma-separated")
+    cols.add_argument("--no-labels", action="store_true",
+                      help="no label set: compare whole answers (a table's labels are otherwise inferred, with a "
+                           "warning)")
     out = p.add_argument_group("outputs")
     out.add_argument("--report", type=Path, default=None, help="write the HTML report here")
     out.add_argument("--save", type=Path, default=None, help="save the results (Parquet) here")
@@ -144,10 +149,14 @@ def suite_options(args: argparse.Namespace) -> dict[str, Any]:
     """The `load_suite` column arguments the flags give (none when no column flag is given)."""
     options: dict[str, Any] = {}
     if args.input_col:
-        options["input"] = args.input_col[0] if len(args.input_col) == 1 else list(args.input_col)
+        options["input"] = _input_columns(args.input_col)
     for flag, key in (("expected_col", "expected"), ("id_col", "id"), ("category_col", "category")):
         if getattr(args, flag) is not None:
             options[key] = getattr(args, flag)
+    if args.no_labels:
+        if args.labels is not None:
+            raise ArgumentError(f"--labels {args.labels!r} and --no-labels contradict each other; give one.")
+        options["labels"] = False
     if args.labels is not None:
         labels = [label.strip() for label in args.labels.split(",")]
         if not all(labels):
@@ -157,9 +166,25 @@ def suite_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _input_columns(given: list[str]) -> str | list[str] | dict[str, str]:
+    """One column → its name; several → a list (the variables are named by the columns); any ``VAR=COL`` → a
+    mapping {variable: column}, a plain ``COL`` then naming its own variable."""
+    if not any("=" in item for item in given):
+        return given[0] if len(given) == 1 else list(given)
+    mapping: dict[str, str] = {}
+    for item in given:
+        variable, sep, column = item.partition("=")
+        variable, column = (variable.strip(), column) if sep else (item, item)
+        if not variable or not column or variable in mapping:
+            raise ArgumentError(f"--input-col {item!r}: write COL, or VAR=COL with a variable named once (e.g. "
+                                "--input-col body='Message Body').")
+        mapping[variable] = column
+    return mapping
+
+
 def _check_flags(args: argparse.Namespace) -> None:
     if args.config is not None:
-        given = [flag for name, flag in _FILE_OWNS.items() if getattr(args, name) not in (None, [])]
+        given = [flag for name, flag in _FILE_OWNS.items() if getattr(args, name) not in (None, [], False)]
         if given:
             raise ArgumentError(f"{', '.join(given)} cannot be combined with -c {str(args.config)!r}: the eval file "
                                 "sets those. Edit the file, or run without -c. Flags that override the file: "
@@ -215,7 +240,14 @@ def _run_flags(args: argparse.Namespace, providers: dict | None) -> tuple[Result
     from ..evaluation._runner import run
 
     seed = 0 if args.seed is None else args.seed
-    suite = load_suite(args.suite, **suite_options(args))
+    with warnings.catch_warnings(record=True) as caught:  # shown as CLI lines, not Python warning records
+        warnings.simplefilter("always")
+        suite = load_suite(args.suite, **suite_options(args))
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    if caught and args.labels is None and not args.no_labels:
+        print("  on the command line: --labels a,b,c declares the label set; --no-labels turns it off",
+              file=sys.stderr)
     if args.sample is not None:
         suite = suite.sample(args.sample, seed=seed)
     variants = _named_prompts(args.prompt)

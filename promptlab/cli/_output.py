@@ -435,11 +435,12 @@ def _comparison_lines(comparison: Comparison, heading: str) -> list[str]:
 def markdown(outcome: Outcome) -> str:
     """The GitHub step summary: the gates, the summary table, failed calls, and each comparison."""
     verdict = "✅ all gates passed" if outcome.exit_code == 0 else "❌ a gate failed"
+    verdict = verdict if outcome.gates else "no gate set"
     lines = [f"### {_md(outcome.title)}", "", f"**{verdict}** (exit {outcome.exit_code})", ""]
     lines += [f"- {'✅' if gate.passed else '❌'} {gate.name}" + (f": {_md('; '.join(gate.failures))}"
                                                                   if gate.failures else "")
               for gate in outcome.gates]
-    lines += [""] + _summary_lines(outcome.results)
+    lines += [""] * bool(outcome.gates) + _summary_lines(outcome.results)
     if outcome.comparison is not None:
         lines += _comparison_lines(outcome.comparison, f"Against {outcome.comparison.baseline} (paired by case)")
     if outcome.against is not None:
