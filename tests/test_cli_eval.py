@@ -260,6 +260,11 @@ def test_a_temperature_grid_runs_each_value_as_a_variant(tmp_path, monkeypatch):
     assert sorted(r.temperature for r in provider.calls) == [0] * CASES + [0.7] * CASES
     assert {r.max_tokens for r in provider.calls} == {3}
     doc = json.loads(Path("out.json").read_text())
+    import jsonschema
+
+    from promptlab.cli._output import SCHEMA_PATH
+
+    jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text())).validate(doc)
     variants = [row["variant"] for row in doc["summary"]["rows"]]
     assert variants == ["A[temperature=0]", "A[temperature=0.7]"]
     assert doc["comparison"]["rows"][0]["baseline"] == "A[temperature=0]"
