@@ -4,7 +4,7 @@ from .._face import declare
 
 declare(__name__, globals(), {
     "run": "._runner", "arun": "._runner", "estimate": "._runner", "RunInterrupted": "._runner",
-    "ModelConfig": "._plan", "Transform": "._transforms",
+    "ModelConfig": "._plan", "Transform": "._transforms", "load_eval": "._evalfile", "EvalSpec": "._evalspec",
     "Results": "._results", "COLUMNS": "._results", "accuracy_row": "._summaries",
     "ACCURACY_COLUMNS": "._summaries",
     "ResponseCache": "._cache",
