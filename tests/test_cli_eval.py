@@ -421,3 +421,14 @@ def test_a_config_runs_with_flags_overriding_the_file(tmp_path, monkeypatch, cap
     assert rows["A"]["accuracy"] == 1.0 and rows["B"]["n"] == 10
     assert doc["comparison"]["baseline"] == "A" and (tmp_path / "report.html").exists()
     assert "gate failed:" in capsys.readouterr().err
+    import jsonschema
+
+    from promptlab.cli._output import SCHEMA_PATH
+
+    jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text())).validate(doc)
+    assert doc["runs"][0]["eval"]["thresholds"] == {"accuracy": 0.9} == gates["thresholds"]["threshold"]
+
+    with FakeLLMServer(answers=answer) as server:  # both right now: the thresholds pass; --param overrides the file
+        assert main(["eval", "-c", "promptlab.yaml", "--sample", "4", "--param", "temperature=0.3", "--base-url",
+                     server.openai_base_url, "--quiet", "--no-cache"]) == 0
+        assert {body["temperature"] for body in server.bodies()} == {0.3} and server.request_count == 8

@@ -264,11 +264,13 @@ def _run_flags(args: argparse.Namespace, providers: dict | None) -> tuple[Result
     return run(suite, variants, args.model, **options), suite.name
 
 
-def _run_file(args: argparse.Namespace) -> tuple[Results, Any]:
+def _run_file(args: argparse.Namespace, providers: dict | None) -> tuple[Results, Any]:
     from ..evaluation import load_eval
 
     spec = load_eval(args.config)
     options: dict[str, Any] = {"cache": not args.no_cache, "progress": not args.quiet}
+    if providers:
+        options["providers"] = providers
     for name in ("concurrency", "sample", "base_url"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
@@ -284,7 +286,7 @@ def _execute(args: argparse.Namespace, providers: dict | None) -> _Ran:
     spec = None
     try:
         if args.config is not None:
-            results, spec = _run_file(args)
+            results, spec = _run_file(args, providers)
             name = spec.suite.name
         else:
             results, name = _run_flags(args, providers)
@@ -346,7 +348,7 @@ def _within_run_comparison(ran: _Ran, seed: int) -> Any:
     if len(variants) < 2:
         return None
     if ran.spec is not None:
-        return ran.spec.compare(ran.results)
+        return ran.spec.compare(ran.results, seed=seed)
     return compare(ran.results, baseline=variants[0], seed=seed)
 
 
