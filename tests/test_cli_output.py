@@ -295,3 +295,21 @@ def test_a_run_past_its_error_limit_still_writes_every_output_and_exits_1(projec
     types = [e.get("type") for e in root.iter("error")]
     assert {kind: types.count(kind) for kind in set(types)} == row["error_types"]
     assert "❌ max_error_rate" in summary.read_text(encoding="utf-8")
+
+
+def test_junit_shows_a_transform_error_with_the_answer_before_it(project):
+    import promptlab as pl
+    from promptlab.cli._output import junit_xml
+
+    def said(request):
+        i = number(request)
+        return "no idea" if i < 3 else f"Label: {label(i)}"
+
+    suite = pl.load_suite(project / "suite.yaml")
+    results = pl.run(suite, {"A": pl.load_prompt(project / "a.yaml")}, FakeProvider(said), progress=False,
+                     cache=False, transform=pl.evaluation.Transform.regex(r"Label: (\w+)"))
+    (project / "t.xml").write_text(junit_xml(results, "transform"), encoding="utf-8")
+    xmlschema.XMLSchema(XSD).validate(project / "t.xml")
+    errors = list(ET.parse(project / "t.xml").getroot().iter("error"))
+    assert [e.get("type") for e in errors] == ["transform_error"] * 3
+    assert "answer before the transform: no idea" in errors[0].text and "actual: NA" in errors[0].text

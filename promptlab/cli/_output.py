@@ -306,6 +306,8 @@ def _kind(row: dict[str, Any], graded_only: bool) -> str:
 def _details(row: dict[str, Any]) -> str:
     parts = [f"case: {_xml(row['case_id'])}", f"input: {_xml(row['input'])}",
              f"expected: {_xml(row['expected'])}", f"actual: {_xml(row['output'])}"]
+    if not pd.isna(row.get("output_raw")):  # a transform ran: what the model said before it
+        parts.append(f"answer before the transform: {_xml(row['output_raw'])}")
     if not pd.isna(row["score"]):
         parts.append(f"score: {row['score']:.4g}")
     if not pd.isna(row["error"]):
