@@ -432,3 +432,21 @@ def test_a_config_runs_with_flags_overriding_the_file(tmp_path, monkeypatch, cap
         assert main(["eval", "-c", "promptlab.yaml", "--sample", "4", "--param", "temperature=0.3", "--base-url",
                      server.openai_base_url, "--quiet", "--no-cache"]) == 0
         assert {body["temperature"] for body in server.bodies()} == {0.3} and server.request_count == 8
+
+
+def test_a_config_run_stopped_by_failed_calls_keeps_its_thresholds_and_report(tmp_path, monkeypatch):
+    import json
+
+    from promptlab.errors import ProviderError
+
+    (tmp_path / "suite.yaml").write_text(SUITE)
+    (tmp_path / "a.yaml").write_text(PROMPT)
+    (tmp_path / "b.yaml").write_text(PROMPT.replace("system: Classify.", "system: Classify B."))
+    (tmp_path / "promptlab.yaml").write_text(EVAL_FILE + "report: out/report.html\n")
+    monkeypatch.chdir(tmp_path)
+    down = FakeProvider(lambda request: ProviderError("down", error_type="server"))
+    args = build_parser().parse_args(["eval", "-c", "promptlab.yaml", "--quiet", "--no-cache", "--json", "o.json"])
+    assert cmd_eval(args, providers={"openai": down}) == 1
+    gates = {gate["name"]: gate for gate in json.loads(Path("o.json").read_text())["gates"]}
+    assert not gates["max_error_rate"]["passed"] and not gates["thresholds"]["passed"]
+    assert (tmp_path / "out" / "report.html").exists()

@@ -264,10 +264,7 @@ def _run_flags(args: argparse.Namespace, providers: dict | None) -> tuple[Result
     return run(suite, variants, args.model, **options), suite.name
 
 
-def _run_file(args: argparse.Namespace, providers: dict | None) -> tuple[Results, Any]:
-    from ..evaluation import load_eval
-
-    spec = load_eval(args.config)
+def _run_file(args: argparse.Namespace, spec: Any, providers: dict | None) -> Results:
     options: dict[str, Any] = {"cache": not args.no_cache, "progress": not args.quiet}
     if providers:
         options["providers"] = providers
@@ -276,7 +273,7 @@ def _run_file(args: argparse.Namespace, providers: dict | None) -> tuple[Results
             options[name] = getattr(args, name)
     if args.param:
         options["params"] = parse_params(args.param)
-    return spec.run(**options), spec
+    return spec.run(**options)
 
 
 def _execute(args: argparse.Namespace, providers: dict | None) -> _Ran:
@@ -284,10 +281,13 @@ def _execute(args: argparse.Namespace, providers: dict | None) -> _Ran:
     from ..errors import RunFailed
 
     spec = None
+    if args.config is not None:
+        from ..evaluation import load_eval
+
+        spec = load_eval(args.config)  # before the run: a run stopped by failed calls still has its thresholds
     try:
-        if args.config is not None:
-            results, spec = _run_file(args, providers)
-            name = spec.suite.name
+        if spec is not None:
+            results, name = _run_file(args, spec, providers), spec.suite.name
         else:
             results, name = _run_flags(args, providers)
         stopped = None
