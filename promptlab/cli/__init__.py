@@ -1,7 +1,10 @@
 """The ``promptlab`` command: a thin face over the library, for terminals and CI pipelines.
 
-Exit codes: 0 success, 1 the run finished but a gate failed (for example ``--min-accuracy``),
-2 bad arguments or input files (or a notebook that fails), 130 interrupted (Ctrl-C).
+Exit codes: 0 success, 1 the run finished but a gate failed (for example ``--min-accuracy`` or a ``--baseline``
+regression), 2 bad arguments or input files (or a notebook that fails), 130 interrupted (Ctrl-C).
+
+``eval`` lives in `promptlab.cli._eval` (its CI outputs in `promptlab.cli._output`), the registry subcommands in
+`promptlab.cli._registry`; ``report`` and ``cache`` are here.
 """
 
 from __future__ import annotations
@@ -13,109 +16,12 @@ import sys
 from pathlib import Path
 
 from ..errors import PromptlabError
+from ._eval import EXIT_GATE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, add_eval_command, cmd_eval
+from ._eval import _gate as _gate  # the --min-accuracy gate alone, where tests and older callers import it
 from ._registry import HANDLERS as REGISTRY_HANDLERS
 from ._registry import add_registry_commands
 
-EXIT_OK, EXIT_GATE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130  # 130 = 128 + SIGINT, as shells report it
-
-
-def _eval_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="run prompt variants on a suite and write an HTML report",
-                       description="Run one or more prompt files on a suite, compare them (paired by case) "
-                                   "against the first, print a summary and write a standalone HTML report.")
-    p.add_argument("--suite", required=True, help="suite file (YAML or JSONL)")
-    p.add_argument("--prompt", action="append", required=True, metavar="[NAME=]PATH",
-                   help="prompt file; repeat for variants (the first is the baseline). NAME defaults to A, B, …")
-    p.add_argument("--model", default=None,
-                   help="model id to run every variant on (e.g. local:gemma-3-270m); default: each prompt's pin")
-    p.add_argument("--sample", type=int, default=None, help="run a seeded sample of N cases")
-    p.add_argument("--repeats", type=int, default=1, help="answers per case (default 1)")
-    p.add_argument("--seed", type=int, default=0, help="seed for sampling and bootstrap (default 0)")
-    p.add_argument("--report", type=Path, default=None, help="write the HTML report here")
-    p.add_argument("--save", type=Path, default=None, help="save the results (Parquet) here")
-    p.add_argument("--no-cache", action="store_true", help="bypass the response cache")
-    p.add_argument("--min-accuracy", type=float, default=None,
-                   help="exit 1 when any variant's accuracy is below this (a CI gate)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def _named_prompts(specs: list[str]) -> dict:
-    from ..authoring._prompt import load_prompt
-
-    named = {}
-    for i, spec in enumerate(specs):
-        name, sep, path = spec.partition("=")
-        if not sep:
-            name, path = chr(ord("A") + i), spec
-        named[name] = load_prompt(path)
-    return named
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    """Run, compare, print, report."""
-    from ..authoring._suite import load_suite
-    from ..evaluation._runner import RunInterrupted, run
-
-    suite = load_suite(args.suite)
-    if args.sample:
-        suite = suite.sample(args.sample, seed=args.seed)
-    variants = _named_prompts(args.prompt)
-    try:
-        results = run(suite, variants, args.model, repeats=args.repeats, cache=not args.no_cache,
-                      progress=not args.quiet, seed=args.seed)
-    except RunInterrupted as stopped:
-        print(f"interrupted: {stopped.summary('run the same command to resume')}", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    comparison = _compare(results, next(iter(variants)), args.seed) if len(variants) > 1 else None
-    _print_summary(results, comparison)
-    print(_cache_line(results.meta.get("cache") or {}))
-    if args.save:
-        results.save(args.save)
-    if args.report:
-        from ..notebook._report import comparison_report
-
-        path = comparison_report(args.report, results, comparison, f"promptlab — {suite.name}")
-        print(f"report: {path}")
-    return _gate(results, args.min_accuracy)
-
-
-def _compare(results, baseline: str, seed: int):
-    from ..stats._comparison import compare
-
-    return compare(results, baseline=baseline, seed=seed)
-
-
-def _print_summary(results, comparison) -> None:
-    table = results.summary()
-    cols = [c for c in ["variant", "model", "n", "accuracy", "ci_low", "ci_high", "errors", "p50_s", "p95_s",
-                        "cost_usd"] if c in table]
-    print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    if comparison is not None:
-        print()
-        print(comparison.summary_text())
-
-
-def _cache_line(cache: dict) -> str:
-    """``cache: 12 hits · 8 misses (path)``: what this run took from the cache and what it asked a model."""
-    if not cache.get("enabled"):
-        return "cache: off (--no-cache): every call went to a model"
-    return f"cache: {cache['hits']} hits · {cache['misses']} misses ({cache['path']})"
-
-
-def _gate(results, min_accuracy: float | None) -> int:
-    if min_accuracy is None:
-        return EXIT_OK
-    table = results.accuracy()
-    for row in table.itertuples():
-        if not row.accuracy >= min_accuracy:  # NA (no verdict at all) fails the gate too
-            shown = "NA (no call has a verdict)" if row.accuracy != row.accuracy else f"{row.accuracy:.3f}"
-            print(f"gate failed: {row.variant} on {row.model}: accuracy {shown} < --min-accuracy {min_accuracy} "
-                  f"({row.scored} scored · {row.errors} errors of {row.n} calls)", file=sys.stderr)
-            return EXIT_GATE
-    if table.empty:
-        print("gate failed: no results to judge against --min-accuracy", file=sys.stderr)
-        return EXIT_GATE
-    return EXIT_OK
+__all__ = ["COMMANDS", "EXIT_GATE", "build_parser", "cmd_eval", "main", "parse_age"]
 
 
 def _report_parser(sub: argparse._SubParsersAction) -> None:
@@ -221,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      epilog="Exit codes: 0 ok, 1 a gate failed, 2 bad arguments or input, "
                                             "130 interrupted.")
     sub = parser.add_subparsers(dest="command", required=True)
-    _eval_parser(sub)
+    add_eval_command(sub)
     _report_parser(sub)
     _cache_parser(sub)
     add_registry_commands(sub)
