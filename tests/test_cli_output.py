@@ -313,3 +313,38 @@ def test_junit_shows_a_transform_error_with_the_answer_before_it(project):
     errors = list(ET.parse(project / "t.xml").getroot().iter("error"))
     assert [e.get("type") for e in errors] == ["transform_error"] * 3
     assert "answer before the transform: no idea" in errors[0].text and "actual: NA" in errors[0].text
+
+
+def test_json_markdown_and_summary_carry_classification_metrics_pinned_to_scikit_learn(project, monkeypatch,
+                                                                                        capsys):
+    from sklearn.metrics import cohen_kappa_score, f1_score
+
+    summary = project / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    wrong, wrong_b, failed = {1, 2, 3}, set(range(4, 20)), {30}
+    assert evaluate(script(wrong=wrong, failed=failed, wrong_b=wrong_b), "--json", "out.json",
+                    prompts=("A=a.yaml", "B=b.yaml")) == 0
+    found = validate(project / "out.json")["classification"]
+    assert found["labels"] == ["positive", "negative"]
+    rows = {row["variant"]: row for row in found["rows"]}
+    answered = [i for i in range(CASES) if i not in failed]  # a failed call has no label to read
+    truth = [label(i) for i in answered]
+    for variant, bad in (("A", wrong), ("B", wrong | wrong_b)):
+        read = [label(i, i not in bad) for i in answered]
+        # sklearn.metrics.f1_score(truth, read, average="macro"); cohen_kappa_score(truth, read)
+        assert rows[variant]["macro_f1"] == pytest.approx(f1_score(truth, read, average="macro"))
+        assert rows[variant]["kappa"] == pytest.approx(cohen_kappa_score(truth, read))
+        assert rows[variant]["errors"] == 1
+        assert rows[variant]["macro_f1_ci_low"] <= rows[variant]["macro_f1"] <= rows[variant]["macro_f1_ci_high"]
+    (pair,) = found["comparison"]
+    assert (pair["variant"], pair["baseline"]) == ("B", "A")
+    assert pair["diff"] == pytest.approx(rows["B"]["macro_f1"] - rows["A"]["macro_f1"])
+    assert pair["verdict"] == "worse"  # 16 more wrong answers of 39: B's macro-F1 is clearly lower
+    assert "#### Classification" in summary.read_text() and "macro-F1, paired by case" in summary.read_text()
+    assert "classification over labels positive, negative" in capsys.readouterr().out
+
+
+def test_json_classification_is_null_without_a_label_set(project):
+    (project / "suite.yaml").write_text(SUITE.replace("labels: [positive, negative]\n", ""))
+    assert evaluate(script(), "--json", "out.json") == 0
+    assert validate(project / "out.json")["classification"] is None

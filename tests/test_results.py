@@ -198,6 +198,15 @@ def test_unknown_cost_is_na_not_zero():
     assert known["cost_usd"] == pytest.approx(0.006) and known["cost_per_1k_calls_usd"] == pytest.approx(3.0)
 
 
+def test_unknown_token_counts_make_an_unknown_total_not_zero():
+    df = frame([True, True, True])
+    df["input_tokens"] = pd.array([10, None, 7], dtype="Int64")  # the provider reported no usage for one call
+    df["output_tokens"] = pd.array([None, None, None], dtype="Int64")
+    row = pl.Results(df).cost().iloc[0]
+    assert pd.isna(row["input_tokens"]) and pd.isna(row["output_tokens"])
+    assert pl.Results(frame([True, True])).cost().iloc[0]["input_tokens"] == 20
+
+
 def test_format_compliance():
     df = frame([True, True, True])
     df["output"] = pd.array(['{"a": 1}', "not json", '{"b": 2}'], dtype="string")

@@ -328,12 +328,13 @@ def _finish(args: argparse.Namespace, ran: _Ran) -> int:
     seed = args.seed if args.seed is not None else getattr(ran.spec, "seed", None) or 0
     comparison = _within_run_comparison(ran, seed)
     against = _output.baseline_comparison(results, args.baseline, seed) if args.baseline else None
-    _print_summary(results, comparison, against)
+    classified = _output.classification(results, comparison.baseline if comparison is not None else None)
+    _print_summary(results, comparison, against, classified)
     print(_cache_line(results.meta))
     if ran.spec is not None:
         ran.threshold_failures = list(ran.spec.check(results))
     gates = _gates(args, ran, against)
-    outcome = _output.Outcome(results, comparison, against, gates, title=ran.title)
+    outcome = _output.Outcome(results, comparison, against, gates, title=ran.title, classification=classified)
     _write(args, ran, outcome)
     for gate in gates:
         for failure in gate.failures:
@@ -394,7 +395,7 @@ def _gates(args: argparse.Namespace, ran: _Ran, against: Any) -> list:
     return gates
 
 
-def _print_summary(results: Results, comparison: Any, against: Any) -> None:
+def _print_summary(results: Results, comparison: Any, against: Any, classified: Any = None) -> None:
     table = results.summary()
     cols = [c for c in ["variant", "model", "n", "accuracy", "ci_low", "ci_high", "errors", "p50_s", "p95_s",
                         "cost_usd"] if c in table]
@@ -406,6 +407,24 @@ def _print_summary(results: Results, comparison: Any, against: Any) -> None:
         print()
         print(f"against the saved baseline {str(against.path)!r} (run {', '.join(against.run_ids) or '?'}):")
         print(against.comparison.summary_text())
+    if classified is not None:
+        print()
+        print(_classification_text(classified))
+
+
+def _classification_text(classified: Any) -> str:
+    """Macro-F1 and κ per variant × model with their intervals, then macro-F1 paired against the baseline."""
+    table = classified.table
+    shown = table.df[["variant", "model", "macro_f1", "macro_f1_ci_low", "macro_f1_ci_high", "micro_f1", "kappa",
+                      "kappa_ci_low", "kappa_ci_high"]]
+    lines = [f"classification over labels {', '.join(table.labels)} ({100 * table.confidence:.0f}% bootstrap "
+             "intervals over cases):", shown.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="NA")]
+    if classified.comparison is not None and not classified.comparison.empty:
+        pairs = classified.comparison[["variant", "baseline", "model", "diff", "ci_low", "ci_high", "p_adj",
+                                       "verdict"]]
+        lines += ["macro-F1, paired by case:",
+                  pairs.to_string(index=False, float_format=lambda v: f"{v:+.3f}", na_rep="NA")]
+    return "\n".join(lines)
 
 
 def _gate(results: Results, min_accuracy: float | None) -> int:

@@ -31,6 +31,7 @@ import pandas as pd
 from .._files import atomic_write
 from .._version import __version__
 from ..errors import ArgumentError
+from ..evaluation._classification import ClassificationTable
 from ..evaluation._results import Results
 from ..stats._comparison import Comparison, compare
 
@@ -58,6 +59,26 @@ class BaselineComparison:
     comparison: Comparison
 
 
+@dataclass(frozen=True)
+class Classification:
+    """The run's classification metrics (suites with labels): the table and macro-F1 paired against the baseline."""
+
+    table: ClassificationTable
+    comparison: pd.DataFrame | None
+
+
+def classification(results: Results, baseline: str | None) -> Classification | None:
+    """Confusion-based metrics when the run has a label set (None otherwise); macro-F1 compared, paired by
+    case, against ``baseline`` when the run has several variants."""
+    from ..evaluation._classification import table_or_none
+
+    table = table_or_none(results)
+    if table is None:
+        return None
+    several = table.rows["variant"].nunique() > 1
+    return Classification(table, table.compare(baseline=baseline) if several else None)
+
+
 @dataclass
 class Outcome:
     """Everything one ``promptlab eval`` produced, as the outputs read it."""
@@ -68,6 +89,7 @@ class Outcome:
     gates: list[Gate]
     title: str = "promptlab"
     outputs: dict[str, str] = field(default_factory=dict)
+    classification: Classification | None = None
 
     @property
     def exit_code(self) -> int:
@@ -250,6 +272,17 @@ def comparison_document(comparison: Comparison | None) -> dict[str, Any] | None:
             "rows": _records(comparison.df)}
 
 
+def classification_document(found: Classification | None) -> dict[str, Any] | None:
+    """The classification metrics as JSON-ready data: every column of the table, the per-label table and the
+    paired macro-F1 comparison (null when the run has no label set)."""
+    if found is None:
+        return None
+    table = found.table
+    return {"labels": list(table.labels), "confidence": plain(table.confidence), "n_boot": plain(table.n_boot),
+            "seed": plain(table.seed), "rows": _records(table.df), "per_label": _records(table.per_label),
+            "comparison": None if found.comparison is None else _records(found.comparison)}
+
+
 def _runs(results: Results) -> list[dict[str, Any]]:
     return [plain(meta) for meta in (results.meta.get("runs") or [results.meta])]
 
@@ -263,6 +296,7 @@ def document(outcome: Outcome) -> dict[str, Any]:
         "runs": _runs(outcome.results), "totals": _totals(outcome.results, summary),
         "summary": {"confidence": 0.95, "rows": summary, "by_category": _by_category(outcome.results)},
         "comparison": comparison_document(outcome.comparison),
+        "classification": classification_document(outcome.classification),
         "baseline": None if against is None else {"file": str(against.path), "run_ids": against.run_ids,
                                                   "comparison": comparison_document(against.comparison)},
         "gates": [plain(asdict(gate)) for gate in outcome.gates],
@@ -434,6 +468,25 @@ def _comparison_lines(comparison: Comparison, heading: str) -> list[str]:
     return lines + [f"- {_md(message)}" for message in comparison.messages]
 
 
+def _classification_lines(found: Classification) -> list[str]:
+    table = found.table
+    level = f"{100 * table.confidence:.0f}%"
+    rows = [[_md(r["variant"]), _md(r["model"]), _num(r["macro_f1"], ".3f"),
+             f"{_num(r['macro_f1_ci_low'], '.3f')} – {_num(r['macro_f1_ci_high'], '.3f')}",
+             _num(r["micro_f1"], ".3f"), _num(r["kappa"], ".3f"),
+             f"{_num(r['kappa_ci_low'], '.3f')} – {_num(r['kappa_ci_high'], '.3f')}"] for r in _records(table.df)]
+    lines = ["", "#### Classification", "", f"labels: {_md(', '.join(table.labels))}; {level} intervals by "
+             "bootstrap over cases.", ""]
+    lines += _table(["variant", "model", "macro-F1", f"{level} CI", "micro-F1", "κ", f"κ {level} CI"], rows)
+    if found.comparison is not None and not found.comparison.empty:
+        pairs = [[_md(r["variant"]), _md(r["baseline"]), _md(r["model"]), f"**{_md(r['verdict'])}**",
+                  _num(r["diff"], "+.3f"), f"{_num(r['ci_low'], '+.3f')} – {_num(r['ci_high'], '+.3f')}",
+                  _num(r["p_adj"], ".3g")] for r in _records(found.comparison)]
+        lines += ["", "macro-F1, paired by case:", ""]
+        lines += _table(["variant", "baseline", "model", "verdict", "diff", "CI", "p adj"], pairs)
+    return lines
+
+
 def markdown(outcome: Outcome) -> str:
     """The GitHub step summary: the gates, the summary table, failed calls, and each comparison."""
     verdict = "✅ all gates passed" if outcome.exit_code == 0 else "❌ a gate failed"
@@ -445,6 +498,8 @@ def markdown(outcome: Outcome) -> str:
     lines += [""] * bool(outcome.gates) + _summary_lines(outcome.results)
     if outcome.comparison is not None:
         lines += _comparison_lines(outcome.comparison, f"Against {outcome.comparison.baseline} (paired by case)")
+    if outcome.classification is not None:
+        lines += _classification_lines(outcome.classification)
     if outcome.against is not None:
         lines += _comparison_lines(outcome.against.comparison, f"Against the saved baseline "
                                    f"`{_md(outcome.against.path.name)}` (paired by case)")

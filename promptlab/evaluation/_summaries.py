@@ -172,8 +172,9 @@ def cost_table(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Calls, tokens and USD per group; costs NA when any answered call has an unknown price."""
     answered = df[df["output"].notna()]
     grouped = answered.groupby(by, sort=False)
-    table = grouped.agg(calls=("case_id", "size"), input_tokens=("input_tokens", "sum"),
-                        output_tokens=("output_tokens", "sum"))
+    table = grouped.agg(calls=("case_id", "size"))
+    for column in ("input_tokens", "output_tokens"):  # unknown counts make an unknown total, not a smaller one
+        table[column] = grouped[column].agg(_sum_or_na).astype("Int64")
     table["cost_usd"] = grouped["cost_usd"].agg(_sum_or_na)
     table["cost_per_call_usd"] = table["cost_usd"] / table["calls"]
     table["cost_per_1k_calls_usd"] = 1000 * table["cost_per_call_usd"]
