@@ -15,4 +15,5 @@ declare(__name__, globals(), {
     "JsonSchema": "._scoring", "Numeric": "._scoring",
     "judge": "._judge", "Criterion": "._judge", "Judge": "._judge", "rejudge": "._judge",
     "noise_decomposition": "._judge", "SECURITY_REVIEW_CRITERIA": "._judge",
+    "import_promptfoo": "._promptfoo", "ImportReport": "._promptfoo",
 })
