@@ -36,7 +36,7 @@ from ..errors import ArgumentError
 from ._promptfoo_asserts import Converter, convert_transform, grader_of, map_metrics
 from ._promptfoo_read import ImportedModel, ImportedPrompt, Log, Source, read_prompts, read_providers
 from ._promptfoo_shims import Shims
-from ._promptfoo_tests import ImportedTest, read_tests
+from ._promptfoo_tests import ImportedTest, default_test, read_tests
 
 EVAL_FILE = "promptlab.yaml"
 FALLBACK_MODEL = "local:gemma-3-270m"
@@ -130,17 +130,17 @@ def import_promptfoo(config: str | Path, out_dir: str | Path, *, models: list[st
     if not prompts:
         raise ArgumentError(f"{path}: none of its prompts could be read: "
                             + "; ".join(f"{what}: {why}" for what, why in log.skipped))
-    tests = read_tests(data, src)
+    default = default_test(data.get("defaultTest"), src)
+    tests = read_tests(data, default, src)
     if not tests:
         raise ArgumentError(f"{path}: it has no tests promptlab could read"
                             + (": " + "; ".join(f"{w}: {y}" for w, y in log.skipped) if log.skipped else
                                ". Add `tests:` (inline, or file://tests.csv)."))
     providers = read_providers(data.get("providers", data.get("targets")), src)
-    default = data.get("defaultTest") if isinstance(data.get("defaultTest"), dict) else {}
     converter = Converter(src, shims, data, grader or grader_of(default.get("options"))
                           or _command_line(data).get("grader"))
     cases, transform = _cases(tests, default, converter, src, shims)
-    labels = _labels(cases)
+    labels = _labels(cases, prompts, bool(_classification_metrics(data.get("derivedMetrics"))))
     map_metrics(converter.metric_names, data.get("derivedMetrics"), labels is not None, log)
     transform = _provider_transform(providers, transform, src, shims)
     model_entries, grid = _models(providers, models, log)
@@ -211,7 +211,7 @@ def _cases(tests: list[ImportedTest], default: dict[str, Any], converter: Conver
            shims: Shims) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
     """The suite's cases, and the run's transform (``defaultTest``'s, or the one every test shares)."""
     default_options = default.get("options") if isinstance(default.get("options"), dict) else {}
-    _log_options(default_options, "defaultTest.options", src.log)
+    _log_options(default_options, "defaultTest", src.log)
     default_transform = default_options.get("transform") or default_options.get("postprocess")
     transforms: Counter[str] = Counter()
     cases, ids = [], Counter()
@@ -290,8 +290,9 @@ def _expected(specs: list[dict]) -> Any:
     return None
 
 
-def _labels(cases: list[dict[str, Any]]) -> list[str] | None:
-    """A label set when every case expects one of a few short values, some repeated (a classification task)."""
+def _labels(cases: list[dict[str, Any]], prompts: list[ImportedPrompt], asked: bool) -> list[str] | None:
+    """A label set for a classification task: every case expects one of a few short values, some repeated, and
+    the prompts name every one of them (or derivedMetrics ask for precision, recall or F1)."""
     values = [case.get("expected") for case in cases]
     if not values or any(not isinstance(v, str) or not v.strip() or len(v) > 40 or "\n" in v for v in values):
         return None
@@ -299,7 +300,21 @@ def _labels(cases: list[dict[str, Any]]) -> list[str] | None:
     folded = {re.sub(r"\W+", " ", v).strip().casefold() for v in distinct}
     if len(distinct) > 30 or len(distinct) == len(values) or len(folded) != len(distinct):
         return None
-    return distinct
+    text = " ".join(_prompt_text(prompt) for prompt in prompts).casefold()
+    named = all(re.search(rf"(?<!\w){re.escape(v.casefold())}(?!\w)", text) for v in distinct)
+    return distinct if named or asked else None
+
+
+def _prompt_text(prompt: ImportedPrompt) -> str:
+    if prompt.python is not None:
+        return prompt.python[0].read_text(encoding="utf-8", errors="replace")
+    return " ".join([prompt.template, prompt.system, *(m["content"] for m in prompt.messages or [])])
+
+
+def _classification_metrics(derived: Any) -> list[str]:
+    return [item["name"] for item in derived if isinstance(item, dict) and isinstance(item.get("name"), str)
+            and re.search(r"(?i)precision|recall|f1|f_?score", item["name"] + str(item.get("value", "")))] \
+        if isinstance(derived, list) else []
 
 
 # ---- models ---------------------------------------------------------------------------------------------------

@@ -35,6 +35,13 @@ _SHORTHAND = re.compile(rf"^(not-)?({'|'.join(map(re.escape, _TYPES))})(?:\((\d+
 _LIST_TYPES = {"contains-any", "contains-all", "icontains-any", "icontains-all"}
 _SIMPLE = {"equals": "exact", "contains": "contains", "icontains": "icontains", "starts-with": "starts_with",
            "regex": "regex"}
+# promptlab's contains and exact ignore case, spacing and punctuation; promptfoo's compare text as written
+_LOOSER = {
+    "equals": "equals → exact: promptlab compares ignoring case, spacing and punctuation ('Paris.' equals 'paris'); "
+              "with the suite's labels it reads the label the answer gives",
+    "contains": "contains / contains-any → contains / any_of: promptlab ignores case, spacing and punctuation when "
+                "looking for the text (promptfoo matches it as written)",
+}
 _JUDGED = {"llm-rubric", "model-graded-closedqa", "factuality", "model-graded-factuality"}
 DEFAULT_GRADER = "openai:gpt-4o"  # promptfoo's documented default grader for llm-rubric
 _WHY = {
@@ -135,42 +142,51 @@ class Converter:
         return self._mapped(base, negate, value, raw, where, grader)
 
     def _mapped(self, base: str, negate: bool, value: Any, raw: dict, where: str, grader: str | None) -> list[dict]:
+        if base == "equals" and value is not None and not isinstance(value, str | int | float | bool):
+            return [{"type": "python", "value": self.shims.json_equals(value, negate)}]
         if base in _SIMPLE and value is not None:
-            if base == "equals" and not isinstance(value, str):
-                return [_spec("json", value, negate)]
-            return [_spec(_SIMPLE[base], _text(value), negate)]
+            text = _text(value)
+            if base in _LOOSER:
+                self.log.note(_LOOSER[base])
+            return [_spec(_SIMPLE[base], _regex(text, self.log) if base == "regex" else text, negate)]
         if base in ("is-json", "contains-json"):
-            if value not in (None, ""):
-                self.log.skip(f"{where} schema", "the JSON schema is not checked (the scorer checks that the answer "
-                              "holds JSON); check a schema with pl.JsonSchema in code")
-            return [_spec("json" if base == "is-json" else "contains_json", None, negate)]
+            schema = value if isinstance(value, dict) else None
+            if value not in (None, "") and schema is None:
+                self.log.skip(f"{where} schema", f"the schema must be a mapping (got {_short(str(value))}); "
+                              "the assertion is converted without it")
+            return [_spec("json" if base == "is-json" else "contains_json", schema, negate)]
         if base in _LIST_TYPES and isinstance(value, list) and value:
             items = [_text(item) for item in value]
             if base.endswith("-any"):
+                self.log.note(_LOOSER["contains"])
                 return [_spec("any_of", items, negate)]
             if negate:
                 self.log.skip(where, "not-contains-all (some item missing) has no scorer spec; use a python scorer")
                 return []
             return [_spec("icontains" if base.startswith("i") else "contains", item, False) for item in items]
         if base in _JUDGED and isinstance(value, str) and value.strip():
-            return [self._judge(base, value, negate, raw, where, grader)]
+            return [self._judge(base, value, negate, raw, grader)]
         self.log.skip(where, _WHY.get(base) or (
             "the assertion has no value to compare with" if base in _SIMPLE or base in _LIST_TYPES else
             f"promptlab has no {base!r} scorer: write a python scorer ({{type: python, value: module:function}})"))
         return []
 
-    def _judge(self, base: str, value: str, negate: bool, raw: dict, where: str, grader: str | None) -> dict:
+    def _judge(self, base: str, value: str, negate: bool, raw: dict, grader: str | None) -> dict:
         model = _provider_id(raw.get("provider")) or grader or self.grader or DEFAULT_GRADER
         if base in ("factuality", "model-graded-factuality"):
             value = f"The answer is factually consistent with this reference: {value}"
             self.log.note(f"{base}: graded by a judge with the rubric 'factually consistent with <reference>' "
                           "(promptfoo's factuality prompt sorts answers into five categories)")
-        if negate:
-            self.log.skip(where, "a negated model-graded assertion has no judge spec; reword the rubric instead")
         if raw.get("rubricPrompt"):
-            self.log.skip(f"{where} rubricPrompt", "promptlab's judge uses its own grading prompt")
+            self.log.skip(f"{base} rubricPrompt", "promptlab's judge uses its own grading prompt")
         self.judged = True
-        return {"type": "judge", "value": value, "model": model}
+        spec = {"type": "judge", "value": value, "model": model}
+        threshold = raw.get("threshold")
+        if isinstance(threshold, int | float) and not isinstance(threshold, bool) and 0 <= threshold <= 1:
+            spec["threshold"] = threshold
+        if negate:
+            spec["negate"] = True
+        return spec
 
     def _python(self, raw: dict, negate: bool, where: str) -> list[dict]:
         value = raw.get("value")
@@ -237,6 +253,19 @@ def _spec(kind: str, value: Any, negate: bool) -> dict[str, Any]:
     if negate:
         spec["negate"] = True
     return spec
+
+
+_NAMED_GROUP = re.compile(r"\(\?<(?![=!])")
+
+
+def _regex(pattern: str, log: Log) -> str:
+    """A JavaScript pattern as a python one that matches the same: case-sensitive, ``(?<name>`` as ``(?P<name>``."""
+    pattern = _NAMED_GROUP.sub("(?P<", pattern)
+    if re.search(r"[A-Za-z]", re.sub(r"\\.", "", pattern)):
+        log.note("regex: promptfoo's patterns are case-sensitive and promptlab's regex scorer ignores case, so "
+                 "patterns with letters are written (?-i:...) to match as in promptfoo")
+        return f"(?-i:{pattern})"
+    return pattern
 
 
 def _text(value: Any) -> str:

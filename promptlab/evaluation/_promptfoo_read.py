@@ -101,7 +101,7 @@ class Source:
                 continue
             cells = cells + [""] * (len(header) - len(cells))
             if len(cells) > len(header):
-                self.log.skip(f"{path.name}: row {reader.line_num}", "more cells than the header has columns; "
+                self.log.skip(f"{path.name}: line {reader.line_num}", "more cells than the header has columns; "
                               "the extra cells are ignored")
             row: dict[str, str] = {}
             for number, (name, cell) in enumerate(zip(header, cells, strict=False)):

@@ -9,7 +9,6 @@ user's own python files are loaded by path from where they are, so they stay the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pprint
@@ -122,15 +121,16 @@ def _render(messages, variables):
 '''
 
 
+MODULE = "promptfoo_adapters"  # imported from the eval file's folder (a same-named one elsewhere does not shadow it)
+
+
 class Shims:
     """The adapters one imported config needs, written as one module (`render`) named `module`."""
 
     def __init__(self, out_dir: Path, config: Path):
         self.out_dir = out_dir.resolve()
         self.config = config
-        # a name of its own per output folder: two imported configs run in one process must not share a module
-        digest = hashlib.sha256(str(self.out_dir).encode()).hexdigest()[:6]
-        self.module = f"promptfoo_{_ident(config.parent.name or 'config')[:24]}_{digest}"
+        self.module = MODULE
         self._functions: list[str] = []
         self._names: set[str] = set()
         self._asserts: dict[str, str] = {}
@@ -190,6 +190,20 @@ class Shims:
             f"    return _grade({call}(output, context), threshold={threshold!r}, negate={negate!r})" + extra)
         self._asserts[key] = f"{self.module}:{name}"
         return self._asserts[key], ""
+
+    def json_equals(self, value: Any, negate: bool) -> str:
+        """A scorer adapter for promptfoo's ``equals`` with an object: the answer parses to an equal JSON value."""
+        key = json.dumps(["equals", value, negate], sort_keys=True, default=str)
+        if key not in self._asserts:
+            name = self._name(f"assert_{len(self._asserts) + 1}")
+            self._functions.append(
+                f"def {name}(output, case):\n    {_docstring('equals ' + json.dumps(value))}\n"
+                f"    expected = {pprint.pformat(value, width=80)}\n"
+                "    try:\n        same = json.loads(output) == expected\n    except ValueError:\n"
+                "        same = False\n"
+                f"    return _grade(same, threshold=None, negate={negate!r})")
+            self._asserts[key] = f"{self.module}:{name}"
+        return self._asserts[key]
 
     def python_prompt(self, prompt_id: str, path: Path, function: str, source: str) -> str:
         """A prompt adapter calling a promptfoo python prompt function with ``{vars, provider}``."""

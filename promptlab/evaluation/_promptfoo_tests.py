@@ -37,9 +37,8 @@ class ImportedTest:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def read_tests(config: dict[str, Any], src: Source) -> list[ImportedTest]:
-    """Every test of the config, ``defaultTest`` merged in, list variables expanded."""
-    default = _default_test(config.get("defaultTest"), src)
+def read_tests(config: dict[str, Any], default: dict[str, Any], src: Source) -> list[ImportedTest]:
+    """Every test of the config, ``default`` (its `default_test`) merged in, list variables expanded."""
     raw = config.get("tests")
     if raw is None:
         raw = []
@@ -53,7 +52,8 @@ def read_tests(config: dict[str, Any], src: Source) -> list[ImportedTest]:
     return tests
 
 
-def _default_test(raw: Any, src: Source) -> dict[str, Any]:
+def default_test(raw: Any, src: Source) -> dict[str, Any]:
+    """The config's ``defaultTest``: a mapping, or read from its ``file://`` YAML or JSON file."""
     if raw is None:
         return {}
     ref = src.ref(raw) if isinstance(raw, str) else None
