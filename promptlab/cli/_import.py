@@ -48,8 +48,8 @@ def _import_parser(sub: argparse._SubParsersAction) -> None:
                     help="run on this model instead of the config's providers (repeatable), like promptfoo's "
                          "--providers; a temperature grid is kept. E.g. local:gemma-3-270m")
     pf.add_argument("--grader", default=None, metavar="MODEL_ID",
-                    help="judge model for llm-rubric assertions that name none (default: defaultTest.options."
-                         "provider, else openai:gpt-4o as in promptfoo)")
+                    help="judge model for llm-rubric assertions that name none, over defaultTest.options.provider "
+                         "like promptfoo's --grader (default: that provider, else openai:gpt-4o as in promptfoo)")
     pf.add_argument("--force", action="store_true", help="replace DIR/promptlab.yaml if it exists")
     pf.add_argument("--strict", action="store_true", help="exit 1 when anything could not be converted")
 

@@ -104,8 +104,8 @@ def import_promptfoo(config: str | Path, out_dir: str | Path, *, models: list[st
         out_dir: the folder to write into (created if missing).
         models: run on these model ids instead of the config's providers (like promptfoo's ``--providers``);
             a temperature grid of the providers is kept.
-        grader: the judge model for ``llm-rubric`` assertions that name none (default: the config's
-            ``defaultTest.options.provider``, else promptfoo's default, ``openai:gpt-4o``).
+        grader: the judge model for ``llm-rubric`` assertions that name none, over ``defaultTest.options.provider``
+            as promptfoo's ``--grader`` (default: that provider, else promptfoo's default grader ``openai:gpt-4o``).
         overwrite: replace an eval file already in ``out_dir``.
 
     Returns:

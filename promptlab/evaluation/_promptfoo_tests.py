@@ -208,7 +208,8 @@ def _merge(default: dict[str, Any], test: dict[str, Any], where: str, src: Sourc
     asserts = [(f"{where}: assert[{i}]", raw) for i, raw in enumerate(_list(test.get("assert")))]
     if not (test.get("options") or {}).get("disableDefaultAsserts"):
         asserts = [(f"defaultTest: assert[{i}]", raw) for i, raw in enumerate(_list(default.get("assert")))] + asserts
-    vars_ = {**_vars(default.get("vars"), where, src), **_vars(test.get("vars"), where, src)}
+    own = _vars(test.get("vars"), where, src)  # the test's own order first: list variables expand in that order
+    vars_ = {**own, **{k: v for k, v in _vars(default.get("vars"), where, src).items() if k not in own}}
     threshold = test.get("threshold", default.get("threshold"))
     metadata = {**(default.get("metadata") or {}), **(test.get("metadata") or {})}
     return ImportedTest(where, test.get("description"), vars_, asserts, options, threshold, metadata)
