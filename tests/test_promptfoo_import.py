@@ -266,6 +266,7 @@ def test_regex_patterns_match_as_promptfoo_matches_them():
     ("contains-any: <b>,</span>", {"type": "contains-any", "value": ["<b>", "</span>"]}),
     ("contains-json", {"type": "contains-json"}),
     ("is-json", {"type": "is-json"}),
+    ('is-json: {"type": "object"}', {"type": "is-json", "value": '{"type": "object"}'}),
     ("regex:^Hello.*world$", {"type": "regex", "value": "^Hello.*world$"}),
     ("similar(0.8):Hello there", {"type": "similar", "value": "Hello there", "threshold": 0.8}),
     ("levenshtein(5):expected text", {"type": "levenshtein", "value": "expected text", "threshold": 5.0}),
@@ -457,3 +458,14 @@ def test_the_importer_is_on_the_evaluation_face():
     assert pl.evaluation.import_promptfoo is import_promptfoo
     assert pl.evaluation.ImportReport.__name__ == "ImportReport"
     assert "promptfoo" in sys.modules["promptlab.evaluation._promptfoo"].__doc__
+
+
+def test_a_schema_in_a_csv_cell_and_variables_made_of_variables(tmp_path):
+    (tmp_path / "t.csv").write_text('item,topic,__expected\n"tweet about {{topic}}",bananas,'
+                                    '"is-json: {""type"": ""object"", ""required"": [""text""]}"\n', encoding="utf-8")
+    (tmp_path / "c.yaml").write_text("prompts: ['Write a {{item}} as JSON']\ntests: file://t.csv\n", encoding="utf-8")
+    report = import_promptfoo(tmp_path / "c.yaml", tmp_path / "out")
+    (case,) = _suite(tmp_path / "out")["cases"]
+    assert case["scorer"] == {"type": "json", "value": {"type": "object", "required": ["text"]}}
+    assert case["input"] == {"item": "tweet about {{topic}}", "topic": "bananas"}
+    assert any("variables that use other variables" in note for note in report.notes)

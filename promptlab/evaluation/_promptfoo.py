@@ -51,6 +51,8 @@ _TOP_WHY = {
     "redteam": "red-team generation is not part of promptlab",
     "tags": "not needed: promptlab runs record their suite, prompts and models in results.meta",
     "metadata": "not needed: promptlab runs record their suite, prompts and models in results.meta",
+    "writeLatestResults": "promptlab keeps runs where you save them (promptlab eval --save, Results.save)",
+    "tracing": "promptlab records each call's latency, tokens and cost in the results; there is no tracing",
 }
 _OPTION_WHY = {
     "prefix": "a per-test prefix to the prompt has no promptlab equivalent; put the text in the template",
@@ -224,6 +226,9 @@ def _cases(tests: list[ImportedTest], default: dict[str, Any], converter: Conver
         if test.threshold is not None:
             src.log.skip(f"{test.where}: threshold {test.threshold}", "a promptlab case passes when every scorer "
                          "passes (its score is their mean); the threshold is kept in the case's metadata")
+    if any(isinstance(v, str) and "{{" in v for test in tests for v in test.vars.values()):
+        src.log.note("variables that use other variables ('tweet about {{topic}}') are passed as written: promptlab "
+                     "renders the prompt template once, not the variables inside it")
     empty = [case["id"] for case in cases if "scorer" not in case and "expected" not in case]
     if empty:
         src.log.note(f"{len(empty)} test(s) without assertions ({', '.join(empty[:5])}{' …' * (len(empty) > 5)}): "

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import yaml
+
 from ..authoring._templates import render_template
 from ._promptfoo_read import Log, Source, model_id_of
 
@@ -150,7 +152,7 @@ class Converter:
                 self.log.note(_LOOSER[base])
             return [_spec(_SIMPLE[base], _regex(text, self.log) if base == "regex" else text, negate)]
         if base in ("is-json", "contains-json"):
-            schema = value if isinstance(value, dict) else None
+            schema = value if isinstance(value, dict) else _mapping(value)
             if value not in (None, "") and schema is None:
                 self.log.skip(f"{where} schema", f"the schema must be a mapping (got {_short(str(value))}); "
                               "the assertion is converted without it")
@@ -244,6 +246,17 @@ class Converter:
 
 
 _SKIP = object()
+
+
+def _mapping(text: Any) -> dict | None:
+    """A schema written as JSON or YAML text (a CSV cell: ``is-json: {"type": "object"}``), or None."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _spec(kind: str, value: Any, negate: bool) -> dict[str, Any]:
