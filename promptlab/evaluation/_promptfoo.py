@@ -161,8 +161,8 @@ def import_promptfoo(config: str | Path, out_dir: str | Path, *, models: list[st
     atomic_write(out / EVAL_FILE, _header(path) + dump_yaml(eval_data))
     report.written.insert(0, out / EVAL_FILE)
     if converter.judged:
-        log.note("llm-rubric → promptlab's judge: the rubric is one criterion scored by the grader model on a 1-5 "
-                 "scale; check the judge's pass threshold against promptfoo's pass/fail")
+        log.note("llm-rubric → promptlab's judge: the rubric is one criterion the grader scores from 1 to 5, passing "
+                 "at threshold 0.5 (a 3) unless the assertion set one; promptfoo's grader answers pass/fail itself")
     report.skipped, report.notes = log.skipped, log.notes
     return report
 
