@@ -84,3 +84,19 @@ def test_missing_extra_names_the_pip_command(monkeypatch):
     finally:
         monkeypatch.undo()
         local.model_path.cache_clear()
+
+
+@pytest.mark.parametrize(("system_info", "extra_buffers"), [
+    (b"CPU : AVX2 = 1 | AMX_INT8 = 1 | REPACK = 1 |", False),  # an AMX build: its AMX kernels crash, so off
+    (b"CPU : AVX2 = 1 | REPACK = 1 |", True),                  # no AMX: llama.cpp's default (repacking) kept
+])
+def test_model_loads_without_amx_buffers_only_on_amx_builds(monkeypatch, system_info, extra_buffers):
+    import llama_cpp
+    import llama_cpp.llama_cpp as capi
+
+    monkeypatch.setattr(llama_cpp, "llama_print_system_info", lambda: system_info)
+    original = capi.llama_model_default_params
+    with local._without_amx_buffers():
+        assert capi.llama_model_default_params().use_extra_bufts is extra_buffers
+    assert capi.llama_model_default_params is original  # restored after the load
+    assert original().use_extra_bufts is True

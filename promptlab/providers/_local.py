@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 import time
+from collections.abc import Iterator
 from functools import cache, lru_cache
 from importlib import metadata
 from typing import Any
@@ -73,9 +75,40 @@ class _Engine:
             except ImportError:
                 raise MissingDependencyError(
                     f"the local model needs llama-cpp-python. Install it: {_INSTALL_HINT}") from None
-            cls._llama = Llama(model_path=model_path(), n_ctx=4096, n_threads=2, n_batch=512,
-                               seed=0, verbose=False)
+            with _without_amx_buffers():
+                cls._llama = Llama(model_path=model_path(), n_ctx=4096, n_threads=2, n_batch=512,
+                                   seed=0, verbose=False)
         return cls._llama
+
+
+@contextlib.contextmanager
+def _without_amx_buffers() -> Iterator[None]:
+    """Load the model without llama.cpp's extra weight buffers when its build uses Intel AMX.
+
+    A llama-cpp-python compiled on a CPU with AMX (``-march=native``) places the weights in AMX buffers, and
+    its AMX matrix product crashes the process (SIGSEGV in ``ggml_backend_amx_mul_mat``, seen with 0.3.36 on
+    Xeon machines with amx_int8) on the first generation. Without the extra buffers llama.cpp computes with
+    its AVX-512/AVX2 kernels. `Llama` takes no argument for this, so the model parameters it starts from
+    are adjusted for the duration of the load only.
+    """
+    import llama_cpp
+    import llama_cpp.llama_cpp as capi
+
+    if b"AMX_INT8 = 1" not in llama_cpp.llama_print_system_info():
+        yield
+        return
+    defaults = capi.llama_model_default_params
+
+    def without_extra_buffers() -> Any:
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    capi.llama_model_default_params = without_extra_buffers
+    try:
+        yield
+    finally:
+        capi.llama_model_default_params = defaults
 
 
 def generate(prompt_text: str, request: Request) -> tuple[dict, float]:
