@@ -13,6 +13,7 @@ branches answer "whose move is it?": `UsageError` (fix your file, argument or se
     │   ├── StateError         an object used in a state that does not allow it (also a RuntimeError)
     │   ├── PromptFileError        a prompt YAML file is unreadable or invalid
     │   ├── SuiteFileError         a suite file (YAML / JSONL) is unreadable or invalid
+    │   ├── EvalFileError          an eval file (promptlab.yaml) is unreadable or invalid
     │   ├── RenderError            a prompt template cannot be rendered
     │   │   ├── MissingVariablesError   the case lacks variables the template uses (all listed at once)
     │   │   └── TemplateLimitError      a render went past a resource limit (size, loop iterations, time)
@@ -60,7 +61,8 @@ from typing import Any
 
 # the face of `pl.errors`: every class of the tree, and the redaction ProviderError applies
 __all__ = [
-    "AlertConfigError", "AlertDeliveryError", "ArgumentError", "CompressionError", "EventLogError", "EvidenceError",
+    "AlertConfigError", "AlertDeliveryError", "ArgumentError", "CompressionError", "EvalFileError", "EventLogError",
+    "EvidenceError",
     "ExperimentError", "GateRefused", "IntegrityError", "LockfileError", "MissingAPIKeyError",
     "MissingDependencyError", "MissingVariablesError", "ModelDriftError", "ModelSpecError", "NotebookFailed",
     "NotebookFileError", "PriceFileError", "PromptFileError", "PromptUnavailableError", "PromptlabError",
@@ -125,6 +127,11 @@ class PromptFileError(UsageError, ValueError):
 
 class SuiteFileError(UsageError, ValueError):
     """A suite file could not be read or does not follow the suite format."""
+
+
+class EvalFileError(UsageError, ValueError):
+    """An eval file (``promptlab.yaml``) could not be read, is invalid, or names prompts, a suite or python code
+    that cannot be loaded; every problem is listed with its line."""
 
 
 class RenderError(UsageError, ValueError):

@@ -21,7 +21,8 @@ FACE = {
     # prompts and suites
     "Prompt", "load_prompt", "Suite", "Case", "load_suite", "diff",
     # running, results, scoring
-    "run", "arun", "estimate", "Results", "Budget", "ResponseCache", "Score", "ExactMatch", "Contains", "AnyOf",
+    "run", "arun", "estimate", "load_eval", "Results", "Budget", "ResponseCache", "Score", "ExactMatch", "Contains",
+    "AnyOf",
     "Regex", "JsonValid", "JsonSchema", "Numeric", "judge",
     # comparing and plotting
     "compare", "Comparison", "plot_accuracy", "plot_latency", "plot_significance", "plot_cost_quality", "explore",

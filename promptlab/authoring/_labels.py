@@ -134,22 +134,198 @@ class LabelSet:
         return any(i not in in_labels for i in range(end, len(tokens)))
 
 
-# The built-in scorers a case may name (``scorer: json``) and whether each compares with ``expected``.
-# `promptlab.evaluation`'s BUILTIN_SCORERS implements exactly these (a test holds the two together).
+# ---- scorer specs --------------------------------------------------------------------------------------------
+# The one grammar of scorers in files: a case's ``scorer:`` in a suite, the eval file's ``scorer:``, and what the
+# promptfoo importer writes. A spec is a built-in name (``contains``), a mapping ``{type, value, negate, threshold,
+# model}``, or a list of those (all must pass). This module checks the shape and the names, so files are refused
+# with their line; `promptlab.evaluation.build_scorer` builds the scorer (and imports python functions).
+
+# The built-in scorers a spec may name and whether each compares with the case's ``expected`` (when the spec gives
+# no ``value``). `promptlab.evaluation`'s BUILTIN_SCORERS implements exactly these (a test holds the two together).
 BUILTIN_SCORER_NAMES: dict[str, bool] = {
-    "exact": True, "contains": True, "any_of": True, "regex": True, "json": False, "numeric": True,
+    "exact": True, "contains": True, "icontains": True, "starts_with": True, "any_of": True, "regex": True,
+    "json": False, "contains_json": False, "numeric": True,
 }
+# Spec types that only exist as a mapping, with what their ``value`` must be.
+VALUE_SCORER_TYPES: dict[str, str] = {
+    "python": "a `module:function` reference (called as fn(output, case))",
+    "judge": "the rubric text the judge scores the answer against",
+}
+SPEC_KEYS = ("type", "value", "negate", "threshold", "model")
+_SPEC_FORM = ("A scorer is a built-in name (exact, contains ...), a mapping such as {type: contains, value: refund, "
+              "negate: true}, or a list of those (all must pass).")
+# `module:function` (dotted on both sides: `pkg.checks:Grader.score`)
+PYTHON_REF = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 
 
-def builtin_needs_expected(name: str) -> bool:
-    """Whether the built-in scorer a case names (``scorer: json``) compares with the case's ``expected``.
+def scorer_spec_problems(spec: Any) -> list[str]:
+    """Every problem of a scorer spec, one sentence each with the value and the fix ([] when it is sound)."""
+    if isinstance(spec, list):
+        if not spec:
+            return [f"an empty list of scorers scores nothing. {_SPEC_FORM}"]
+        return [f"item {number}: {problem}" for number, item in enumerate(spec)
+                for problem in (_item_problems(item) if not isinstance(item, list)
+                                else [f"a list inside a list of scorers (got {_short(item)}). List the scorers "
+                                      "once, at one level."])]
+    return _item_problems(spec)
+
+
+def _item_problems(spec: Any) -> list[str]:
+    if isinstance(spec, str):
+        return _name_problems(spec)
+    if isinstance(spec, dict):
+        return _mapping_problems(spec)
+    return [f"got {type(spec).__name__} {_short(spec)}. {_SPEC_FORM}"]
+
+
+def _name_problems(name: str) -> list[str]:
+    if name in BUILTIN_SCORER_NAMES:
+        return []
+    if name in VALUE_SCORER_TYPES:
+        return [f"scorer {name!r} needs a value: write {{type: {name}, value: <{VALUE_SCORER_TYPES[name]}>}}."]
+    known = [*BUILTIN_SCORER_NAMES, *VALUE_SCORER_TYPES]
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return [f"no built-in scorer is named {name!r}.{hint} Known: {', '.join(sorted(known))}."]
+
+
+def _mapping_problems(spec: dict) -> list[str]:
+    problems = []
+    for key in spec:
+        if key not in SPEC_KEYS:
+            close = difflib.get_close_matches(str(key), SPEC_KEYS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            problems.append(f"unknown key {key!r} in a scorer.{hint} Allowed keys: {', '.join(SPEC_KEYS)}.")
+    kind = spec.get("type")
+    if kind is None:
+        return [*problems, f"a scorer mapping needs `type:` (got {_short(spec)}). {_SPEC_FORM}"]
+    if not isinstance(kind, str):
+        return [*problems, f"`type` must be a scorer name, got {_short(kind)}."]
+    problems += [p for p in _name_problems(kind) if kind not in VALUE_SCORER_TYPES]
+    if "negate" in spec and not isinstance(spec["negate"], bool):
+        problems.append(f"`negate` must be true or false, got {_short(spec['negate'])}.")
+    problems += _threshold_problems(kind, spec)
+    if kind in BUILTIN_SCORER_NAMES or kind in VALUE_SCORER_TYPES:
+        problems += _value_problems(kind, spec)
+    return problems
+
+
+def _threshold_problems(kind: str, spec: dict) -> list[str]:
+    problems = []
+    if "threshold" in spec:
+        value = spec["threshold"]
+        if kind not in VALUE_SCORER_TYPES:
+            problems.append(f"`threshold` applies to python and judge scorers (their score passes at or above it), "
+                            f"not to {kind!r}. Remove it.")
+        elif isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            problems.append(f"`threshold` must be a number within [0, 1], got {_short(value)}.")
+    if kind == "judge":
+        model = spec.get("model")
+        if not isinstance(model, str) or not model.strip():
+            problems.append(f"a judge needs `model:`, the judge model's id (got {_short(model)}), for example "
+                            "model: anthropic:claude-3-5-sonnet-20241022.")
+    elif "model" in spec:
+        problems.append(f"`model` applies to judge scorers only, not to {kind!r}. Remove it.")
+    return problems
+
+
+def _value_problems(kind: str, spec: dict) -> list[str]:
+    """What is wrong with the ``value`` of a scorer of type ``kind`` (it replaces the case's ``expected``)."""
+    if "value" not in spec or spec["value"] is None:
+        if kind in VALUE_SCORER_TYPES:
+            return [f"a {kind} scorer needs `value:`, {VALUE_SCORER_TYPES[kind]}."]
+        return []
+    value = spec["value"]
+    if kind == "python":
+        if not isinstance(value, str) or not PYTHON_REF.fullmatch(value.strip()):
+            return [f"`value` of a python scorer must be 'module:function' (got {_short(value)}), for example "
+                    "value: checks:is_polite (a checks.py beside the file)."]
+    elif kind == "judge":
+        if not isinstance(value, str) or not value.strip():
+            return [f"`value` of a judge scorer is the rubric text, got {_short(value)}."]
+    elif kind == "regex":
+        return _pattern_problems(value)
+    elif kind in ("json", "contains_json"):
+        return _schema_problems(value)
+    elif kind == "numeric":
+        if isinstance(value, bool) or not isinstance(value, int | float | str) or not _is_number(value):
+            return [f"`value` of a numeric scorer must be a number, got {_short(value)}."]
+    elif kind == "any_of":
+        if not isinstance(value, list | str) or isinstance(value, list) and not value:
+            return [f"`value` of an any_of scorer is a list of texts, got {_short(value)}."]
+    elif not isinstance(value, str | int | float | bool):
+        return [f"`value` of a {kind} scorer must be text, got {_short(value)}."]
+    return []
+
+
+def _pattern_problems(value: Any) -> list[str]:
+    if not isinstance(value, str):
+        return [f"`value` of a regex scorer must be a pattern (text), got {_short(value)}."]
+    try:
+        re.compile(value)
+    except re.error as exc:
+        return [f"`value` {value!r} is not a valid regular expression ({exc}). Fix the pattern (quote it in YAML)."]
+    return []
+
+
+def _schema_problems(value: Any) -> list[str]:
+    if not isinstance(value, dict):
+        return [f"`value` of a json scorer is a JSON Schema (a mapping such as {{type: object, required: [label]}}), "
+                f"got {_short(value)}."]
+    import jsonschema
+
+    try:
+        jsonschema.validators.validator_for(value).check_schema(value)
+    except jsonschema.SchemaError as exc:
+        return [f"`value` is not a valid JSON Schema: {exc.message}."]
+    return []
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def spec_needs_expected(spec: Any) -> bool:
+    """Whether a (sound) scorer spec compares with the case's ``expected``: a built-in that needs it and is given no
+    ``value``, or a list holding one. python and judge scorers read it if they like, so they do not require it."""
+    if isinstance(spec, list):
+        return any(spec_needs_expected(item) for item in spec)
+    if isinstance(spec, dict):
+        kind = spec.get("type")
+        return spec.get("value") is None and BUILTIN_SCORER_NAMES.get(kind, False)
+    return BUILTIN_SCORER_NAMES.get(spec, False)
+
+
+def check_scorer_spec(spec: Any) -> None:
+    """Refuse an unsound scorer spec with every problem listed.
+
+    Raises:
+        UnknownNameError: the spec names no built-in scorer (with "did you mean").
+        ArgumentError: any other problem (a bad key, value or shape).
+    """
+    problems = scorer_spec_problems(spec)
+    if not problems:
+        return
+    unknown = all(re.match(r"(item \d+: )?no built-in scorer", problem) for problem in problems)
+    raise (UnknownNameError if unknown else ArgumentError)(" ".join(problems) if len(problems) == 1 else
+                                                           "; ".join(problems))
+
+
+def builtin_needs_expected(spec: Any) -> bool:
+    """Whether the scorer a case names (``scorer: json``, or any spec) compares with the case's ``expected``.
 
     Raises:
         UnknownNameError: no built-in scorer has that name (the message suggests the closest names).
+        ArgumentError: the spec is unsound otherwise (every problem listed).
     """
-    if name not in BUILTIN_SCORER_NAMES:
-        close = difflib.get_close_matches(name, BUILTIN_SCORER_NAMES, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        known = ", ".join(sorted(BUILTIN_SCORER_NAMES))
-        raise UnknownNameError(f"no built-in scorer is named {name!r}.{hint} Known: {known}.")
-    return BUILTIN_SCORER_NAMES[name]
+    check_scorer_spec(spec)
+    return spec_needs_expected(spec)

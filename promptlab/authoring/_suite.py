@@ -57,14 +57,27 @@ class Case(BaseModel):
     category: str = Field("happy_path", description="Write text such as happy_path, edge_case or adversarial")
     difficulty: Difficulty | None = Field(None, description="Use easy, medium or hard (or leave it out)")
     tags: tuple[str, ...] = Field((), description="Write a list of strings, for example [sarcasm, negation]")
-    # a case may name its own scorer (see promptlab.evaluation._scoring)
-    scorer: str | None = Field(None, description="Name a built-in scorer, such as exact, contains or json")
+    # a case may name its own scorer: a spec in the one grammar of `_labels` (names and keys are checked when a
+    # file loads, with its line; `promptlab.evaluation.build_scorer` builds it)
+    scorer: str | dict[str, Any] | list[str | dict[str, Any]] | None = Field(
+        None, description="Name a built-in scorer (exact, contains, json ...), write {type: contains, value: ...}, "
+                          "or list several")
     metadata: dict[str, Any] = Field(default_factory=dict, description="Write a mapping")
 
     @field_validator("id", mode="before")
     @classmethod
     def _id_as_text(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("scorer", mode="before")
+    @classmethod
+    def _scorer_shape(cls, value: Any) -> Any:
+        # the shape only: a name, a mapping, or a list of those (one clear sentence instead of pydantic's three)
+        items = value if isinstance(value, list) else [value]
+        if value is not None and not all(isinstance(item, str | dict) for item in items):
+            raise ValueError(f"a scorer is a built-in name (exact, contains ...), a mapping such as {{type: contains, "
+                             f"value: refund}}, or a list of those; got {shorten(value)}")
+        return value
 
 
 class Suite:

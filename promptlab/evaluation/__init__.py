@@ -4,6 +4,7 @@ from .._face import declare
 
 declare(__name__, globals(), {
     "run": "._runner", "arun": "._runner", "estimate": "._runner", "RunInterrupted": "._runner",
+    "ModelConfig": "._plan", "Transform": "._transforms", "load_eval": "._evalfile", "EvalSpec": "._evalspec",
     "Results": "._results", "COLUMNS": "._results", "accuracy_row": "._summaries",
     "ACCURACY_COLUMNS": "._summaries",
     "ResponseCache": "._cache",
@@ -12,7 +13,8 @@ declare(__name__, globals(), {
     "count_tokens": "._cost",
     "Score": "._scoring", "Scorer": "._scoring", "LabelSet": "._scoring", "ExactMatch": "._scoring",
     "Contains": "._scoring", "AnyOf": "._scoring", "Regex": "._scoring", "JsonValid": "._scoring",
-    "JsonSchema": "._scoring", "Numeric": "._scoring",
+    "JsonSchema": "._scoring", "Numeric": "._scoring", "IContains": "._scoring", "StartsWith": "._scoring",
+    "ContainsJson": "._scoring", "build_scorer": "._scorer_specs",
     "judge": "._judge", "Criterion": "._judge", "Judge": "._judge", "rejudge": "._judge",
     "noise_decomposition": "._judge", "SECURITY_REVIEW_CRITERIA": "._judge",
     "import_promptfoo": "._promptfoo", "ImportReport": "._promptfoo",

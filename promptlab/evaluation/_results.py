@@ -18,8 +18,11 @@ model          string   the model asked (``provider:model``)
 model_served   string   the model id the provider reported as having answered (NA if no answer)
 answered_by    string   which model of the fallback chain answered (NA if none)
 repeat         Int64    repeat index, 0-based
+params         object   the request params the run applied (dict: grid point and model params), NA when none
 input          object   the case's input (text or dict of variables)
-output         string   the model's answer (NA when the call failed)
+output         string   the answer scored: the model's text, transformed when the run has a ``transform``
+                        (NA when the call failed or the transform could not read the answer)
+output_raw     string   the model's text before the transform (NA when the run has no transform)
 expected       object   the case's expected answer
 score          float64  the scorer's value (NaN when not scored)
 passed         boolean  pass/fail (NA when the call failed or the scorer gives no verdict)
@@ -33,7 +36,8 @@ latency_s      float64  seconds the provider took (NaN for failed calls; for a c
 finish_reason  string   stop, length, … as the provider says
 cached         bool     answered from the response cache (no call paid)
 attempts       Int64    calls made, retries included (0 for cached or skipped)
-error_type     string   timeout, rate_limit, server, connection, budget_exceeded, scoring_error …
+error_type     string   timeout, rate_limit, server, connection, budget_exceeded, scoring_error,
+                        transform_error …
 error          string   the error message (never contains a key)
 ============== ======== =====================================================================
 """
@@ -53,14 +57,15 @@ COLUMNS: dict[str, str] = {
     "run_id": "string", "case_id": "string", "category": "string", "difficulty": "string",
     "variant": "string", "prompt_name": "string", "prompt_version": "string", "prompt_hash": "string",
     "model_pinned": "string", "model": "string", "model_served": "string", "answered_by": "string",
-    "repeat": "Int64", "input": "object", "output": "string", "expected": "object", "score": "float64",
+    "repeat": "Int64", "params": "object", "input": "object", "output": "string", "output_raw": "string",
+    "expected": "object", "score": "float64",
     "passed": "boolean", "reason": "string", "input_tokens": "Int64", "output_tokens": "Int64",
     "cost_usd": "float64", "latency_s": "float64", "finish_reason": "string", "cached": "bool",
     "attempts": "Int64", "error_type": "string", "error": "string",
 }
 GROUP = ["variant", "model"]
 # Columns holding Python objects (text or dicts) that are stored as JSON text on disk.
-_JSON_COLUMNS = ("input", "expected")
+_JSON_COLUMNS = ("params", "input", "expected")
 
 
 def build_frame(rows: list[dict], run_id: str) -> pd.DataFrame:
@@ -193,7 +198,9 @@ class Results:
 
         frame = self.df.copy()
         for column in _JSON_COLUMNS:
-            frame[column] = frame[column].map(lambda v: json.dumps(v, ensure_ascii=False), na_action=None)
+            # NA (a column the rows did not fill) stays a Parquet null; None is JSON null (an expected of None)
+            frame[column] = frame[column].map(lambda v: None if v is pd.NA else json.dumps(v, ensure_ascii=False),
+                                              na_action=None)
         table = pa.Table.from_pandas(frame, preserve_index=False)
         extra = {b"promptlab": json.dumps(self.meta, default=str).encode("utf-8")}
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
@@ -211,7 +218,8 @@ class Results:
         meta = json.loads((table.schema.metadata or {}).get(b"promptlab", b"{}"))
         frame = table.to_pandas()
         for column in _JSON_COLUMNS:
-            frame[column] = frame[column].map(json.loads)
+            if column in frame:  # files saved before a column joined the schema lack it (it loads as NA)
+                frame[column] = frame[column].map(lambda v: pd.NA if v is None else json.loads(v), na_action=None)
         return cls(frame, meta)
 
     # ---- display ----------------------------------------------------------------------------------------

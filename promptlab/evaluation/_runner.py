@@ -17,8 +17,8 @@ import datetime as dt
 import random
 import uuid
 from collections import deque
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,22 +26,31 @@ from typing import TYPE_CHECKING, Any
 from .._sync import on_interrupt, run_sync
 from .._version import __version__
 from ..authoring._prompt import Prompt
-from ..authoring._suite import Case, Suite
+from ..authoring._suite import Suite
 from ..errors import RunArgumentError, RunFailed
-from ..providers import canonical_model_id, make_provider, split_model_id
+from ..providers import split_model_id
 from ..providers._base import Completion, Provider, Request
 from ..providers._prices import price_call, prices
 from ._cache import ResponseCache, cache_key
 from ._cost import Budget, estimate_frame, request_tokens, worst_case_cost
+from ._plan import (  # noqa: F401 - Job, ProviderPool, as_variants and plan are read from here too
+    Job,
+    ModelConfig,
+    ModelSpec,
+    ProviderPool,
+    Variants,
+    as_model_list,
+    as_variants,
+    check_suite,
+    models_meta,
+    plan,
+)
 from ._retry import RetryPolicy, call_with_retries
+from ._transforms import Transform, TransformFailed, as_transform
 
 if TYPE_CHECKING:
     from ._results import Results
     from ._scoring import Scorer
-
-Variants = Prompt | Mapping[str, Prompt] | Iterable[Prompt]
-ModelSpec = str | Provider
-
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -60,19 +69,8 @@ class RunOptions:
     progress: bool = True
     seed: int = 0
     providers: Mapping[str, Provider] | None = None
-
-
-@dataclass(frozen=True)
-class Job:
-    """One planned call: a case, a variant's prompt, a model and a repeat index."""
-
-    order: int
-    case: Case
-    variant: str
-    prompt: Prompt
-    model_id: str
-    repeat: int
-    request: Request
+    params: Mapping[str, Any] | None = None
+    transform: Callable[[str], str] | Transform | None = None
 
 
 @dataclass
@@ -87,89 +85,6 @@ class Outcome:
     cached: bool = False
     answered_by: str | None = None
     cost_usd: Decimal | None = None
-
-
-# ---- planning --------------------------------------------------------------------------------------------
-def as_variants(variants: Variants) -> dict[str, Prompt]:
-    """Name the variants: a dict keeps its names; a list is named A, B, C …; one prompt is ``A``."""
-    if isinstance(variants, Prompt):
-        return {"A": variants}
-    if isinstance(variants, Mapping):
-        named = dict(variants)
-    else:
-        named = {chr(ord("A") + i): p for i, p in enumerate(variants)}
-    bad = {name: type(p).__name__ for name, p in named.items() if not isinstance(p, Prompt)}
-    if bad or not named:
-        raise RunArgumentError(f"variants must be Prompt objects (got {bad or 'none'!r}). "
-                       "Load them with pl.load_prompt('prompts/...yaml').")
-    return named
-
-
-@dataclass
-class ProviderPool:
-    """The provider instances of a run, keyed by provider name; instances passed in are used as they are."""
-
-    instances: dict[str, Provider] = field(default_factory=dict)
-    connect: bool = True  # False: only name models (estimates need no keys and open no connections)
-
-    def resolve(self, spec: ModelSpec) -> str:
-        """Register ``spec`` and return its canonical model id.
-
-        A `Provider` instance answers as its ``model_name`` (``default`` when it has none); to name hosted
-        models through your own instance, pass ``providers={"openai": OpenAIProvider(base_url=...)}`` and
-        use string ids. Two different instances may not share a provider name in one run.
-        """
-        if isinstance(spec, Provider):
-            self._register(spec)
-            return spec.model_id(getattr(spec, "model_name", "default"))
-        model_id = canonical_model_id(spec)
-        name, _ = split_model_id(model_id)
-        if self.connect and name not in self.instances:
-            self.instances[name] = make_provider(model_id)
-        return model_id
-
-    def _register(self, provider: Provider) -> None:
-        known = self.instances.setdefault(provider.name, provider)
-        if known is not provider:
-            raise RunArgumentError(f"two different providers are both named {provider.name!r} in one run "
-                                   f"({known!r} and {provider!r}). Give each its own `name` so their model ids "
-                                   "differ.")
-
-    async def aclose(self) -> None:
-        """Close every provider's connections on this event loop (SDK clients are bound to their loop)."""
-        for provider in self.instances.values():
-            await provider.aclose()
-
-    def for_model(self, model_id: str) -> Provider:
-        """The provider that serves ``model_id``."""
-        return self.instances[split_model_id(model_id)[0]]
-
-
-def plan(suite: Suite, variants: dict[str, Prompt], models: list[str | None], repeats: int,
-         pool: ProviderPool) -> list[Job]:
-    """Every job in execution order; renders every request first so template errors surface before any call."""
-    jobs = []
-    for spec in models:
-        for variant, prompt in variants.items():
-            model_id = pool.resolve(spec if spec is not None else prompt.model)
-            for repeat in range(repeats):
-                for case in suite:
-                    request = prompt.render(case.input, model=split_model_id(model_id)[1])
-                    jobs.append(Job(len(jobs), case, variant, prompt, model_id, repeat, request))
-    return jobs
-
-
-def _check_suite(suite: Suite) -> None:
-    if not isinstance(suite, Suite):
-        raise RunArgumentError(f"suite must be a Suite, got {type(suite).__name__}. Load one with pl.load_suite(path).")
-    if len(suite) == 0:
-        raise RunArgumentError(f"suite {suite.name!r} has no cases; nothing to run. Add cases or check your filter.")
-
-
-def _as_model_list(model: ModelSpec | Iterable[ModelSpec] | None) -> list[ModelSpec | None]:
-    if model is None or isinstance(model, (str, Provider)):
-        return [model]
-    return list(model)
 
 
 # ---- calling ---------------------------------------------------------------------------------------------
@@ -363,35 +278,64 @@ def _not_run(job: Job, reason: str | None) -> Outcome:
 
 
 # ---- scoring and assembling --------------------------------------------------------------------------------
-async def _score(outcomes: list[Outcome], suite: Suite, scorer: Scorer | None) -> list[dict]:
+async def _score(outcomes: list[Outcome], suite: Suite, scorer: Scorer | None,
+                 transform: Transform | None = None) -> list[dict]:
     """Score every answer; scorers that call models (a judge) run concurrently within their own limit."""
-    from ._scoring import ascore_one, default_scorer  # loaded after the calls, like the results frame
+    from ._scorer_specs import CaseScorers  # loaded after the calls, like the results frame
+    from ._scoring import ascore_one, default_scorer
 
-    chosen = scorer or default_scorer(suite.labels)
+    chosen = scorer if isinstance(scorer, CaseScorers) else CaseScorers(scorer or default_scorer(suite.labels))
     semaphore = asyncio.Semaphore(getattr(chosen, "concurrency", 8))
 
     async def one(outcome: Outcome) -> dict:
         if outcome.completion is None:
             return _row(outcome, None, None)
+        text = outcome.completion.text
+        raw = text if transform is not None else None
+        output, failed = _transformed(transform, text)
+        if failed is not None:
+            return _row(outcome, None, failed, output=None, output_raw=raw, error_type="transform_error")
         async with semaphore:
-            score, scoring_error = await ascore_one(chosen, outcome.job.case, outcome.completion.text)
-        return _row(outcome, score, scoring_error)
+            score, scoring_error = await ascore_one(chosen, outcome.job.case, output)
+        return _row(outcome, score, scoring_error, output=output, output_raw=raw)
 
-    return list(await asyncio.gather(*[one(outcome) for outcome in outcomes]))
+    try:
+        return list(await asyncio.gather(*[one(outcome) for outcome in outcomes]))
+    finally:
+        await chosen.aclose()
 
 
-def _row(outcome: Outcome, score: Any, scoring_error: str | None) -> dict:
+def _transformed(transform: Transform | None, text: str) -> tuple[str, str | None]:
+    """The answer the scorer reads, and why the transform failed (None when it did not)."""
+    if transform is None:
+        return text, None
+    try:
+        return transform(text), None
+    except TransformFailed as exc:
+        return text, str(exc)
+    except Exception as exc:  # a user's transform may raise anything; it is recorded on the row
+        return text, f"{transform.description} raised {type(exc).__name__}: {exc}"
+
+
+_UNSET: Any = object()
+
+
+def _row(outcome: Outcome, score: Any, scoring_error: str | None, *, output: Any = _UNSET,
+         output_raw: str | None = None, error_type: str | None = None) -> dict:
     job, completion = outcome.job, outcome.completion
-    error_type, error = outcome.error_type, outcome.error
+    output = (completion.text if completion else None) if output is _UNSET else output
+    error = outcome.error
+    error_type = error_type or outcome.error_type
     if scoring_error is not None:
-        error_type, error = (score.error_type or "scoring_error"), scoring_error
+        error_type, error = (error_type or (score.error_type if score else None) or "scoring_error"), scoring_error
     details = {f"score_{name}": value for name, value in (score.details if score else {}).items()}
     return details | {
         "case_id": job.case.id, "category": job.case.category, "difficulty": job.case.difficulty,
         "variant": job.variant, "prompt_name": job.prompt.name, "prompt_version": job.prompt.version,
         "prompt_hash": job.prompt.content_hash, "model_pinned": job.prompt.model, "model": job.model_id,
         "model_served": completion.model if completion else None, "answered_by": outcome.answered_by,
-        "repeat": job.repeat, "input": job.case.input, "output": completion.text if completion else None,
+        "repeat": job.repeat, "params": job.params, "input": job.case.input, "output": output,
+        "output_raw": output_raw,
         "expected": job.case.expected, "score": score.value if score else None,
         "passed": score.passed if score else None, "reason": score.reason if score else None,
         "input_tokens": completion.input_tokens if completion else None,
@@ -402,9 +346,10 @@ def _row(outcome: Outcome, score: Any, scoring_error: str | None) -> dict:
     }
 
 
-def _metadata(run_id: str, suite: Suite, variants: dict[str, Prompt], state: _Run, started: dt.datetime,
-              outcomes: list[Outcome]) -> dict:
+def _metadata(run_id: str, prepared: _Prepared, state: _Run, started: dt.datetime, outcomes: list[Outcome]) -> dict:
+    suite, opts = prepared.suite, prepared.opts
     served = sorted({o.completion.model for o in outcomes if o.completion is not None})
+    variants = {job.variant: job.prompt for job in prepared.jobs}  # named as they ran (with their params)
     return {
         "run_id": run_id, "promptlab_version": __version__, "seed": state.options.seed,
         # the label set travels with the results: classification metrics read the answers against it
@@ -416,6 +361,8 @@ def _metadata(run_id: str, suite: Suite, variants: dict[str, Prompt], state: _Ru
         "repeats": state.options.repeats, "cache": _cache_meta(state),
         "stopped": state.stopped_reason,
         "budget_usd": str(state.options.budget.usd) if state.options.budget else None,
+        "params": dict(opts.params) if opts.params else None, "models": models_meta(prepared.models),
+        "transform": prepared.transform.description if prepared.transform else None,
     }
 
 
@@ -434,12 +381,16 @@ async def arun(suite: Suite, variants: Variants, model: ModelSpec | Iterable[Mod
     Args:
         suite: the cases.
         variants: one `Prompt`, a list (named A, B, …) or a dict ``{name: Prompt}``.
-        model: a model id (``"local:gemma-3-270m"``), a `Provider`, or a list of them. None runs each
+        model: a model id (``"local:gemma-3-270m"``), a `Provider`, a `ModelConfig` (a model with its own
+            params and label), or a list of them. None runs each
             prompt on the model it pins; naming a model runs every variant on it — an explicit choice that
             the results record (``model_pinned`` beside ``model`` and ``model_served``).
         **options: see `RunOptions`: ``repeats``, ``scorer``, ``concurrency``, ``timeout_s``, ``retries``,
-            ``backoff``, ``fallbacks``, ``cache``, ``budget``, ``max_error_rate``, ``progress``, ``seed``, and
-            ``providers`` (``{"openai": OpenAIProvider(base_url=...)}``: your instances serve string ids).
+            ``backoff``, ``fallbacks``, ``cache``, ``budget``, ``max_error_rate``, ``progress``, ``seed``,
+            ``providers`` (``{"openai": OpenAIProvider(base_url=...)}``: your instances serve string ids),
+            ``params`` (a grid of request params: ``{"temperature": [0, 0.4], "max_tokens": 64}``; see
+            `promptlab.evaluation._plan`) and ``transform`` (applied to each answer before scoring: a
+            `Transform`, a function ``str -> str``, or ``{regex|json_path|python: ...}``).
 
     Returns:
         `Results` with one row per case × variant × model × repeat.
@@ -467,24 +418,27 @@ class _Prepared:
     named: dict[str, Prompt]
     pool: ProviderPool
     jobs: list[Job]
+    models: list
+    transform: Transform | None
 
 
 def _prepare(suite: Suite, variants: Variants, model: ModelSpec | Iterable[ModelSpec] | None,
              options: dict[str, Any]) -> _Prepared:
     """Check the arguments, build the providers and plan every call (synchronous: no call is made)."""
     opts = _options(options)
-    _check_suite(suite)
+    check_suite(suite)
     named = as_variants(variants)
+    transform = as_transform(opts.transform)
     pool = ProviderPool(dict(opts.providers or {}))
-    jobs = plan(suite, named, _as_model_list(model), opts.repeats, pool)
+    models = as_model_list(model)
+    jobs = plan(suite, named, models, opts.repeats, pool, opts.params)
     _check_budget_priced(jobs, opts)
-    return _Prepared(suite, opts, named, pool, jobs)
+    return _Prepared(suite, opts, named, pool, jobs, models, transform)
 
 
 async def _execute(prepared: _Prepared) -> Results:
     """Make the planned calls, score the answers and build the `Results`."""
-    suite, opts, named, pool, jobs = (prepared.suite, prepared.opts, prepared.named, prepared.pool,
-                                      prepared.jobs)
+    suite, opts, pool, jobs = prepared.suite, prepared.opts, prepared.pool, prepared.jobs
     run_id, started = uuid.uuid4().hex[:12], dt.datetime.now(dt.UTC)
     state = _Run(opts, pool, len(jobs))
     on_interrupt(state.interrupted)
@@ -493,14 +447,11 @@ async def _execute(prepared: _Prepared) -> Results:
     finally:
         state.close()
         await pool.aclose()
-    try:
-        rows = await _score(outcomes, suite, opts.scorer)
-    finally:
-        if hasattr(opts.scorer, "aclose"):
-            await opts.scorer.aclose()
+    # scoring closes the scorers' connections (judges) when done
+    rows = await _score(outcomes, suite, opts.scorer, prepared.transform)
     from ._results import Results, build_frame  # pandas loads after the calls, not before the first one
 
-    results = Results(build_frame(rows, run_id), _metadata(run_id, suite, named, state, started, outcomes))
+    results = Results(build_frame(rows, run_id), _metadata(run_id, prepared, state, started, outcomes))
     _raise_past_error_rate(results, state)
     return results
 
@@ -531,7 +482,9 @@ def _check_budget_priced(jobs: list[Job], opts: RunOptions) -> None:
 
 
 def _raise_past_error_rate(results: Results, state: _Run) -> None:
-    failed = results.df["error_type"].notna() & (results.df["error_type"] != "budget_exceeded")
+    # calls that failed: not the ones a budget skipped, nor answers a transform could not read (those are the
+    # model's answers, counted as failures by accuracy, not broken calls)
+    failed = results.df["error_type"].notna() & ~results.df["error_type"].isin(["budget_exceeded", "transform_error"])
     rate = failed.mean() if len(results.df) else 0.0
     if rate > state.options.max_error_rate:
         first = results.df.loc[failed, ["case_id", "model", "error_type", "error"]].head(3).to_dict("records")
@@ -541,13 +494,13 @@ def _raise_past_error_rate(results: Results, state: _Run) -> None:
 
 
 def estimate(suite: Suite, variants: Variants, models: ModelSpec | Iterable[ModelSpec] | None = None,
-             repeats: int = 1) -> Any:
+             repeats: int = 1, params: Mapping[str, Any] | None = None) -> Any:
     """What a run would cost, before any call: per variant × model, calls, input tokens (counted by real
     tokenizers where available), the output-token ceiling (``max_tokens``) and the worst-case cost in USD
     (NA for an unpriced model)."""
-    _check_suite(suite)
+    check_suite(suite)
     pool = ProviderPool(connect=False)
-    jobs = plan(suite, as_variants(variants), _as_model_list(models), repeats, pool)
+    jobs = plan(suite, as_variants(variants), as_model_list(models), repeats, pool, params)
     rows = []
     for job in jobs:
         tokens, method = request_tokens(job.model_id, job.request)

@@ -2,8 +2,9 @@
 
 A scorer is any callable ``(case, output) -> Score`` (or returning a bool or a number). Built-ins:
 `ExactMatch` (normalised; with a label set it reads the label the answer gives, see `LabelSet`), `Contains` /
-`AnyOf`, `Regex`, `JsonValid` and `JsonSchema` (format compliance), `Numeric` (tolerance). A case may name
-its own scorer (``scorer: contains`` in the suite file). A scorer that raises becomes a recorded scoring error.
+`AnyOf`, `IContains`, `StartsWith`, `Regex`, `JsonValid`, `JsonSchema` and `ContainsJson` (format compliance),
+`Numeric` (tolerance). A case may name its own scorer (``scorer: contains``, or any spec of the one grammar that
+`promptlab.evaluation._scorer_specs.build_scorer` builds). A scorer that raises becomes a recorded scoring error.
 Every built-in explains its verdict in ``Score.reason``, a pass too.
 
 A scorer that never reads ``case.expected`` says so with ``needs_expected = False`` (an attribute or property).
@@ -147,6 +148,31 @@ class Contains:
 
 
 @dataclass(frozen=True)
+class IContains:
+    """Passes when the output contains the expected text, ignoring case only (promptfoo's ``icontains``; `Contains`
+    also ignores punctuation and spacing)."""
+
+    needs_expected: ClassVar[bool] = True
+
+    def __call__(self, case: Case, output: str) -> Score:
+        expected = str(_require_expected(case, "icontains"))
+        return _verdict(expected.casefold() in output.casefold(), f"{expected!r} not in the answer (ignoring case)",
+                        f"{expected!r} found in the answer (ignoring case)")
+
+
+@dataclass(frozen=True)
+class StartsWith:
+    """Passes when the output, past leading whitespace, starts with the expected text (case-sensitive)."""
+
+    needs_expected: ClassVar[bool] = True
+
+    def __call__(self, case: Case, output: str) -> Score:
+        expected = str(_require_expected(case, "starts_with"))
+        return _verdict(output.lstrip().startswith(expected), f"the answer does not start with {expected!r} "
+                        f"(it starts {_shorten(output.lstrip(), 40)!r})", f"the answer starts with {expected!r}")
+
+
+@dataclass(frozen=True)
 class AnyOf:
     """Passes when the output contains any of the expected texts (``expected`` is a list)."""
 
@@ -226,6 +252,45 @@ class JsonSchema:
         return Score(1.0, True, "valid JSON, conforms to the schema")
 
 
+_NO_JSON = object()
+
+
+def find_json(output: str) -> Any:
+    """The first JSON object or array inside free text (an answer with prose around its JSON), or `_NO_JSON`."""
+    decoder = json.JSONDecoder()
+    for match in re.finditer(r"[\[{]", output):
+        try:
+            value, _ = decoder.raw_decode(output[match.start():])
+        except json.JSONDecodeError:
+            continue
+        return value
+    return _NO_JSON
+
+
+@dataclass(frozen=True)
+class ContainsJson:
+    """Format compliance: the output contains a JSON object or array (prose around it is fine) and, with
+    ``schema``, the first one conforms to it (JSON Schema, via `jsonschema`)."""
+
+    schema: dict | None = None
+    needs_expected: ClassVar[bool] = False
+
+    def __call__(self, case: Case, output: str) -> Score:
+        found = find_json(output)
+        if found is _NO_JSON:
+            return Score(0.0, False, f"no JSON object or array in {_shorten(output)!r}")
+        if self.schema is None:
+            return Score(1.0, True, "contains JSON")
+        import jsonschema
+
+        try:
+            jsonschema.validate(found, self.schema)
+        except jsonschema.ValidationError as exc:
+            return Score(0.0, False, f"contained JSON violates the schema at {list(exc.absolute_path)!r}: "
+                                     f"{exc.message}")
+        return Score(1.0, True, "contains JSON that conforms to the schema")
+
+
 @dataclass(frozen=True)
 class Numeric:
     """Passes when the first number in the output is within ``abs_tol`` or ``rel_tol`` of ``expected``."""
@@ -245,8 +310,8 @@ class Numeric:
 
 
 BUILTIN_SCORERS: dict[str, Callable[[], Scorer]] = {
-    "exact": ExactMatch, "contains": Contains, "any_of": AnyOf, "regex": Regex,
-    "json": JsonValid, "numeric": Numeric,
+    "exact": ExactMatch, "contains": Contains, "icontains": IContains, "starts_with": StartsWith, "any_of": AnyOf,
+    "regex": Regex, "json": JsonValid, "contains_json": ContainsJson, "numeric": Numeric,
 }
 
 
@@ -267,15 +332,21 @@ def default_scorer(labels: Iterable[str] | None) -> Scorer:
 
 
 def _chosen(scorer: Scorer, case: Case) -> Scorer:
+    """The scorer of one case: a `CaseScorers` (what the runner passes) resolves any spec, built once per run;
+    otherwise a case naming a built-in gets it, and a case without one the default."""
+    if hasattr(scorer, "for_case"):
+        return scorer.for_case(case)
     if case.scorer is None:
         return scorer
-    if case.scorer not in BUILTIN_SCORERS:
-        raise UnknownNameError(f"case {case.id!r} names scorer {case.scorer!r}; known: {sorted(BUILTIN_SCORERS)}")
-    return BUILTIN_SCORERS[case.scorer]()
+    if isinstance(case.scorer, str) and case.scorer in BUILTIN_SCORERS:
+        return BUILTIN_SCORERS[case.scorer]()
+    raise UnknownNameError(f"case {case.id!r} names scorer {case.scorer!r}, which is not a built-in name; a spec is "
+                           f"built by promptlab.evaluation.build_scorer (pl.run builds each case's). Built-in names: "
+                           f"{sorted(BUILTIN_SCORERS)}")
 
 
 def score_one(scorer: Scorer, case: Case, output: str) -> tuple[Score, str | None]:
-    """Run a scorer (or the case's own named one); an exception becomes a scoring error, not a crash."""
+    """Run a scorer (or the case's own one); an exception becomes a scoring error, not a crash."""
     try:
         return as_score(_chosen(scorer, case)(case, output)), None
     except Exception as exc:  # a user's scorer may raise anything; record it on the row
@@ -284,10 +355,11 @@ def score_one(scorer: Scorer, case: Case, output: str) -> tuple[Score, str | Non
 
 async def ascore_one(scorer: Scorer, case: Case, output: str) -> tuple[Score, str | None]:
     """`score_one` for scorers that call models (they have ``ascore``, like the LLM judge)."""
-    if case.scorer is not None or not hasattr(scorer, "ascore"):
-        return score_one(scorer, case, output)
     try:
-        score = await scorer.ascore(case, output)
-    except Exception as exc:  # a judge bug must not sink the run
+        chosen = _chosen(scorer, case)
+        if not hasattr(chosen, "ascore"):
+            return as_score(chosen(case, output)), None
+        score = await chosen.ascore(case, output)
+    except Exception as exc:  # a user's scorer or a judge bug must not sink the run
         return Score(None, None, ""), f"{type(exc).__name__}: {exc}"
     return score, (score.reason if score.error_type else None)
