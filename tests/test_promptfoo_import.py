@@ -170,7 +170,7 @@ def test_providers_as_strings_records_objects_and_files(tmp_path):
         {"id": "openai:gpt-4o-mini"},
         {"id": "anthropic:claude-3-5-haiku-20241022", "label": "haiku",
          "params": {"temperature": 0.3, "max_tokens": 64}},
-        {"id": "openai:gpt-4o", "params": {"temperature": 0}, "base_url": "https://proxy.example.com/v1"},
+        {"id": "openai:gpt-4o", "params": {"temperature": 0}},  # its proxy is not gpt-4o-mini's endpoint
         {"id": "anthropic:claude-3-5-haiku-20241022", "label": "haiku from a file",
          "params": {"temperature": 0.7, "max_tokens": 32}},
     ]
@@ -181,6 +181,41 @@ def test_providers_as_strings_records_objects_and_files(tmp_path):
     assert "temperature, max_tokens and stop" in skipped[top_p]
     assert "every prompt on every model" in skipped["provider openai:chat:gpt-4o: prompts"]
     assert "environment" in skipped["provider openai:chat:gpt-4o: config.apiKey"]
+    assert "one endpoint" in skipped["provider openai:gpt-4o: base_url https://proxy.example.com/v1"]
+
+
+@pytest.mark.parametrize(("provider", "model"), [
+    ("openai:gpt-4o-mini", {"id": "openai:gpt-4o-mini"}),
+    ("openai:chat:gpt-4o-mini", {"id": "openai:gpt-4o-mini"}),
+    ("openai:responses:o4-mini", {"id": "openai:o4-mini"}),
+    ("anthropic:messages:claude-3-5-haiku-20241022", {"id": "anthropic:claude-3-5-haiku-20241022"}),
+    ("anthropic:claude-3-5-haiku-20241022", {"id": "anthropic:claude-3-5-haiku-20241022"}),
+    ("ollama:chat:llama3.1:8b", {"id": "openai:llama3.1:8b", "base_url": "http://localhost:11434/v1"}),
+    ({"id": "openai:chat:qwen", "config": {"apiBaseUrl": "http://localhost:8000/v1", "max_tokens": 9}},
+     {"id": "openai:qwen", "params": {"max_tokens": 9}, "base_url": "http://localhost:8000/v1"}),
+    ({"id": "openai:chat:qwen", "config": {"apiHost": "llm.example.com"}},
+     {"id": "openai:qwen", "base_url": "https://llm.example.com/v1"}),
+])
+def test_provider_ids(tmp_path, provider, model):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"prompts": ["{{q}}"], "providers": [provider], "tests": [{"vars": {"q": "a"}}]}),
+                      encoding="utf-8")
+    assert _yaml(import_promptfoo(config, tmp_path / "out").eval_file)["models"] == [model]
+
+
+@pytest.mark.parametrize(("provider", "why"), [
+    ("openai:embedding:text-embedding-3-small", "not a text model"),
+    ("openai:completion:gpt-3.5-turbo-instruct", "legacy completions"),
+    ("openai:chat", "names no model"),
+    ("bedrock:anthropic.claude-3-haiku", "no 'bedrock' provider"),
+    ("echo", "no 'echo' provider"),
+])
+def test_provider_ids_promptlab_cannot_call(tmp_path, provider, why):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({"prompts": ["{{q}}"], "providers": [provider], "tests": [{"vars": {"q": "a"}}]}),
+                      encoding="utf-8")
+    report = import_promptfoo(config, tmp_path / "out")
+    assert why in _skipped(report)[f"provider {provider}"] and "models" not in _yaml(report.eval_file)
 
 
 def test_secrets_never_reach_a_file_or_the_report(tmp_path):
@@ -218,7 +253,9 @@ def test_default_test_assertions_apply_unless_disabled(tmp_path):
     assert by_source["tests[0]"]["scorer"][0] == no_apology
     assert by_source["cases.csv row 1"]["scorer"][0] == no_apology
     quiet = by_source["tests[3]"]  # options.disableDefaultAsserts and no assertions of its own
-    assert "scorer" not in quiet and "expected" not in quiet
+    assert quiet["scorer"] == {"type": "python", "value": f"{MODULE}:no_assertions"} and "expected" not in quiet
+    verdict = _adapters(out).no_assertions("anything", pl.Case(id="c", input="x"))
+    assert (verdict.value, verdict.passed) == (None, None)  # kept with no verdict: NA, not a pass and not 0
 
 
 def test_assertions_become_scorer_specs(tmp_path):
@@ -397,7 +434,8 @@ def test_an_existing_eval_file_is_not_replaced_unless_asked(tmp_path):
         import_promptfoo(FIXTURES / "local", out)
     assert (out / "promptlab.yaml").read_text(encoding="utf-8") == "# mine\n"
     import_promptfoo(FIXTURES / "local", out, overwrite=True)
-    assert _yaml(out / "promptlab.yaml")["prompts"] == [{"id": "sentiment", "file": "prompts/sentiment.yaml"}]
+    assert _yaml(out / "promptlab.yaml")["prompts"] == [{"id": "sentiment", "file": "prompts/sentiment.yaml"},
+                                                        {"id": "fewshot", "python": f"{MODULE}:prompt_fewshot"}]
 
 
 def test_models_and_grader_override_the_config(tmp_path):
@@ -469,3 +507,89 @@ def test_a_schema_in_a_csv_cell_and_variables_made_of_variables(tmp_path):
     assert case["scorer"] == {"type": "json", "value": {"type": "object", "required": ["text"]}}
     assert case["input"] == {"item": "tweet about {{topic}}", "topic": "bananas"}
     assert any("variables that use other variables" in note for note in report.notes)
+
+
+# ---- end to end: the imported files load with load_eval and run -----------------------------------------------
+@pytest.fixture
+def keys(monkeypatch):
+    """Judges build their provider when the eval file loads; these runs never call them."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key")
+
+
+@pytest.mark.parametrize("name", ["routing", "kitchen", "ugly", "local"])
+def test_every_imported_config_loads_with_load_eval(tmp_path, keys, name):
+    report, out = _import(name, tmp_path)
+    spec = pl.load_eval(report.eval_file)
+    written = _yaml(report.eval_file)
+    assert list(spec.variants) == [entry["id"] for entry in written["prompts"]]
+    assert [case.id for case in spec.suite] == [case["id"] for case in _suite(out)["cases"]]
+    assert spec.suite.labels == (tuple(_suite(out)["labels"]) if "labels" in _suite(out) else None)
+    assert spec.params == written.get("params")
+
+
+def _label_of(subjects: dict[str, str], request) -> str:
+    text = request.messages[-1].content
+    return next(label for subject, label in subjects.items() if f"Subject: {subject}" in text)
+
+
+def test_the_imported_sweep_runs_on_a_fake_provider(tmp_path):
+    report, _ = _import("routing", tmp_path)
+    spec = pl.load_eval(report.eval_file)
+    table = pd.read_csv(FIXTURES / "routing" / "tests.csv", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    subjects = dict(zip(table["subject"], table["__expected"], strict=True))
+
+    def answer(request):  # router answers right (padded: the trim transform runs); terse always says "Other."
+        is_router = request.messages[-1].content.startswith("You route")
+        return f"  {_label_of(subjects, request)} \n" if is_router else "Other."
+
+    results = spec.run(providers={"openai": pl.FakeProvider(answer)}, progress=False, cache=False)
+    df = results.df
+    assert len(df) == len(table) * 2 * 4 * 2  # cases x prompts x temperatures x repeats (evaluateOptions.repeat)
+    assert sorted(set(df["variant"])) == sorted(f"{p}[temperature={t}]" for p in ("router", "terse")
+                                                for t in (0, 0.4, 0.8, 1.2))
+    assert {(p["temperature"], p["max_tokens"]) for p in df["params"]} == {(t, 16) for t in (0, 0.4, 0.8, 1.2)}
+    router = df[df["variant"].str.startswith("router")]
+    assert (router["output"] == router["output_raw"].str.strip()).all() and router["passed"].all()
+    accuracy = results.summary().set_index("variant")["accuracy"]
+    expected_terse = (table["__expected"] == "other").mean()  # "Other." reads as the label other
+    assert accuracy["terse[temperature=0.8]"] == pytest.approx(expected_terse)
+    assert accuracy["router[temperature=0]"] == 1.0
+
+
+def test_the_kitchen_runs_on_fake_providers_through_every_adapter(tmp_path, keys):
+    report, out = _import("kitchen", tmp_path)
+    spec = pl.load_eval(report.eval_file)
+    judged = {case["id"] for case in _suite(out)["cases"] if "judge" in str(case.get("scorer"))}
+    spec = spec.with_changes(suite=spec.suite.filter(lambda case: case.id not in judged),
+                             models=[m for m in spec.models if m.label is None])  # the two unlabelled models
+    fake = pl.FakeProvider(lambda request: "Four.")
+    results = spec.run(providers={"openai": fake, "anthropic": fake}, progress=False, cache=False)
+    df = results.df
+    assert set(df["variant"]) == set(spec.variants) and df["error_type"].isna().all()
+    assert df.loc[df["case_id"] == "no-assertions-at-all", "passed"].isna().all()
+    assert (df["output"] == "Four").all()  # the user's python transform: strip, then strip "."
+    pirate = [r for r in fake.calls if r.system == "Talk like a pirate."]  # build.py's branch, through its adapter
+    assert pirate and all(r.messages[-1].content.startswith("What is") for r in pirate)
+    combos = df[df["case_id"] == "combinations"]
+    assert combos["passed"].all() and combos["reason"].str.startswith("all 6 passed").all()
+    assert not df[df["case_id"] == "case-011"]["passed"].any()  # equals 8 on "Four"
+
+
+@pytest.mark.local_model
+def test_an_imported_promptfoo_config_runs_end_to_end_on_the_local_model(tmp_path):
+    report, _ = _import("local", tmp_path, models=["local:gemma-3-270m"])  # like promptfoo's --providers
+    spec = pl.load_eval(report.eval_file)
+    results = spec.run(progress=False, cache=False)
+    df = results.df
+    assert len(df) == 3 * 2 * 2 and set(df["model_served"]) == {"local:gemma-3-270m"}  # cases x prompts x temps
+    assert set(df["variant"]) == {f"{p}[temperature={t}]" for p in ("sentiment", "fewshot") for t in (0, 0.7)}
+    assert sorted({(p["temperature"], p["max_tokens"]) for p in df["params"]}) == [(0, 6), (0.7, 6)]
+    assert df["error_type"].isna().all() and df["output_raw"].str.len().gt(0).all()
+    assert (df["output"] == df["output_raw"].str.strip()).all()  # output.trim() became a regex transform
+    # every row has a verdict: the python length check and the label, on the transformed answer
+    want = [len(out) < 200 and expected in out.lower() for out, expected in zip(df["output"], df["expected"],
+                                                                                 strict=True)]
+    assert df["passed"].tolist() == want
+    fewshot = df[df["variant"].str.startswith("fewshot")]  # the chat adapter's turns reach the model
+    assert fewshot["output"].str.lower().isin(["positive", "negative"]).mean() >= 0.5

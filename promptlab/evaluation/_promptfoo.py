@@ -151,7 +151,7 @@ def import_promptfoo(config: str | Path, out_dir: str | Path, *, models: list[st
         log.note(f"no provider could be converted: the prompts are pinned to {FALLBACK_MODEL} (pass models=[...] "
                  "or --model to choose)")
     report = ImportReport(out / EVAL_FILE)
-    prompt_entries = _write_prompts(prompts, pin, cases, path, out, shims, report, log)
+    prompt_entries = _write_prompts(prompts, pin, bool(model_entries), cases, path, out, shims, report, log)
     suite_path = _write_suite(path, data, cases, labels, out, report)
     if not shims.empty:
         module = out / f"{shims.module}.py"
@@ -216,12 +216,15 @@ def _cases(tests: list[ImportedTest], default: dict[str, Any], converter: Conver
     _log_options(default_options, "defaultTest", src.log)
     default_transform = default_options.get("transform") or default_options.get("postprocess")
     transforms: Counter[str] = Counter()
-    cases, ids = [], Counter()
+    cases, ids, empty = [], Counter(), []
     for test in tests:
         own = {k: v for k, v in test.options.items() if k not in default_options or default_options[k] != v}
         _log_options(own, test.where, src.log)
         transforms[test.options.get("transform") or test.options.get("postprocess") or ""] += 1
         specs = converter.specs(test.asserts, test.vars, grader_of(own))
+        if not specs:  # promptfoo passes a test without assertions; here its answer is kept with no verdict
+            specs = [{"type": "python", "value": shims.no_verdict()}]
+            empty.append(test.description or f"case {len(cases) + 1}")
         cases.append(_case(test, specs, ids, len(cases) + 1))
         if test.threshold is not None:
             src.log.skip(f"{test.where}: threshold {test.threshold}", "a promptlab case passes when every scorer "
@@ -229,11 +232,9 @@ def _cases(tests: list[ImportedTest], default: dict[str, Any], converter: Conver
     if any(isinstance(v, str) and "{{" in v for test in tests for v in test.vars.values()):
         src.log.note("variables that use other variables ('tweet about {{topic}}') are passed as written: promptlab "
                      "renders the prompt template once, not the variables inside it")
-    empty = [case["id"] for case in cases if "scorer" not in case and "expected" not in case]
     if empty:
-        src.log.note(f"{len(empty)} test(s) without assertions ({', '.join(empty[:5])}{' …' * (len(empty) > 5)}): "
-                     "promptfoo passes them; promptlab records their answers with no verdict (a scoring error "
-                     "'no expected value')")
+        src.log.note(f"{len(empty)} case(s) without assertions ({', '.join(empty[:5])}{' …' * (len(empty) > 5)}): "
+                     "promptfoo passes them; promptlab records their answers with no verdict (passed is NA)")
     chosen = default_transform or (transforms.most_common(1)[0][0] if len(transforms) == 1 else None)
     for raw, count in transforms.items():
         if raw and raw != chosen:
@@ -348,6 +349,7 @@ def _models(providers: list[ImportedModel], override: list[str] | None,
         if providers and not grid and any(m.params for m in providers):
             log.note("models given: the providers' own params (temperature, max_tokens) are not carried over")
         providers = [ImportedModel(model_id, None, dict(fixed)) for model_id in override]
+    _one_endpoint_per_provider(providers, log)
     entries, seen = [], Counter(m.id for m in providers)
     for number, model in enumerate(providers, 1):
         entry: dict[str, Any] = {"id": model.id}
@@ -360,6 +362,20 @@ def _models(providers: list[ImportedModel], override: list[str] | None,
             entry["base_url"] = model.base_url
         entries.append(entry)
     return entries, grid
+
+
+def _one_endpoint_per_provider(models: list[ImportedModel], log: Log) -> None:
+    """promptlab gives all models of one provider one endpoint: keep a base_url only where its provider agrees."""
+    by_vendor: dict[str, set[str | None]] = {}
+    for model in models:
+        by_vendor.setdefault(model.id.split(":")[0], set()).add(model.base_url)
+    for model in models:
+        urls = by_vendor[model.id.split(":")[0]]
+        if model.base_url and len(urls) > 1:
+            log.skip(f"provider {model.id}: base_url {model.base_url}", "promptlab sends every model of one provider "
+                     "to one endpoint, and this config's other models of it use another; give the endpoint with "
+                     "`promptlab eval --base-url`, or import the models into separate eval files")
+            model.base_url = None
 
 
 def _provider_transform(providers: list[ImportedModel], transform: dict | None, src: Source,
@@ -376,18 +392,20 @@ def _provider_transform(providers: list[ImportedModel], transform: dict | None, 
 
 
 # ---- writing --------------------------------------------------------------------------------------------------
-def _write_prompts(prompts: list[ImportedPrompt], pin: str, cases: list[dict[str, Any]], config: Path, out: Path,
-                   shims: Shims, report: ImportReport, log: Log) -> list[dict[str, str]]:
+def _write_prompts(prompts: list[ImportedPrompt], pin: str, has_models: bool, cases: list[dict[str, Any]],
+                   config: Path, out: Path, shims: Shims, report: ImportReport, log: Log) -> list[dict[str, str]]:
     from ..authoring._prompt import Prompt
 
     entries, names = [], Counter()
     sample = cases[0]["input"] if cases else {}
     for prompt in prompts:
-        if prompt.python is not None:
-            entries.append({"id": prompt.id, "python": shims.python_prompt(prompt.id, *prompt.python, prompt.source)})
-            continue
-        if prompt.messages is not None:
-            entries.append({"id": prompt.id, "python": shims.chat_prompt(prompt.id, prompt.messages, prompt.source)})
+        if prompt.python is not None or prompt.messages is not None:
+            ref = (shims.python_prompt(prompt.id, *prompt.python, prompt.source) if prompt.python is not None else
+                   shims.chat_prompt(prompt.id, prompt.messages, prompt.source))
+            entries.append({"id": prompt.id, "python": ref, **({} if has_models else {"model": pin})})
+            if prompt.params:
+                log.skip(f"{prompt.source}: config {sorted(prompt.params)}", "a python prompt takes its request "
+                         "params from the models and params of promptlab.yaml")
             continue
         template = _jinja(prompt.template, prompt.source, log)
         stem = re.sub(r"[^a-z0-9_]+", "_", prompt.id.lower()).strip("_") or "prompt"

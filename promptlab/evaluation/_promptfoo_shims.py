@@ -134,6 +134,7 @@ class Shims:
         self._functions: list[str] = []
         self._names: set[str] = set()
         self._asserts: dict[str, str] = {}
+        self._count = 0  # scorer adapters numbered in the order written: assert_1, assert_2 ...
 
     @property
     def empty(self) -> bool:
@@ -153,6 +154,10 @@ class Shims:
             name = f"{stem}_{n}"
         self._names.add(name)
         return name
+
+    def _numbered(self) -> str:
+        self._count += 1
+        return self._name(f"assert_{self._count}")
 
     def _path(self, path: Path) -> str:
         return Path(os.path.relpath(path.resolve(), self.out_dir)).as_posix()
@@ -174,7 +179,7 @@ class Shims:
             load = f"    check = _function({self._path(paths[0])!r}, {function!r})\n"
             call, doc, extra = "check", f"{value.strip()} (function {function})", ""
         else:
-            inner = self._name(f"_assert_{len(self._asserts) + 1}_code")
+            inner = self._name(f"_assert_{self._count + 1}_code")
             code = textwrap.dedent(value).strip("\n")
             lines = code if "\n" in code else f"return {code.strip()}"
             extra = f"\n\n\ndef {inner}(output, context):\n{textwrap.indent(lines, '    ')}"
@@ -183,7 +188,7 @@ class Shims:
             except SyntaxError as exc:
                 return None, f"the python code does not compile (line {exc.lineno}: {exc.msg})"
             call, doc, load = inner, "python: " + " ".join(code.split())[:80], ""
-        name = self._name(f"assert_{len(self._asserts) + 1}")
+        name = self._numbered()
         self._functions.append(
             f"def {name}(output, case):\n    {_docstring(doc)}\n{load}"
             f"    context = _context(case, {pprint.pformat(config, width=80)})\n"
@@ -195,7 +200,7 @@ class Shims:
         """A scorer adapter for promptfoo's ``equals`` with an object: the answer parses to an equal JSON value."""
         key = json.dumps(["equals", value, negate], sort_keys=True, default=str)
         if key not in self._asserts:
-            name = self._name(f"assert_{len(self._asserts) + 1}")
+            name = self._numbered()
             self._functions.append(
                 f"def {name}(output, case):\n    {_docstring('equals ' + json.dumps(value))}\n"
                 f"    expected = {pprint.pformat(value, width=80)}\n"
@@ -204,6 +209,16 @@ class Shims:
                 f"    return _grade(same, threshold=None, negate={negate!r})")
             self._asserts[key] = f"{self.module}:{name}"
         return self._asserts[key]
+
+    def no_verdict(self) -> str:
+        """A scorer adapter for a test without assertions: the answer is kept, with no verdict (passed NA)."""
+        if "no_assertions" not in self._asserts:
+            name = self._name("no_assertions")
+            self._functions.append(
+                f"def {name}(output, case):\n    {_docstring('a promptfoo test without assertions')}\n"
+                "    return Score(None, None, \"no assertions in promptfoo: the answer is recorded, with no verdict\")")
+            self._asserts["no_assertions"] = f"{self.module}:{name}"
+        return self._asserts["no_assertions"]
 
     def python_prompt(self, prompt_id: str, path: Path, function: str, source: str) -> str:
         """A prompt adapter calling a promptfoo python prompt function with ``{vars, provider}``."""
