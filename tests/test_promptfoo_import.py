@@ -593,3 +593,32 @@ def test_an_imported_promptfoo_config_runs_end_to_end_on_the_local_model(tmp_pat
     assert df["passed"].tolist() == want
     fewshot = df[df["variant"].str.startswith("fewshot")]  # the chat adapter's turns reach the model
     assert fewshot["output"].str.lower().isin(["positive", "negative"]).mean() >= 0.5
+
+
+def test_yaml_anchors_and_assertions_python_cannot_build(tmp_path):
+    (tmp_path / "c.yaml").write_text(
+        "x-model: &model\n  id: openai:gpt-4o-mini\n  config: {temperature: 0.1}\n"
+        "prompts: ['{{q}}']\nproviders:\n  - <<: *model\n    label: anchored\n"
+        "tests:\n  - vars: {q: a}\n    assert:\n      - {type: regex, value: '(?<=a+)b'}\n"
+        "      - {type: is-json, value: {type: 12}}\n      - {type: contains, value: a}\n", encoding="utf-8")
+    report = import_promptfoo(tmp_path / "c.yaml", tmp_path / "out")
+    assert _yaml(report.eval_file)["models"] == [{"id": "openai:gpt-4o-mini", "label": "anchored",
+                                                  "params": {"temperature": 0.1}}]
+    assert _suite(tmp_path / "out")["cases"][0]["scorer"] == {"type": "contains", "value": "a"}
+    skipped = _skipped(report)
+    assert "not a valid regular expression" in skipped["tests[0]: assert[0] regex"]  # a JS lookbehind
+    assert "not a valid JSON Schema" in skipped["tests[0]: assert[1] is-json"]
+    assert "not a promptfoo setting" in skipped["x-model"]
+
+
+def test_odd_shapes_are_reported_not_crashed_on(tmp_path):
+    (tmp_path / "c.yaml").write_text(
+        "prompts: 'Say {{q}}'\nproviders: {id: openai:gpt-4o-mini}\ndefaultTest: {options: nope, metadata: [1]}\n"
+        "tests:\n  vars: {q: hi}\n  options: [transform]\n  assert: {type: contains, value: hi}\n  metadata: 3\n",
+        encoding="utf-8")
+    report = import_promptfoo(tmp_path / "c.yaml", tmp_path / "out")
+    (case,) = _suite(tmp_path / "out")["cases"]  # `tests` as one mapping, `assert` as one mapping
+    assert case["scorer"] == {"type": "contains", "value": "hi"} and case["input"] == {"q": "hi"}
+    skipped = _skipped(report)
+    assert {"defaultTest: options", "defaultTest: metadata", "tests[0]: options", "tests[0]: metadata"} <= set(skipped)
+    assert _yaml(report.eval_file)["models"] == [{"id": "openai:gpt-4o-mini"}]

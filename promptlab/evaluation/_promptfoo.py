@@ -9,8 +9,9 @@ reads promptfoo's documented config (https://promptfoo.dev/docs/configuration/re
   adapter module (`_promptfoo_shims`);
 * ``suites/<name>.yaml`` — one case per promptfoo test (inline, YAML/JSON/JSONL files, CSV rows with
   ``__expected`` columns, ``defaultTest`` merged, list variables expanded), each with its assertions as a scorer
-  spec (`_promptfoo_asserts`); tests whose only assertion is ``equals`` give the case its ``expected`` value, and
-  a repeated small set of such values becomes the suite's label set (so classification metrics apply);
+  spec (`_promptfoo_asserts`); a case expects the value of its first ``equals`` (else ``icontains``/``contains``)
+  assertion, a test whose only assertion is ``equals`` is scored by the default scorer on that ``expected``, and
+  a small repeated set of expected values that the prompts name becomes the suite's labels (classification);
 * ``promptlab.yaml`` — the eval file: prompts, models (providers with their temperature and max_tokens; providers
   that differ only in temperature become a ``params`` grid), suite, scorer, transform, repeats, concurrency.
 
@@ -152,6 +153,9 @@ def import_promptfoo(config: str | Path, out_dir: str | Path, *, models: list[st
                  "or --model to choose)")
     report = ImportReport(out / EVAL_FILE)
     prompt_entries = _write_prompts(prompts, pin, bool(model_entries), cases, path, out, shims, report, log)
+    if not prompt_entries:
+        raise ArgumentError(f"{path}: none of its prompts is a valid promptlab prompt: "
+                            + "; ".join(f"{what}: {why}" for what, why in log.skipped if what.startswith("prompt")))
     suite_path = _write_suite(path, data, cases, labels, out, report)
     if not shims.empty:
         module = out / f"{shims.module}.py"

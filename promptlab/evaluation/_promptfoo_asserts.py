@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from ..authoring._labels import scorer_spec_problems
 from ..authoring._templates import render_template
 from ._promptfoo_read import Log, Source, model_id_of
 
@@ -141,7 +142,12 @@ class Converter:
         value = self._value(raw.get("value"), vars_, where)
         if value is _SKIP:
             return []
-        return self._mapped(base, negate, value, raw, where, grader)
+        specs = self._mapped(base, negate, value, raw, where, grader)
+        problems = [problem for spec in specs for problem in scorer_spec_problems(spec)]
+        if problems:  # a JavaScript pattern python cannot compile, a schema that is no schema ...
+            self.log.skip(where, f"not a scorer promptlab can build: {' '.join(problems)}")
+            return []
+        return specs
 
     def _mapped(self, base: str, negate: bool, value: Any, raw: dict, where: str, grader: str | None) -> list[dict]:
         if base == "equals" and value is not None and not isinstance(value, str | int | float | bool):
@@ -296,7 +302,7 @@ def _provider_id(provider: Any) -> str | None:
 
 def grader_of(options: dict[str, Any] | None) -> str | None:
     """The grader model a test's (or defaultTest's) ``options.provider`` names, as a promptlab id."""
-    return _provider_id((options or {}).get("provider"))
+    return _provider_id(options.get("provider")) if isinstance(options, dict) else None
 
 
 # ---- transforms ---------------------------------------------------------------------------------------------

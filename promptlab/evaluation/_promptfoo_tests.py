@@ -203,16 +203,24 @@ def _merge(default: dict[str, Any], test: dict[str, Any], where: str, src: Sourc
                "assertScoringFunction": "promptlab's case verdict is: every scorer passes"}.get(key,
                                                                                                 "not a test setting")
         src.log.skip(f"{where}: {key}", why)
-    options = {**(default.get("options") or {}), **(test.get("options") or {})}
+    options = {**_dict(default, "options", "defaultTest", src), **_dict(test, "options", where, src)}
     # each assertion keeps where it was written, so a defaultTest assertion that cannot be converted is logged once
     asserts = [(f"{where}: assert[{i}]", raw) for i, raw in enumerate(_list(test.get("assert")))]
-    if not (test.get("options") or {}).get("disableDefaultAsserts"):
+    if not _dict(test, "options", where, src).get("disableDefaultAsserts"):
         asserts = [(f"defaultTest: assert[{i}]", raw) for i, raw in enumerate(_list(default.get("assert")))] + asserts
     own = _vars(test.get("vars"), where, src)  # the test's own order first: list variables expand in that order
     vars_ = {**own, **{k: v for k, v in _vars(default.get("vars"), where, src).items() if k not in own}}
     threshold = test.get("threshold", default.get("threshold"))
-    metadata = {**(default.get("metadata") or {}), **(test.get("metadata") or {})}
+    metadata = {**_dict(default, "metadata", "defaultTest", src), **_dict(test, "metadata", where, src)}
     return ImportedTest(where, test.get("description"), vars_, asserts, options, threshold, metadata)
+
+
+def _dict(test: dict[str, Any], key: str, where: str, src: Source) -> dict[str, Any]:
+    value = test.get(key)
+    if value is None or isinstance(value, dict):
+        return value or {}
+    src.log.skip(f"{where}: {key}", f"must be a mapping, got {type(value).__name__} {value!r}")
+    return {}
 
 
 def _list(value: Any) -> list[Any]:
