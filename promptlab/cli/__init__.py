@@ -18,6 +18,8 @@ from pathlib import Path
 from ..errors import PromptlabError
 from ._eval import EXIT_GATE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, add_eval_command, cmd_eval
 from ._eval import _gate as _gate  # the --min-accuracy gate alone, where tests and older callers import it
+from ._import import HANDLERS as IMPORT_HANDLERS
+from ._import import add_import_commands
 from ._registry import HANDLERS as REGISTRY_HANDLERS
 from ._registry import add_registry_commands
 
@@ -131,10 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     _report_parser(sub)
     _cache_parser(sub)
     add_registry_commands(sub)
+    add_import_commands(sub)
     return parser
 
 
-COMMANDS = {"eval": cmd_eval, "report": cmd_report, "cache": cmd_cache, **REGISTRY_HANDLERS}
+COMMANDS = {"eval": cmd_eval, "report": cmd_report, "cache": cmd_cache, **REGISTRY_HANDLERS, **IMPORT_HANDLERS}
 
 
 def main(argv: list[str] | None = None) -> int:
