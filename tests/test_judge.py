@@ -180,3 +180,14 @@ def test_judge_arguments_are_checked():
         judge(["accuracy"], pl.FakeProvider(), scale=(5, 1))
     with pytest.raises(ValueError, match="at least one criterion"):
         judge([], pl.FakeProvider())
+
+
+def test_a_judge_is_built_without_a_key_and_asks_for_it_only_when_it_judges(monkeypatch):
+    from promptlab.errors import MissingAPIKeyError
+
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    rubric = pl.judge(["accuracy"], model="anthropic:claude-3-5-sonnet-20241022", cache=False)  # loading an eval file
+    assert rubric.model_id == "anthropic:claude-3-5-sonnet-20241022" and "provider" not in vars(rubric)
+    case = pl.Case(id="c", input="What is 2 + 2?", expected="4")
+    with pytest.raises(MissingAPIKeyError, match="ANTHROPIC_API_KEY"):
+        rubric(case, "4")

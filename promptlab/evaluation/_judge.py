@@ -16,6 +16,7 @@ from answer noise.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -90,9 +91,20 @@ class Judge:
         self.pass_threshold = pass_threshold
         self.retries = retries
         self.temperature = temperature
-        self.provider, self.model_id = _resolve(model)
+        self._model = model
+        self.model_id = _model_id(model)
         self.cache = cache if isinstance(cache, ResponseCache) else (ResponseCache() if cache else None)
-        self.concurrency = self.provider.max_concurrency
+
+    @functools.cached_property
+    def provider(self) -> Provider:
+        """The judge's provider, made on first use: building a judge (loading an eval file that names one)
+        needs no API key and opens no connection; the first verdict does."""
+        return self._model if isinstance(self._model, Provider) else make_provider(self.model_id)
+
+    @property
+    def concurrency(self) -> int:
+        """How many verdicts may be asked at once: the provider's own limit."""
+        return self.provider.max_concurrency
 
     # ---- the judge request ----------------------------------------------------------------------------
     def schema(self) -> dict:
@@ -149,8 +161,9 @@ class Judge:
         return run_sync(score_and_close())
 
     async def aclose(self) -> None:
-        """Close the judge model's connections on the current event loop."""
-        await self.provider.aclose()
+        """Close the judge model's connections on the current event loop (none were opened if it never judged)."""
+        if "provider" in self.__dict__:
+            await self.provider.aclose()
 
     async def ascore(self, case: Case, output: str, *, judge_repeat: int = 0) -> Score:
         """Score one answer: per-criterion scores in ``details``, the overall in ``value``."""
@@ -218,11 +231,10 @@ class Judge:
         return f"Judge({self.model_id!r}, criteria=[{names}], scale={self.scale})"
 
 
-def _resolve(model: str | Provider) -> tuple[Provider, str]:
+def _model_id(model: str | Provider) -> str:
     if isinstance(model, Provider):
-        return model, model.model_id(getattr(model, "model_name", "default"))
-    model_id = canonical_model_id(model)
-    return make_provider(model_id), model_id
+        return model.model_id(getattr(model, "model_name", "default"))
+    return canonical_model_id(model)
 
 
 def judge(criteria: Iterable[Criterion | str | tuple] = SECURITY_REVIEW_CRITERIA, model: str | Provider = "",
