@@ -7,7 +7,9 @@ else lives in named sub-faces:
 ============== ===========================================================================================
 ``pl.authoring``  prompt files and suites beyond the face: diffs, changelog entries, render limits
 ``pl.stats``      intervals, paired tests, multiplicity, sequential (always-valid) reads, SRM, planners
-``pl.evaluation`` the judge's extras, the results schema, token counting and prices
+``pl.evaluation`` the eval file's parts, scorer specs, the judge's extras, classification metrics, the results
+                  schema, token counting and prices
+``pl.importers``  paths in from other tools: the promptfoo importer
 ``pl.registry``   evidence, gates, the production checklist, version diffs
 ``pl.production`` event logs, A/B tests, the production client, monitoring, alerts, shadow and canary
 ``pl.optimize``   compression, non-inferiority, routing, model compatibility
@@ -54,7 +56,7 @@ FACE: dict[str, str] = {
     "PromptlabError": "promptlab.errors", "PromptFileError": "promptlab.errors", "SuiteFileError": "promptlab.errors",
     "RenderError": "promptlab.errors", "ProviderError": "promptlab.errors", "GateRefused": "promptlab.errors",
 }
-SUBFACES = ("authoring", "evaluation", "stats", "registry", "production", "optimize", "providers", "notebook",
-            "testing", "errors", "compat")
+SUBFACES = ("authoring", "evaluation", "importers", "stats", "registry", "production", "optimize", "providers",
+            "notebook", "testing", "errors", "compat")
 
 declare(__name__, globals(), FACE, SUBFACES)

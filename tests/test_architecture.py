@@ -31,8 +31,8 @@ FACE = {
     # errors users catch
     "PromptlabError", "PromptFileError", "SuiteFileError", "RenderError", "ProviderError", "GateRefused",
 }
-SUBFACES = {"authoring", "evaluation", "stats", "registry", "production", "optimize", "providers", "notebook",
-            "testing", "errors", "compat"}
+SUBFACES = {"authoring", "evaluation", "importers", "stats", "registry", "production", "optimize", "providers",
+            "notebook", "testing", "errors", "compat"}
 
 
 def test_the_face_is_exactly_this_set_and_every_name_resolves():
@@ -186,6 +186,7 @@ LAYERS = (
     {"authoring"},
     {"stats"},
     {"evaluation"},
+    {"importers"},
     {"notebook"},
     {"production"},
     {"registry"},

@@ -23,10 +23,10 @@ import yaml
 
 import promptlab as pl
 from promptlab.errors import ArgumentError, PromptlabError
-from promptlab.evaluation._promptfoo import import_promptfoo
-from promptlab.evaluation._promptfoo_asserts import assertion_from_string, convert_transform
-from promptlab.evaluation._promptfoo_read import Log, Source
-from promptlab.evaluation._promptfoo_shims import MODULE, Shims
+from promptlab.importers._promptfoo import import_promptfoo
+from promptlab.importers._promptfoo_asserts import assertion_from_string, convert_transform
+from promptlab.importers._promptfoo_read import Log, Source
+from promptlab.importers._promptfoo_shims import MODULE, Shims
 
 FIXTURES = Path(__file__).parent / "fixtures" / "promptfoo"
 SECRETS = ("sk-proj-DO-NOT-COPY-0123456789abcdef", "sk-proj-ALSO-SECRET-abcdef0123456789")
@@ -285,7 +285,7 @@ def test_assertions_become_scorer_specs(tmp_path):
 
 def test_regex_patterns_match_as_promptfoo_matches_them():
     log = Log()
-    from promptlab.evaluation._promptfoo_asserts import _regex
+    from promptlab.importers._promptfoo_asserts import _regex
 
     pattern = _regex(r"^[A-Z]\w+$", log)
     assert re.search(pattern, "Paris", re.IGNORECASE) and not re.search(pattern, "paris", re.IGNORECASE)
@@ -493,9 +493,9 @@ def test_the_command_takes_models_like_promptfoos_providers_flag(tmp_path, capsy
 
 
 def test_the_importer_is_on_the_evaluation_face():
-    assert pl.evaluation.import_promptfoo is import_promptfoo
-    assert pl.evaluation.ImportReport.__name__ == "ImportReport"
-    assert "promptfoo" in sys.modules["promptlab.evaluation._promptfoo"].__doc__
+    assert pl.importers.import_promptfoo is import_promptfoo
+    assert pl.importers.ImportReport.__name__ == "ImportReport"
+    assert "promptfoo" in sys.modules["promptlab.importers._promptfoo"].__doc__
 
 
 def test_a_schema_in_a_csv_cell_and_variables_made_of_variables(tmp_path):

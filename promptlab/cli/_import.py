@@ -1,6 +1,6 @@
 """``promptlab import promptfoo CONFIG -o DIR``: bring a promptfoo project over, for terminals and CI pipelines.
 
-A thin face over `promptlab.evaluation._promptfoo.import_promptfoo`: it writes prompt files, a suite and the eval
+A thin face over `promptlab.importers._promptfoo.import_promptfoo`: it writes prompt files, a suite and the eval
 file ``DIR/promptlab.yaml``, then prints every file written, what could not be converted and why, and what was
 converted with a difference. Exit codes (the same as every promptlab command):
 
@@ -56,7 +56,7 @@ def _import_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Import, print the report, exit 0 (or 1 with --strict when something was not converted)."""
-    from ..evaluation._promptfoo import import_promptfoo
+    from ..importers._promptfoo import import_promptfoo
 
     report = import_promptfoo(args.config, args.output, models=args.model, grader=args.grader,
                               overwrite=args.force)

@@ -17,5 +17,4 @@ declare(__name__, globals(), {
     "ContainsJson": "._scoring", "build_scorer": "._scorer_specs",
     "judge": "._judge", "Criterion": "._judge", "Judge": "._judge", "rejudge": "._judge",
     "noise_decomposition": "._judge", "SECURITY_REVIEW_CRITERIA": "._judge",
-    "import_promptfoo": "._promptfoo", "ImportReport": "._promptfoo",
 })
