@@ -401,14 +401,9 @@ def _jsonl_table_hint(parsed: _Parsed) -> str:
 def _jsonl_items(path: Path, text: str) -> _Parsed:
     """The header (an optional first line without `id` and `input`) and the case lines."""
     parsed = _Parsed(_JsonlHeader())
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SuiteFileError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno}). "
-                                 "Each line must be one JSON object.") from None
+    from ._tables import jsonl_lines
+
+    for number, item in jsonl_lines(path, text):
         if not _is_header(item):
             parsed.items.append((number, item, None))
         elif parsed.items or parsed.labels_line:

@@ -27,6 +27,7 @@ import re
 import sys
 import warnings
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -154,16 +155,28 @@ def _blank(row: list[Any]) -> bool:
     return all(_missing(cell) or (isinstance(cell, str) and not cell.strip()) for cell in row)
 
 
-def _read_jsonl(path: Path, text: str, kind: str) -> Table:
-    records = []
+def jsonl_lines(path: Path, text: str) -> Iterator[tuple[int, Any]]:
+    """``(line number, value)`` for each non-blank line of a JSON Lines file (suite or table).
+
+    Split on ``\\n`` only: ``str.splitlines`` would also split on U+2028 and other separators that JSON allows
+    raw inside strings.
+
+    Raises:
+        SuiteFileError: a line is not JSON (file, line number and column).
+    """
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
+            yield number, json.loads(line)
         except json.JSONDecodeError as exc:
             raise SuiteFileError(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno}). "
                                  "Each line must be one JSON object.") from None
+
+
+def _read_jsonl(path: Path, text: str, kind: str) -> Table:
+    records = []
+    for number, item in jsonl_lines(path, text):
         if not isinstance(item, dict):
             raise SuiteFileError(f"{path}:{number}: a record must be a JSON object ({{\"column\": value}}), got "
                                  f"{shorten(item)}.")
