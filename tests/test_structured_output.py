@@ -68,14 +68,14 @@ def test_constraint_is_hashable_and_compares_by_content_keeping_the_order_of_pro
 
 @pytest.mark.parametrize("text, parsed", [
     ("positive", "positive"), (" Positive.\n", "positive"), ('"negative"', "negative"),
-    ('{"label": "neutral"}', "neutral"), ("`Mixed`", "Mixed"),
+    ('{"label": "neutral"}', "neutral"), ("`Mixed`", "Mixed"), ("**Negative!**", "negative"),
 ])
 def test_label_check_reads_the_declared_spelling(text, parsed):
     c = OutputConstraint.from_labels(["positive", "negative", "neutral", "Mixed"])
     assert c.check(text) == (parsed, None)
 
 
-@pytest.mark.parametrize("text", ["I think positive", "", "Output:", "banana", "positive, negative"])
+@pytest.mark.parametrize("text", ["I think positive", "", "Output:", "banana", "positive, negative", "positive?"])
 def test_label_check_refuses_free_text(text):
     parsed, error = OutputConstraint.from_labels(["positive", "negative"]).check(text)
     assert parsed is None and "is not one of the labels ['positive', 'negative']" in error

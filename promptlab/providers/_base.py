@@ -148,8 +148,9 @@ def _checked_schema(schema_json: str) -> dict:
     return schema
 
 
-# What may wrap a bare label: quotes, backticks, a closing full stop (the answer ``"Positive".`` is the label).
-_LABEL_WRAP = " \t\r\n\"'`*."
+# What may wrap a bare label: quotes, backticks, Markdown bold, a closing full stop or exclamation mark (the answer
+# ``"Positive"!`` is the label). Not a question mark: "positive?" is not an answer.
+_LABEL_WRAP = " \t\r\n\"'`*.!"
 
 
 def _check_label(labels: tuple[str, ...], text: str) -> tuple[Any, str | None]:
@@ -284,7 +285,12 @@ class Provider(ABC):
 
     @abstractmethod
     async def complete(self, request: Request) -> Completion:
-        """Answer one request, or raise `ProviderError` with an ``error_type``."""
+        """Answer one request, or raise `ProviderError` with an ``error_type``.
+
+        A request may carry an `OutputConstraint` (``request.output``): constrain generation natively and return
+        ``_structured.conform(completion, request.output, enforced="native")``, or — when the provider cannot —
+        return ``await _structured.validate_and_reask(ask, request)``, which checks and re-asks. A provider that
+        ignores ``output`` returns no format verdict (``format_ok`` None)."""
 
     def model_id(self, model: str) -> str:
         """The full ``provider:model`` id for a bare model name."""

@@ -241,6 +241,7 @@ class LocalProvider(Provider):
         return dataclasses.replace(completion, raw={**completion.raw, "no_grammar": why})
 
     async def _run(self, function: Any, *args: Any) -> Any:
+        """``function(*args)`` on the engine thread; llama.cpp's refusals become `ProviderError`."""
         try:
             return await asyncio.get_running_loop().run_in_executor(_ENGINE_THREAD, function, *args)
         except MissingDependencyError:
@@ -249,14 +250,7 @@ class LocalProvider(Provider):
             raise ProviderError(f"local model refused the request: {exc}", error_type="bad_request") from None
 
     async def _generate(self, request: Request, grammar: Any = None) -> Completion:
-        prompt_text = render_transcript(request)
-        try:
-            loop = asyncio.get_running_loop()
-            response, seconds = await loop.run_in_executor(_ENGINE_THREAD, generate, prompt_text, request, grammar)
-        except MissingDependencyError:
-            raise
-        except ValueError as exc:  # llama.cpp raises ValueError when the prompt exceeds the context
-            raise ProviderError(f"local model refused the request: {exc}", error_type="bad_request") from None
+        response, seconds = await self._run(generate, render_transcript(request), request, grammar)
         choice = response["choices"][0]
         usage = response.get("usage") or {}
         return Completion(
