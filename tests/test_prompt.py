@@ -306,3 +306,18 @@ def test_params_grid_values_go_through_with_changes(tmp_path):
     assert changed.output == prompt.output and changed.content_hash != prompt.content_hash
     with pytest.raises(ValidationError, match="top_p"):
         prompt.with_changes(top_p=2)
+
+
+def test_in_code_an_output_may_be_a_constraint_a_mapping_or_inline_json_text():
+    constraint = pl.providers.OutputConstraint.from_schema({"type": "object", "properties": {"b": {}, "a": {}}},
+                                                           retries=1)
+    from_constraint = Prompt(name="t", version="1", model="local:gemma-3-270m", output=constraint)
+    from_mapping = Prompt(name="t", version="1", model="local:gemma-3-270m",
+                          output={"json_schema": {"type": "object", "properties": {"b": {}, "a": {}}}, "retries": 1})
+    from_text = Prompt(name="t", version="1", model="local:gemma-3-270m",
+                       output={"json_schema": '{"type": "object", "properties": {"b": {}, "a": {}}}', "retries": 1})
+    assert from_constraint.render("x").output == from_mapping.render("x").output == from_text.render("x").output \
+        == constraint
+    assert from_constraint.content_hash == from_mapping.content_hash == from_text.content_hash
+    with pytest.raises(ValidationError, match="inline JSON but does not parse"):
+        Prompt(name="t", version="1", model="local:gemma-3-270m", output={"json_schema": "{type: object"})

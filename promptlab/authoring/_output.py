@@ -48,9 +48,20 @@ def schema_paths_relative_to(folder: Path) -> Iterator[None]:
 
 
 class OutputSpec(BaseModel):
-    """A prompt's declared output: exactly one of ``labels``, ``json_schema`` or ``regex``, and ``retries``."""
+    """A prompt's declared output: exactly one of ``labels``, ``json_schema`` or ``regex``, and ``retries``.
+
+    In code, ``Prompt(..., output={"labels": [...]})`` or ``output=OutputConstraint.from_schema(...)`` both work.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_constraint(cls, value: Any) -> Any:
+        if isinstance(value, OutputConstraint):
+            kind = {"labels": list(value.labels), "json_schema": value.schema, "regex": value.pattern}[value.kind]
+            return {value.kind: kind, "retries": value.retries}
+        return value
 
     labels: tuple[str, ...] | None = Field(default=None, description="The answer must be exactly one of these")
     json_schema: dict[str, Any] | None = Field(
@@ -130,9 +141,16 @@ def _checked(build: Any, value: Any) -> OutputConstraint:
 
 
 def resolve_schema(reference: str, base: Path) -> dict:
-    """The JSON Schema a string names: ``"package.module:Model"`` (a pydantic model) or a JSON / YAML file
-    (relative to ``base``). Raises ValueError (an `ArgumentError`) with what is wrong and how to fix it."""
+    """The JSON Schema a string names: ``"package.module:Model"`` (a pydantic model), a JSON / YAML file
+    (relative to ``base``), or the schema itself as JSON text. Raises ValueError (an `ArgumentError`) with what is
+    wrong and how to fix it."""
     reference = reference.strip()
+    if reference.startswith("{"):
+        try:
+            return json.loads(reference)
+        except ValueError as exc:
+            raise ArgumentError(f"json_schema looks like inline JSON but does not parse ({exc}). Fix the JSON, or "
+                                "write the schema as YAML under `json_schema:`.") from None
     if PYTHON_REF.fullmatch(reference):
         return _pydantic_schema(reference, base)
     path = Path(reference).expanduser()
