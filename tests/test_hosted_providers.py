@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import logging
 import socket
 import time
 import traceback
 
+import jsonschema
 import pytest
 
 from promptlab.errors import MissingAPIKeyError, ProviderError
 from promptlab.providers import make_provider
 from promptlab.providers._anthropic import AnthropicProvider
-from promptlab.providers._base import Message, Request
+from promptlab.providers._base import Message, OutputConstraint, Request
 from promptlab.providers._openai import (
     LOCAL_DUMMY_KEY,
     OpenAIProvider,
@@ -301,3 +304,152 @@ def test_secret_redacts_itself():
     assert KEY not in repr(secret) + str(secret) + f"{secret}"
     assert secret.redact(f"bad key {KEY}!") == "bad key ***!"
     assert secret.reveal() == KEY
+
+
+# ---- structured output: native enforcement on the wire (issue 15) ------------------------------------------------
+SENTIMENT = OutputConstraint.from_labels(["positive", "negative", "neutral"])
+CLOSED = {"type": "object", "properties": {"sentiment": {"type": "string", "enum": ["positive", "negative"]},
+                                           "why": {"type": "string"}},
+          "required": ["sentiment", "why"], "additionalProperties": False}
+LABEL_SCHEMA = {"type": "object", "properties": {"label": {"type": "string", "enum": ["positive", "negative",
+                                                                                    "neutral"]}},
+                "required": ["label"], "additionalProperties": False}
+
+
+def constrained(output, **fields):
+    return dataclasses.replace(FEW_SHOT, output=output, **fields)
+
+
+def test_openai_label_set_is_a_strict_json_schema_unwrapped_to_the_label(fake_llm):
+    done = complete(make("openai", fake_llm), constrained(SENTIMENT))
+    body = fake_llm.bodies()[-1]
+    assert body["response_format"] == {"type": "json_schema", "json_schema": {
+        "name": "label", "schema": LABEL_SCHEMA, "strict": True}}
+    assert (done.text, done.parsed, done.format_ok, done.enforced, done.format_attempts) == (
+        "positive", "positive", True, "native", 1)
+    assert json.loads(done.raw["choices"][0]["message"]["content"]) == {"label": "positive"}  # what came back
+
+
+@pytest.mark.parametrize("schema, strict", [(CLOSED, True), (SCHEMA, False)])
+def test_openai_json_schema_is_strict_only_when_it_qualifies(schema, strict):
+    answer = {"sentiment": "negative", "why": "broke"} if strict else {"score": 3, "ok": False}
+    with FakeLLMServer(answers={"I loved it": answer}) as server:
+        done = complete(make("openai", server), constrained(OutputConstraint.from_schema(schema)))
+        sent = server.bodies()[-1]["response_format"]["json_schema"]
+    assert (sent["name"], sent["schema"], sent["strict"]) == ("answer", schema, strict)
+    assert (done.parsed, done.format_ok, done.enforced) == (answer, True, "native")
+    jsonschema.validate(done.parsed, schema)
+
+
+def test_openai_non_object_schema_travels_wrapped_and_comes_back_unwrapped():
+    listing = OutputConstraint.from_schema({"type": "array", "items": {"type": "integer"}, "minItems": 1})
+    with FakeLLMServer(answers={"I loved it": {"value": [3, 1]}}) as server:
+        done = complete(make("openai", server), constrained(listing))
+        sent = server.bodies()[-1]["response_format"]["json_schema"]
+    assert sent["schema"]["properties"]["value"] == {"type": "array", "items": {"type": "integer"}, "minItems": 1}
+    assert (done.text, done.parsed, done.format_ok) == ("[3, 1]", [3, 1], True)
+
+
+def test_an_answer_outside_the_schema_is_a_row_with_the_error_not_a_crash():
+    with FakeLLMServer(answers={"I loved it": {"label": "banana"}}) as server:  # a server that breaks its schema
+        done = complete(make("openai", server), constrained(SENTIMENT))
+    assert (done.text, done.parsed, done.format_ok, done.enforced) == ("banana", None, False, "native")
+    assert done.format_error == "answer 'banana' is not one of the labels ['positive', 'negative', 'neutral']"
+
+
+def test_openai_sends_every_sampling_param_and_ignores_none(fake_llm):
+    done = complete(make("openai", fake_llm), constrained(None, top_p=0.9, seed=7, frequency_penalty=0.5,
+                                                          presence_penalty=-0.5))
+    body = fake_llm.bodies()[-1]
+    assert (body["top_p"], body["seed"], body["frequency_penalty"], body["presence_penalty"]) == (0.9, 7, 0.5, -0.5)
+    assert "ignored_params" not in done.raw and "response_format" not in body
+
+
+def test_the_fake_server_refuses_an_out_of_range_sampling_param_like_the_api(fake_llm):
+    with pytest.raises(ProviderError, match="Invalid 'top_p'") as info:
+        complete(make("openai", fake_llm), constrained(None, top_p=1.5))
+    assert info.value.error_type == "bad_request"
+
+
+def test_anthropic_label_set_is_a_forced_tool_with_an_enum(fake_llm):
+    done = complete(make("anthropic", fake_llm), constrained(SENTIMENT))
+    body = fake_llm.bodies()[-1]
+    assert body["tools"] == [{"name": "answer", "description": "Give your answer in this structure.",
+                              "input_schema": LABEL_SCHEMA}]
+    assert body["tool_choice"] == {"type": "tool", "name": "answer"}
+    assert (done.text, done.parsed, done.format_ok, done.enforced) == ("positive", "positive", True, "native")
+    assert done.raw["content"][0]["input"] == {"label": "positive"}
+
+
+def test_anthropic_json_schema_answer_is_the_tool_input():
+    with FakeLLMServer(answers={"I loved it": {"sentiment": "positive", "why": "loved"}}) as server:
+        done = complete(make("anthropic", server), constrained(OutputConstraint.from_schema(CLOSED)))
+        assert server.bodies()[-1]["tools"][0]["input_schema"] == CLOSED
+    assert (done.parsed, done.format_ok, json.loads(done.text)) == ({"sentiment": "positive", "why": "loved"}, True,
+                                                                    {"sentiment": "positive", "why": "loved"})
+
+
+def test_anthropic_has_no_sampling_params_and_says_so(fake_llm):
+    with pytest.warns(UserWarning, match="the anthropic provider has no"):
+        done = complete(make("anthropic", fake_llm), constrained(SENTIMENT, top_p=0.9, seed=1))
+    assert done.raw["ignored_params"] == ["seed", "top_p"]
+    assert not {"top_p", "seed", "temperature"} & set(fake_llm.bodies()[-1])  # the API version would 400 on them
+
+
+@pytest.mark.parametrize("kind", ["openai", "anthropic"])
+def test_a_regex_is_validated_and_re_asked_on_both_apis(kind):
+    def answer(body):
+        return "maybe" if len(body["messages"]) < 5 else "yes"  # wrong first; right once re-asked
+
+    regex = OutputConstraint.from_regex(r"^(yes|no)$")
+    with FakeLLMServer(answers=answer) as server:
+        done = complete(make(kind, server), constrained(regex))
+        bodies = server.bodies()
+    assert (done.text, done.parsed, done.format_ok, done.enforced, done.format_attempts) == (
+        "yes", "yes", True, "validated", 2)
+    assert "response_format" not in bodies[0] and "tools" not in bodies[0]
+    assert [m["content"] for m in bodies[1]["messages"][-2:]][0] == "maybe"
+    # the fake server counts words; both attempts' prompts are paid for, and both one-word answers
+    words = [len(" ".join([b.get("system", "")] + [m["content"] for m in b["messages"]]).split()) for b in bodies]
+    assert done.input_tokens == sum(words) and done.output_tokens == 2
+
+
+@pytest.mark.parametrize("response_format, message", [
+    ({"type": "json_schema", "json_schema": {"name": "bad name", "schema": LABEL_SCHEMA}}, "json_schema.name"),
+    ({"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "string"}}},
+     "schema must be a JSON Schema of 'type: \"object\"'"),
+    ({"type": "json_schema", "json_schema": {"name": "a", "schema": SCHEMA, "strict": True}},
+     "'additionalProperties' is required to be supplied and to be false"),
+    ({"type": "json_schema", "json_schema": {"name": "a", "schema": {**SCHEMA, "additionalProperties": False,
+                                                                     "required": ["ok"]}, "strict": True}},
+     "Missing 'score'"),
+    ({"type": "json_schema", "json_schema": {"name": "a", "schema": {"type": "object", "minProperties": "x"}}},
+     "Invalid schema for response_format 'a'"),
+    ({"type": "yaml"}, "response_format.type"),
+])
+def test_the_fake_server_checks_response_format_like_openai(fake_llm, response_format, message):
+    import openai
+
+    client = openai.OpenAI(api_key=KEY, base_url=fake_llm.openai_base_url, max_retries=0)
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}],
+                                       response_format=response_format)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("tools, tool_choice, message", [
+    ([{"name": "answer", "input_schema": LABEL_SCHEMA}], {"type": "tool", "name": "other"}, "not found in tools"),
+    ([{"name": "answer", "input_schema": {"type": "string"}}], {"type": "tool", "name": "answer"},
+     "Invalid schema for tools.0.input_schema: schema must be a JSON Schema"),
+    ([{"name": "an swer", "input_schema": LABEL_SCHEMA}], {"type": "auto"}, "tools.0.name"),
+    ([], {"type": "any"}, "requires `tools`"),
+    ([{"name": "answer", "input_schema": LABEL_SCHEMA}], {"type": "force"}, "tool_choice.type"),
+])
+def test_the_fake_server_checks_forced_tools_like_anthropic(fake_llm, tools, tool_choice, message):
+    import anthropic
+
+    client = anthropic.Anthropic(api_key=KEY, base_url=fake_llm.anthropic_base_url, max_retries=0)
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client.messages.create(model="m", max_tokens=5, messages=[{"role": "user", "content": "hi"}], tools=tools,
+                               tool_choice=tool_choice)
+    assert message in str(info.value)

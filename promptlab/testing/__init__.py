@@ -17,14 +17,18 @@ What it simulates:
   text for every request. Missing keys get the default answer ``"echo: <last user message>"``. An answer may
   be a dict: it becomes the tool input of a forced Anthropic tool (``tool_choice`` of type ``tool``/``any``),
   the arguments of a forced OpenAI tool call, or the JSON text of an OpenAI ``response_format`` json_schema
-  answer. A structured request without a scripted answer gets a minimal instance of its JSON schema.
+  answer. A structured request without a scripted answer gets a minimal instance of its JSON schema; a text
+  scripted for a schema with one required property becomes that property (``{"label": "positive"}``).
 * **latency** — seconds (fixed, or a callable of the request JSON) awaited before every response, faults
   included; waiting is ``asyncio.sleep``, so many concurrent requests cost almost no CPU.
 * **served model** — the ``model`` reported in responses: the requested one, or ``served_model`` (assign it
   mid-test to simulate a model changing behind a pinned alias).
 * **validation** — malformed requests get a 400 in the vendor's error format, as the real API would answer:
-  missing ``model``/``messages``, streaming, a ``system`` role inside Anthropic ``messages``, and sampling
-  parameters (``temperature``, ``top_p``, ``top_k``) under ``anthropic-version`` 2026-10-21 or later.
+  missing ``model``/``messages``, streaming, a ``system`` role inside Anthropic ``messages``, sampling
+  parameters (``temperature``, ``top_p``, ``top_k``) under ``anthropic-version`` 2026-10-21 or later, OpenAI
+  sampling parameters out of range, and the shape of structured requests: ``response_format`` (type, name,
+  an object schema that is valid JSON Schema, and under ``strict`` every object closed and fully required),
+  Anthropic tools (name, an object ``input_schema``) and ``tool_choice`` naming a defined tool.
 * **stop sequences and max tokens** — a text answer is cut at the first stop sequence
   (finish ``stop`` / ``stop_sequence``) and at ``max_tokens`` words (finish ``length`` / ``max_tokens``).
 * **faults** — by rate (``fault_rates={"rate_limit": 0.1}``, seeded) or by a deterministic schedule
