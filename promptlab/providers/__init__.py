@@ -10,6 +10,7 @@ from .._face import declare
 
 declare(__name__, globals(), {
     "Provider": "._base", "Request": "._base", "Completion": "._base", "Message": "._base",
+    "OutputConstraint": "._base",
     "FakeProvider": "._fake", "OpenAIProvider": "._openai", "AnthropicProvider": "._anthropic",
     "LOCAL_MODEL_ID": "._local", "render_transcript": "._local",
     "make_provider": "._ids", "split_model_id": "._ids", "canonical_model_id": "._ids",
