@@ -187,19 +187,21 @@ class Results:
         """These results with a format verdict for every answer that has none, so a variant that declared no
         ``output:`` can be compared with one that did (``pl.compare(r.check_format(), metric="format_ok")``).
 
-        Recorded verdicts are kept. The others come from ``check`` (a scorer, e.g. ``pl.JsonSchema(schema)``);
-        by default, with a label set (``labels``, else the suite's in ``meta``), "the answer is one of the
-        labels" (case, spacing and punctuation ignored, as the scorer reads labels), else "the answer is valid
-        JSON". A failed check's reason goes to ``format_error``; failed calls stay without a verdict.
+        Recorded verdicts are kept. The others come from ``check``: an `OutputConstraint` (the check the
+        providers apply when they validate; it fills ``parsed`` too) or a scorer such as ``pl.JsonSchema(schema)``.
+        By default, with a label set (``labels``, else the suite's in ``meta``), the answer must be one of the
+        labels as a validating provider reads it (``OutputConstraint.from_labels``); without one, valid JSON.
+        A failed check's reason goes to ``format_error``; failed calls stay without a verdict.
         """
+        from ..providers._base import OutputConstraint
         from ._scoring import JsonValid
-        from ._summaries import OneLabel, with_format_checked
+        from ._summaries import with_format_checked
 
         if isinstance(labels, str):
             raise ArgumentError(f"labels={labels!r} must be a list of labels, such as ['positive', 'negative'].")
         if check is None:
             labels = labels or (self.meta.get("suite") or {}).get("labels")
-            check = OneLabel(tuple(labels)) if labels else JsonValid()
+            check = OutputConstraint.from_labels(labels) if labels else JsonValid()
         return Results(with_format_checked(self.df, check), {**self.meta, "format_check": repr(check)})
 
     def summary(self) -> pd.DataFrame:
@@ -278,7 +280,9 @@ class Results:
         frame = table.to_pandas()
         for column in _JSON_COLUMNS:
             if column in frame:  # files saved before a column joined the schema lack it (it loads as NA)
-                frame[column] = frame[column].map(lambda v: pd.NA if v is None else json.loads(v), na_action=None)
+                # a Parquet null (NA) reads back as None or NaN, depending on how pandas maps strings
+                frame[column] = frame[column].map(lambda v: json.loads(v) if isinstance(v, str) else pd.NA,
+                                                  na_action=None)
         return cls(frame, meta)
 
     # ---- display ----------------------------------------------------------------------------------------

@@ -19,17 +19,15 @@ comparison's p95 guardrail does; the ``cached_excluded`` column counts them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .._display import fmt_pct
-from ..authoring._labels import LabelSet
+from ..providers._base import OutputConstraint
 from ..stats._intervals import case_proportion_interval, wilson_interval
 from ..stats._quantiles import QUANTILE_METHOD, live_latency, quantile_ci
-from ._scoring import Score
 
 ACCURACY_COLUMNS = ["n", "scored", "errors", "passed", "accuracy", "ci_low", "ci_high", "accuracy_scored",
                     "cases", "se_cases"]
@@ -258,35 +256,29 @@ def checked_verdicts(outputs: pd.Series, check: Any, reasons: bool = False) -> p
 
 
 def with_format_checked(df: pd.DataFrame, check: Any) -> pd.DataFrame:
-    """``df`` with a format verdict for every answer that has none: ``check`` applied to its output
-    (``format_ok``, and the check's reason in ``format_error`` when it fails). Recorded verdicts are kept."""
+    """``df`` with a format verdict for every answer that has none (recorded verdicts are kept).
+
+    ``check`` is an `OutputConstraint` — the check providers apply when they validate, which also gives
+    ``parsed`` — or a scorer; a failed check's reason goes to ``format_error``.
+    """
     out = df.copy()
     missing = out["format_ok"].isna() & out["output"].notna()
-    found = checked_verdicts(out.loc[missing, "output"], check, reasons=True)
     out["format_ok"] = out["format_ok"].astype("boolean")
     out["format_error"] = out["format_error"].astype("string")
+    if isinstance(check, OutputConstraint):
+        read = [check.check(str(text)) for text in out.loc[missing, "output"]]
+        index = out.index[missing]
+        out.loc[missing, "format_ok"] = pd.array([error is None for _, error in read], dtype="boolean")
+        out.loc[missing, "format_error"] = pd.array([error for _, error in read], dtype="string")
+        parsed = out["parsed"].astype(object).copy()
+        for at, (value, error) in zip(index, read, strict=True):  # one by one: a value may be a list or dict
+            parsed.at[at] = value if error is None else pd.NA
+        out["parsed"] = parsed
+        return out
+    found = checked_verdicts(out.loc[missing, "output"], check, reasons=True)
     out.loc[missing, "format_ok"] = found["ok"]
     out.loc[missing, "format_error"] = found["reason"]
     return out
-
-
-@dataclass(frozen=True)
-class OneLabel:
-    """A format check: the whole answer is one of ``labels`` (read as the scorer reads labels: case, spacing,
-    hyphens and trailing punctuation ignored) — the label set's format, as the registry's gate checks it."""
-
-    labels: tuple[str, ...]
-    needs_expected: ClassVar[bool] = False
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "labels", tuple(self.labels))
-        object.__setattr__(self, "_label_set", LabelSet(self.labels))
-
-    def __call__(self, case: Any, output: str) -> Score:
-        label = self._label_set.canonical(output)
-        if label is None:
-            return Score(0.0, False, f"the answer {output[:80]!r} is not one of the labels {list(self.labels)!r}")
-        return Score(1.0, True, f"the answer is the label {label!r}")
 
 
 def _enforced_text(group: pd.DataFrame) -> Any:

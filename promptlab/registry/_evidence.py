@@ -246,7 +246,8 @@ def _format_evidence(rows: pd.DataFrame, prompt: Prompt, thresholds: Thresholds)
     from ..stats._intervals import wilson_interval
 
     recorded = rows["format_ok"].astype("boolean") if "format_ok" in rows else None
-    if recorded is not None and recorded.notna().any():
+    declared = getattr(prompt, "output", None) is not None  # its calls record verdicts (none if all failed)
+    if recorded is not None and (declared or recorded.notna().any()):
         verdicts, source = recorded, "format_ok"
     elif thresholds.structured:
         check = _format_check(prompt, thresholds)
