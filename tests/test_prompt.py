@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -183,3 +184,125 @@ def test_a_utf8_bom_is_accepted(tmp_path):
     path = tmp_path / "bom.yaml"
     path.write_bytes(b"\xef\xbb\xbf" + BASE.encode())
     assert load_prompt(path).name == "sentiment_classifier"
+
+
+# ---- the output declaration and sampling parameters (issue 15) --------------------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+
+# (content_hash, definition_hash) of the bundled prompts, computed with main at 44dc3c9, before `output:` and the
+# sampling parameters existed: the registry verifies both, so neither may move for a prompt that sets none of them.
+BUNDLED = {
+    "prompts/classification/sentiment.yaml": ("eb8d947e55d98b49", "5491dc5aa251eea6"),
+    "prompts/classification/sentiment_terse.yaml": ("b77fc29aa5bfd106", "2aaf02639b68bb8c"),
+    "prompts/classification/sentiment_v2.yaml": ("5966351068a2573f", "ac35a4a9afdaaf50"),
+    "prompts/review/security_review.yaml": ("6753ff443741bede", "4e91ffe42a293115"),
+    "prompts/support/ticket_intent.yaml": ("fb85dd9b9c96229f", "2d6ba578a8de2477"),
+}
+
+
+@pytest.mark.parametrize("path, hashes", BUNDLED.items())
+def test_existing_prompts_keep_their_content_and_definition_hashes(path, hashes):
+    from promptlab.registry._store import definition_hash
+
+    prompt = load_prompt(ROOT / path)
+    assert (prompt.content_hash, definition_hash(prompt)) == hashes
+    assert prompt.output is None and (prompt.top_p, prompt.seed) == (None, None)
+    assert "output" not in yaml.safe_load(prompt.to_yaml()) and "seed" not in prompt.model_dump()
+
+
+LABELS = BASE + "output:\n  labels: [positive, negative, neutral, mixed]\n  retries: 1\n"
+
+
+def test_output_labels_and_sampling_params_reach_the_request(tmp_path):
+    text = LABELS + "top_p: 0.9\nseed: 7\nfrequency_penalty: 0.5\npresence_penalty: -0.5\n"
+    request = load_prompt(write(tmp_path, text)).render("Meh.")
+    assert request.output == pl.providers.OutputConstraint.from_labels(
+        ["positive", "negative", "neutral", "mixed"], retries=1)
+    assert (request.top_p, request.seed, request.frequency_penalty, request.presence_penalty) == (0.9, 7, 0.5, -0.5)
+
+
+@pytest.mark.parametrize("extra", [
+    "output:\n  labels: [positive, negative]\n", "output:\n  labels: [negative, positive]\n",
+    "output:\n  labels: [positive, negative]\n  retries: 0\n", "output:\n  regex: '^(positive|negative)$'\n",
+    "output:\n  json_schema: {type: string}\n", "top_p: 0.9\n", "seed: 0\n", "frequency_penalty: 0.0\n",
+    "presence_penalty: 0.0\n",
+])
+def test_hash_changes_when_an_output_or_a_sampling_param_is_set(tmp_path, extra):
+    hashes = {load_prompt(write(tmp_path, BASE, "a.yaml")).content_hash,
+              load_prompt(write(tmp_path, BASE + extra, "b.yaml")).content_hash}
+    assert len(hashes) == 2
+
+
+def test_a_schema_file_is_read_relative_to_the_prompt_and_hashed_by_content(tmp_path, monkeypatch):
+    schema = {"type": "object", "properties": {"sentiment": {"enum": ["positive", "negative"]}},
+              "required": ["sentiment"], "additionalProperties": False}
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "answer.json").write_text(json.dumps(schema), encoding="utf-8")
+    (tmp_path / "schemas" / "copy.yaml").write_text(yaml.safe_dump(schema, sort_keys=False), encoding="utf-8")
+    monkeypatch.chdir(ROOT)  # not the prompt's folder: the path must resolve from the file
+    from_file = load_prompt(write(tmp_path, BASE + "output:\n  json_schema: schemas/answer.json\n", "a.yaml"))
+    from_yaml = load_prompt(write(tmp_path, BASE + "output:\n  json_schema: schemas/copy.yaml\n", "b.yaml"))
+    inline = load_prompt(write(tmp_path, BASE + f"output:\n  json_schema: {json.dumps(schema)}\n", "c.yaml"))
+    assert from_file.output.json_schema == schema and from_file.render("x").output.schema == schema
+    assert from_file.content_hash == from_yaml.content_hash == inline.content_hash  # the schema, not the path
+    (tmp_path / "schemas" / "answer.json").write_text(json.dumps({**schema, "required": []}), encoding="utf-8")
+    edited = load_prompt(tmp_path / "a.yaml")
+    assert edited.content_hash != from_file.content_hash
+    again = load_prompt(from_file.save(tmp_path / "elsewhere" / "saved.yaml"))  # the schema travels inline
+    assert again == from_file and again.content_hash == from_file.content_hash
+
+
+def test_a_pydantic_model_path_gives_its_json_schema(tmp_path):
+    (tmp_path / "answer_models_t15.py").write_text(
+        "from pydantic import BaseModel\n\nclass Answer(BaseModel):\n    reason: str\n    sentiment: str\n",
+        encoding="utf-8")
+    prompt = load_prompt(write(tmp_path, BASE + "output:\n  json_schema: 'answer_models_t15:Answer'\n"))
+    schema = prompt.output.json_schema
+    assert list(schema["properties"]) == ["reason", "sentiment"] and schema["required"] == ["reason", "sentiment"]
+    assert prompt.render("x").output.check('{"reason": "r", "sentiment": "s"}') == (
+        {"reason": "r", "sentiment": "s"}, None)
+
+
+@pytest.mark.parametrize("block, line, message", [
+    ("output:\n  labels: [yes, no]\n", 18, "read as booleans"),
+    ("output:\n  label: [a, b]\n", 18, "output.label: unknown key (value ['a', 'b']). Did you mean 'labels'?"),
+    ("output:\n  labels: [a, b]\n  regex: x\n", 17, "exactly one of labels, json_schema or regex (found ['labels', "
+                                                      "'regex'])"),
+    ("output:\n  retries: 2\n", 17, "(found none)"),
+    ("output:\n  labels: [a, b, a]\n", 18, "['a'] appear more than once"),
+    ("output:\n  regex: '('\n", 18, "does not compile"),
+    ("output:\n  json_schema: {type: objet}\n", 18, "Output JSON Schema is invalid at type"),
+    ("output:\n  json_schema: schemas/missing.json\n", 18, "missing.json' does not exist"),
+    ("output:\n  json_schema: 'no_such_module_t15:Answer'\n", 18, "cannot import module 'no_such_module_t15'"),
+    ("output:\n  json_schema: answer.txt\n", 18, "neither a schema file"),
+    ("output:\n  labels: [a, b]\n  retries: 11\n", 19, "less than or equal to 10"),
+    ("output: [a, b]\n", 17, "Write `output:` and under it"),
+    ("top_p: 0\n", 17, "top_p: Input should be greater than 0"),
+    ("seed: -1\n", 17, "seed: Input should be greater than or equal to 0"),
+    ("presence_penalty: 3\n", 17, "presence_penalty: Input should be less than or equal to 2"),
+    ("seeds: 3\n", 17, "Did you mean 'seed'?"),
+])
+def test_bad_output_blocks_are_refused_with_their_line(tmp_path, block, line, message):
+    path = write(tmp_path, BASE + block)
+    with pytest.raises(pl.errors.PromptFileError) as info:
+        load_prompt(path)
+    assert f"{path}:{line}:" in str(info.value) and message in str(info.value)
+
+
+def test_an_ugly_prompt_file_with_an_output_block_loads(tmp_path):
+    text = (LABELS.replace("[positive, negative, neutral, mixed]", "['très bien', \"say \\\"no\\\"\", 'a\\b', 1]")
+            .replace("\n", "\r\n"))
+    path = tmp_path / "ugly.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    prompt = load_prompt(path)
+    assert prompt.output.labels == ("très bien", 'say "no"', "a\\b", "1")
+    assert prompt.render("x").output.check("Très bien.") == ("très bien", None)
+
+
+def test_params_grid_values_go_through_with_changes(tmp_path):
+    prompt = load_prompt(write(tmp_path, LABELS))
+    changed = prompt.with_changes(top_p=0.5, seed=3)
+    assert (changed.render("x").top_p, changed.render("x").seed) == (0.5, 3)
+    assert changed.output == prompt.output and changed.content_hash != prompt.content_hash
+    with pytest.raises(ValidationError, match="top_p"):
+        prompt.with_changes(top_p=2)

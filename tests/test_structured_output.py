@@ -55,10 +55,12 @@ def test_completion_defaults_say_no_constraint():
     assert (c.parsed, c.format_ok, c.format_error, c.enforced, c.format_attempts) == (None, None, None, None, 1)
 
 
-def test_constraint_is_hashable_and_compares_by_content():
-    a = OutputConstraint.from_schema({"type": "object", "properties": {"x": {"type": "integer"}}})
-    b = OutputConstraint.from_schema({"properties": {"x": {"type": "integer"}}, "type": "object"})
-    assert a == b and hash(a) == hash(b) and a.schema == {"type": "object", "properties": {"x": {"type": "integer"}}}
+def test_constraint_is_hashable_and_compares_by_content_keeping_the_order_of_properties():
+    a = OutputConstraint.from_schema({"type": "object", "properties": {"why": {}, "answer": {}}})
+    b = OutputConstraint.from_schema({"type": "object", "properties": {"why": {}, "answer": {}}})
+    c = OutputConstraint.from_schema({"type": "object", "properties": {"answer": {}, "why": {}}})
+    assert a == b and hash(a) == hash(b) and list(a.schema["properties"]) == ["why", "answer"]
+    assert a != c  # a constrained model writes the fields in this order: a different order is a different prompt
     assert OutputConstraint(kind="labels", labels=["x", "y"]).labels == ("x", "y")
 
 

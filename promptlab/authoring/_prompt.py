@@ -14,6 +14,12 @@ A prompt file looks like this (every key but ``name``, ``version``, ``model`` an
       - input: "I love this product!"
         output: positive
     stop: ["\\n"]
+    output:                               # the answer's shape, enforced by the provider (see `_output`)
+      labels: [positive, negative, neutral, mixed]
+    top_p: 0.9                            # sampling parameters, sent where the provider has them
+    seed: 7
+    frequency_penalty: 0.0
+    presence_penalty: 0.0
     changelog:
       - version: 2.1.0
         date: 2024-01-15
@@ -34,16 +40,18 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_serializer
 
 from .._yaml import load_yaml, looks_tabular, read_text, require_mapping, validate
 from ..errors import PromptFileError, RenderError
 from ..providers._base import Message, Request
+from ._output import OutputSpec, schema_paths_relative_to
 from ._templates import check_template, render_user, template_variables
 
 DEFAULT_TEMPLATE = "{{ input }}"
-
-
+# Fields added after prompts were first registered: each joins the dump and the content hash only when set, so
+# every existing prompt keeps its content hash and its definition hash (the registry verifies both).
+_OPTIONAL_FIELDS = ("output", "top_p", "seed", "frequency_penalty", "presence_penalty")
 
 
 def normalize_text(text: str) -> str:
@@ -81,7 +89,8 @@ class Prompt(BaseModel):
     """A versioned prompt: pinned model, parameters, system text, few-shot examples, template, changelog.
 
     Instances are immutable. `content_hash` covers what changes model behaviour (model, parameters, system,
-    examples, template, stop sequences), not the name, version, changelog or metadata.
+    examples, template, stop sequences; the declared output and sampling parameters when set), not the name,
+    version, changelog or metadata.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -95,14 +104,33 @@ class Prompt(BaseModel):
     template: str = DEFAULT_TEMPLATE
     few_shot_examples: tuple[FewShotExample, ...] = ()
     stop: tuple[str, ...] = ()
+    output: OutputSpec | None = None
+    top_p: float | None = Field(default=None, gt=0.0, le=1.0, description="Nucleus sampling: a number in (0, 1]")
+    seed: int | None = Field(default=None, ge=0, description="A whole number >= 0; providers that have one use it")
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0, description="A number in [-2, 2]")
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0, description="A number in [-2, 2]")
     changelog: tuple[ChangelogEntry, ...] = ()
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @model_serializer(mode="wrap")
+    def _without_unset_optional_fields(self, handler: Any) -> dict[str, Any]:
+        # A prompt that sets none of the newer fields dumps exactly as before they existed.
+        data = handler(self)
+        return {key: value for key, value in data.items() if key not in _OPTIONAL_FIELDS or value is not None}
 
     @field_validator("version", mode="before")
     @classmethod
     def _version_as_text(cls, value: Any) -> Any:
         # YAML reads `version: 2.1` as a float; a version is a label, so keep its text.
         return str(value) if isinstance(value, (int, float)) else value
+
+    @field_validator("output", mode="before")
+    @classmethod
+    def _output_is_a_block(cls, value: Any) -> Any:
+        if isinstance(value, list | str):
+            raise ValueError(f"output must be a block with one of labels, json_schema or regex, got {value!r}. "
+                             "Write `output:` and under it, indented, `labels: [a, b]` (or json_schema: / regex:)")
+        return value
 
     @field_validator("system", "template")
     @classmethod
@@ -141,8 +169,11 @@ class Prompt(BaseModel):
         """SHA-256 (first 16 hex digits) of the behaviour-defining fields, canonically serialised."""
         fields = self.model_dump(
             mode="json", include={"model", "temperature", "max_tokens", "system", "template",
-                                  "few_shot_examples", "stop"}
+                                  "few_shot_examples", "stop", "top_p", "seed", "frequency_penalty",
+                                  "presence_penalty"}
         )
+        if self.output is not None:  # the schema itself, never the path it was read from
+            fields["output"] = self.output.identity()
         canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
@@ -176,6 +207,11 @@ class Prompt(BaseModel):
             temperature=self.temperature,
             max_tokens=self.max_tokens,
             stop=self.stop,
+            output=self.output.constraint if self.output is not None else None,
+            top_p=self.top_p,
+            seed=self.seed,
+            frequency_penalty=self.frequency_penalty,
+            presence_penalty=self.presence_penalty,
         )
 
     def with_changes(self, **changes: Any) -> Prompt:
@@ -228,4 +264,5 @@ def load_prompt(path: str | Path) -> Prompt:
     hint = f"The file looks like {table}, not YAML. " if table else ""
     require_mapping(document.data, str(path), "prompt file", PromptFileError,
                     f"{hint}Start the file with `name:`, `version:`, `model:`.")
-    return validate(document, Prompt, str(path), PromptFileError, "prompt file")
+    with schema_paths_relative_to(path.parent.resolve()):  # an `output.json_schema` file path is the file's
+        return validate(document, Prompt, str(path), PromptFileError, "prompt file")

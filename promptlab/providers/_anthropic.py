@@ -10,6 +10,14 @@ the sampling parameters: ``temperature``, ``top_p`` and ``top_k`` (even at 1.0) 
 no longer accepts them. Claude answers sample at the model's own setting, so repeated calls may differ:
 run ``repeats`` to measure that variance instead of assuming temperature 0.
 
+The same API version has no ``top_p``, ``seed`` or penalties either: a prompt that sets them is answered without
+them, and the completion lists them in ``raw["ignored_params"]`` (with a warning, once).
+
+A request's `OutputConstraint` is enforced by forced tool use: one tool, ``answer``, whose ``input_schema`` is the
+JSON Schema (a label set: ``{"label": {"enum": [...]}}``; a schema whose root is not an object: ``{"value": ...}``),
+and ``tool_choice`` ``{"type": "tool", "name": "answer"}``. The tool's input is the answer. A regex is validated
+and re-asked (`_structured`).
+
 Input tokens are everything the prompt cost: ``input_tokens`` plus cache-creation and cache-read tokens
 (Anthropic reports them apart; OpenAI's ``prompt_tokens`` already includes cached ones). ``raw`` keeps the
 split.
@@ -24,6 +32,7 @@ from typing import Any
 from ..errors import MissingDependencyError, ProviderError
 from ._base import Completion, Request
 from ._openai import SDKProvider
+from ._structured import conform, unwrap, wire_schema
 
 _MISSING_SDK = ("the anthropic provider needs the anthropic SDK, an optional extra. Install it: "
                 "pip install 'promptlab[anthropic]'")
@@ -67,6 +76,8 @@ class AnthropicProvider(SDKProvider):
     key_env = "ANTHROPIC_API_KEY"
     base_url_env = "ANTHROPIC_BASE_URL"
     default_base_url = "https://api.anthropic.com"
+    native_output = frozenset({"labels", "json_schema"})
+    sampling_supported = frozenset()  # API 2026-10-21 has no top_p, seed or penalties
 
     def cache_identity(self) -> dict[str, Any]:
         """The shared identity plus the API version the SDK sends (``anthropic-version``): a new version
@@ -107,6 +118,19 @@ class AnthropicProvider(SDKProvider):
 
     def _sdk(self) -> ModuleType:
         return _anthropic_sdk()
+
+    async def _native(self, request: Request, timeout_s: float | None) -> Completion:
+        """Forced tool use: the answer is the input of the one tool the model must call."""
+        schema, key = wire_schema(request.output)
+        tool = {"name": "answer", "description": "Give your answer in this structure.", "input_schema": schema}
+        extra = {"tools": [tool], "tool_choice": {"type": "tool", "name": "answer"}}
+        response, seconds = await self._call(request, extra, self._module, timeout_s)
+        uses = [block for block in response.content if block.type == "tool_use" and block.name == "answer"]
+        if not uses or not isinstance(uses[0].input, dict):  # no tool call: the text blocks are checked instead
+            return conform(self._completion(request, response, seconds), request.output, enforced="native")
+        text = json.dumps(uses[0].input, ensure_ascii=False)
+        completion = self._completion(request, response, seconds, text=text)
+        return conform(completion, request.output, enforced="native", text=unwrap(text, key))
 
     async def complete_structured(self, request: Request, json_schema: dict, *, name: str = "result",
                                   timeout_s: float | None = None) -> tuple[Completion, dict]:

@@ -37,8 +37,9 @@ class OutputConstraint:
     """What shape an answer must have: exactly one of a label set, a JSON Schema, or a regex.
 
     Build one with `OutputConstraint.from_labels`, `.from_schema` or `.from_regex` (or let a prompt file's
-    ``output:`` block build it). ``schema_json`` is the canonical JSON text of the schema, so the constraint is
-    hashable and compares by content; `schema` gives it back as a dict.
+    ``output:`` block build it). ``schema_json`` is the schema's compact JSON text, so the constraint is hashable
+    and compares by content; `schema` gives it back as a dict. Keys keep their order: the order of ``properties``
+    is the order a constrained model writes the fields in (a "reasoning" field before the "answer" is a choice).
     """
 
     kind: Literal["labels", "json_schema", "regex"]
@@ -61,7 +62,7 @@ class OutputConstraint:
     @classmethod
     def from_schema(cls, schema: dict, *, retries: int = 2) -> OutputConstraint:
         """A JSON Schema (a dict) the answer's JSON must validate against."""
-        return cls(kind="json_schema", schema_json=canonical_json(schema), retries=retries)
+        return cls(kind="json_schema", schema_json=schema_json_text(schema), retries=retries)
 
     @classmethod
     def from_regex(cls, pattern: str, *, retries: int = 2) -> OutputConstraint:
@@ -95,9 +96,12 @@ class OutputConstraint:
         return body
 
 
-def canonical_json(value: Any) -> str:
-    """One JSON text per value: sorted keys, no spaces, unicode kept."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+def schema_json_text(schema: Any) -> str:
+    """A schema's compact JSON text: no spaces, unicode kept, keys in their order."""
+    try:
+        return json.dumps(schema, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ArgumentError(f"Output JSON Schema cannot be written as JSON: {exc}.") from None
 
 
 def _validate_constraint(c: OutputConstraint) -> None:

@@ -28,7 +28,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ArgumentError, MissingAPIKeyError, MissingDependencyError, ProviderError
-from ._base import Completion, Provider, Request, normalise_endpoint
+from ._base import SAMPLING_PARAMS, Completion, Provider, Request, normalise_endpoint
+from ._structured import (
+    LABEL_KEY,
+    conform,
+    ignored_params,
+    note_ignored,
+    strict_eligible,
+    unwrap,
+    validate_and_reask,
+    wire_schema,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -211,6 +221,8 @@ class SDKProvider(Provider):
     key_env = ""
     base_url_env = ""
     default_base_url = ""
+    native_output: frozenset[str] = frozenset()  # OutputConstraint kinds the API constrains; others are validated
+    sampling_supported: frozenset[str] = frozenset()  # Request sampling params the API takes; others are ignored
 
     def __init__(self, *, api_key: str | None = None, base_url: str | None = None, timeout_s: float = 60.0,
                  max_concurrency: int | None = None):
@@ -261,8 +273,21 @@ class SDKProvider(Provider):
             ProviderError: with ``error_type`` rate_limit, overloaded, server, timeout, connection,
                 bad_request, auth, not_found or bad_response.
         """
+        if request.output is None:
+            completion = await self._plain(request, timeout_s)
+        elif request.output.kind in self.native_output:
+            completion = await self._native(request, timeout_s)
+        else:
+            completion = await validate_and_reask(lambda current, _: self._plain(current, timeout_s), request)
+        return note_ignored(completion, self.name, ignored_params(request, self.sampling_supported))
+
+    async def _plain(self, request: Request, timeout_s: float | None) -> Completion:
         response, seconds = await self._call(request, {}, self._module, timeout_s)
         return self._completion(request, response, seconds)
+
+    async def _native(self, request: Request, timeout_s: float | None) -> Completion:
+        """One call with the API's own constraint on the answer's shape (`native_output` kinds)."""
+        raise NotImplementedError
 
     def _client(self) -> Any:
         """The SDK client of the running event loop (HTTP connection pools cannot cross loops)."""
@@ -329,6 +354,8 @@ class OpenAIProvider(SDKProvider):
     key_env = "OPENAI_API_KEY"
     base_url_env = "OPENAI_BASE_URL"
     default_base_url = "https://api.openai.com/v1"
+    native_output = frozenset({"labels", "json_schema"})
+    sampling_supported = frozenset(SAMPLING_PARAMS)
 
     def __init__(self, *, api_key: str | None = None, base_url: str | None = None, timeout_s: float = 60.0,
                  max_concurrency: int | None = None, max_tokens_param: str = "auto"):
@@ -358,11 +385,25 @@ class OpenAIProvider(SDKProvider):
                   self.max_tokens_param: request.max_tokens}
         if request.stop:
             params["stop"] = list(request.stop)
+        params.update(request.sampling_params())  # top_p, seed, frequency_penalty, presence_penalty: when set
         return params
 
     async def _send(self, client: Any, request: Request, extra: dict, timeout_s: float) -> Any:
         params = {**self.request_params(request), **extra}
         return await client.chat.completions.create(**params, timeout=timeout_s)
+
+    async def _native(self, request: Request, timeout_s: float | None) -> Completion:
+        """``response_format`` of type json_schema: strict when the schema qualifies; a label set as a strict
+        ``{"label": enum}`` object, unwrapped to the label."""
+        schema, key = wire_schema(request.output)
+        strict = strict_eligible(schema)
+        response_format = {"type": "json_schema", "json_schema": {
+            "name": "label" if key == LABEL_KEY else "answer", "schema": schema, "strict": strict}}
+        response, seconds = await self._call(request, {"response_format": response_format}, self._module, timeout_s)
+        completion = self._completion(request, response, seconds)
+        refusal = getattr(response.choices[0].message, "refusal", None)
+        return conform(completion, request.output, enforced="native", text=unwrap(completion.text, key),
+                       refusal=refusal)
 
     def _completion(self, request: Request, response: Any, seconds: float) -> Completion:
         if not response.choices:

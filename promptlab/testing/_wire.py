@@ -1,10 +1,20 @@
 """The wire formats the fake LLM server speaks: request validation, answers and response payloads for OpenAI
 Chat Completions and Anthropic Messages, and the fault kinds. Pure functions of the request JSON (no aiohttp),
-so they load without the ``testing`` extra."""
+so they load without the ``testing`` extra.
+
+Structured requests are checked as the real APIs check them, with a 400 in the vendor's words: OpenAI's
+``response_format`` (type, a schema name of ``[a-zA-Z0-9_-]{1,64}``, an object schema at the root, a valid JSON
+Schema, and under ``strict`` every object closed with ``additionalProperties: false`` and every property
+required), ``tool_choice`` naming a defined tool (both APIs), Anthropic tools with an object ``input_schema``,
+and the ranges of OpenAI's sampling parameters. A schema-constrained answer scripted as plain text is wrapped
+in the schema's one required property (``"positive"`` → ``{"label": "positive"}``), as a constrained API would
+answer; any other scripted answer is sent as it is, so a test can also play a server that breaks the schema.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -128,7 +138,121 @@ def _validate(body: dict | None, wire: str, headers: Mapping[str, str]) -> str |
     if body.get("stream"):
         return "stream: the fake LLM server does not stream; send stream=false"
     if wire == "anthropic":
-        return _validate_anthropic(body, headers.get("anthropic-version", ""))
+        return _validate_anthropic(body, headers.get("anthropic-version", "")) or _validate_anthropic_tools(body)
+    return _validate_openai_sampling(body) or _validate_response_format(body) or _validate_openai_tools(body)
+
+
+_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+# OpenAI's ranges for the sampling parameters (its API reference)
+_OPENAI_RANGES = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0), "frequency_penalty": (-2.0, 2.0),
+                  "presence_penalty": (-2.0, 2.0)}
+
+
+def _validate_openai_sampling(body: dict) -> str | None:
+    for name, (low, high) in _OPENAI_RANGES.items():
+        value = body.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or not low <= value <= high):
+            return f"Invalid '{name}': expected a number from {low:g} to {high:g}, got {value!r}."
+    seed = body.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        return f"Invalid type for 'seed': expected an integer, but got {type(seed).__name__} instead."
+    return None
+
+
+def _validate_response_format(body: dict) -> str | None:
+    response_format = body.get("response_format")
+    if response_format is None:
+        return None
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind not in ("text", "json_object", "json_schema"):
+        return (f"Invalid value for 'response_format.type': {kind!r}. Supported values are: 'text', 'json_object' "
+                "and 'json_schema'.")
+    if kind != "json_schema":
+        return None
+    spec = response_format.get("json_schema")
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not _NAME.fullmatch(spec["name"]):
+        return ("Invalid 'response_format.json_schema.name': a name of letters, digits, '_' and '-' (at most 64) "
+                f"is required, got {(spec or {}).get('name') if isinstance(spec, dict) else spec!r}.")
+    if not isinstance(spec.get("strict", False), bool):
+        return f"Invalid type for 'response_format.json_schema.strict': expected a boolean, got {spec['strict']!r}."
+    return _schema_problem(spec.get("schema"), f"response_format '{spec['name']}'", strict=spec.get("strict", False))
+
+
+def _schema_problem(schema: Any, where: str, *, strict: bool) -> str | None:
+    """What a real API says about a tool or response schema: an object at the root, valid JSON Schema, and
+    (strict) every object closed and fully required."""
+    import jsonschema  # a core dependency of promptlab; imported on use like the server's other checks
+
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        return f"Invalid schema for {where}: schema must be a JSON Schema of 'type: \"object\"', got {schema!r}."
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        return f"Invalid schema for {where}: {exc.message}."
+    return _strict_problem(schema, where, ()) if strict else None
+
+
+def _strict_problem(schema: Any, where: str, path: tuple[str, ...]) -> str | None:
+    if not isinstance(schema, dict):
+        return None
+    context = f"In context=({', '.join(repr(p) for p in path)})"
+    if schema.get("type") == "object" or "properties" in schema:
+        if schema.get("additionalProperties") is not False:
+            return (f"Invalid schema for {where}: {context}, 'additionalProperties' is required to be supplied and "
+                    "to be false.")
+        missing = [key for key in schema.get("properties", {}) if key not in schema.get("required", [])]
+        if missing:
+            return (f"Invalid schema for {where}: {context}, 'required' is required to be supplied and to be an "
+                    f"array including every key in properties. Missing '{missing[0]}'.")
+    for key in ("properties", "$defs", "definitions"):
+        for name, child in (schema.get(key) or {}).items():
+            problem = _strict_problem(child, where, (*path, key, name))
+            if problem:
+                return problem
+    children = [("items", schema.get("items"))] + [(key, item) for key in ("anyOf", "allOf")
+                                                   for item in schema.get(key) or []]
+    for key, child in children:
+        problem = _strict_problem(child, where, (*path, key))
+        if problem:
+            return problem
+    return None
+
+
+def _validate_openai_tools(body: dict) -> str | None:
+    choice = body.get("tool_choice")
+    names = [(tool.get("function") or {}).get("name") for tool in body.get("tools") or [] if isinstance(tool, dict)]
+    if isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name")
+        if name not in names:
+            return f"Invalid 'tool_choice': function {name!r} is not one of the tools {names!r}."
+    elif choice not in (None, "auto", "none", "required"):
+        return f"Invalid value for 'tool_choice': {choice!r}."
+    elif choice == "required" and not names:
+        return "Invalid value for 'tool_choice': 'required' needs 'tools'."
+    return None
+
+
+def _validate_anthropic_tools(body: dict) -> str | None:
+    tools = body.get("tools") or []
+    for number, tool in enumerate(tools):
+        name = tool.get("name") if isinstance(tool, dict) else None
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            return f"tools.{number}.name: String should match pattern '^[a-zA-Z0-9_-]{{1,64}}$' (got {name!r})"
+        problem = _schema_problem(tool.get("input_schema"), f"tools.{number}.input_schema", strict=False)
+        if problem:
+            return problem
+    choice = body.get("tool_choice")
+    if choice is None:
+        return None
+    kind = choice.get("type") if isinstance(choice, dict) else None
+    if kind not in ("auto", "any", "tool", "none"):
+        return f"tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none' (got {kind!r})"
+    if kind in ("any", "tool") and not tools:
+        return f"tool_choice: type {kind!r} requires `tools`"
+    names = [tool["name"] for tool in tools]
+    if kind == "tool" and choice.get("name") not in names:
+        return f"tool_choice.name: tool {choice.get('name')!r} not found in tools {names!r}"
     return None
 
 
@@ -168,7 +292,8 @@ def _default_answer(body: dict) -> str:
 
 
 def _structured_answer(server: FakeLLMServer, body: dict, schema: Mapping[str, Any]) -> dict | str:
-    """The answer to a structured request: the scripted dict (or JSON text), else a schema instance."""
+    """The answer to a structured request: the scripted dict (or JSON text), else a schema instance. Plain text
+    scripted for a schema with one required property is that property's value (``{"label": "positive"}``)."""
     answer = server.answer_for(body)
     if answer is None:
         return example_for_schema(schema)
@@ -176,8 +301,15 @@ def _structured_answer(server: FakeLLMServer, body: dict, schema: Mapping[str, A
         try:
             parsed = json.loads(answer)
         except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            return parsed
+        required = schema.get("required") or []
+        if len(required) != 1:
             return answer
-        return parsed if isinstance(parsed, dict) else answer
+        inner = (schema.get("properties") or {}).get(required[0]) or {}
+        as_text = inner.get("type") == "string" or answer in (inner.get("enum") or ()) or parsed is None
+        return {required[0]: answer if as_text else parsed}
     return answer
 
 
