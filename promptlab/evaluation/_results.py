@@ -96,6 +96,9 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
                                         errors="coerce").astype("float64")
         elif dtype == "object":
             out[column] = out[column].astype(object)
+            if column == "parsed":  # no JSON value is NaN: a NaN is pandas' stand-in for NA in a mixed column
+                out[column] = pd.Series([pd.NA if isinstance(v, float) and np.isnan(v) else v for v in out[column]],
+                                        index=out.index, dtype=object)
         elif dtype == "bool":
             out[column] = out[column].fillna(False).astype(bool)
         else:
@@ -176,7 +179,7 @@ class Results:
         given, checks every answer instead; results without format verdicts fall back to "the answer is valid
         JSON". Failed calls have no answer to check: they are left out and counted (``failed_calls``), and a
         group with no verdict at all has NA compliance, never 0. Columns: the group keys, then
-        `promptlab.evaluation._summaries.FORMAT_COLUMNS` (``n``, ``format_ok``, ``compliance``, ``ci_low``,
+        `promptlab.evaluation.FORMAT_COLUMNS` (``n``, ``format_ok``, ``compliance``, ``ci_low``,
         ``ci_high``, ``calls``, ``failed_calls``, ``source``, ``enforced``).
         """
         from ._summaries import format_table
