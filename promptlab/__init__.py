@@ -41,7 +41,8 @@ FACE: dict[str, str] = {
     # scoring
     "Score": "promptlab.evaluation", "ExactMatch": "promptlab.evaluation", "Contains": "promptlab.evaluation",
     "AnyOf": "promptlab.evaluation", "Regex": "promptlab.evaluation", "JsonValid": "promptlab.evaluation",
-    "JsonSchema": "promptlab.evaluation", "Numeric": "promptlab.evaluation", "judge": "promptlab.evaluation",
+    "JsonSchema": "promptlab.evaluation", "JsonField": "promptlab.evaluation", "Numeric": "promptlab.evaluation",
+    "judge": "promptlab.evaluation",
     # comparing and plotting
     "compare": "promptlab.stats", "Comparison": "promptlab.stats",
     "plot_accuracy": "promptlab.notebook", "plot_latency": "promptlab.notebook",

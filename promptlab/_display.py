@@ -151,6 +151,18 @@ def _error_section(results: Any) -> str:
     return paragraph(f"errors — {text}", "pl-bad") + table(["case", "variant", "type", "message"], rows)
 
 
+def _format_section(results: Any) -> str:
+    """Format compliance with its Wilson interval, when the rows carry verdicts (a declared ``output:``)."""
+    if "format_ok" not in results.df or not results.df["format_ok"].notna().any():
+        return ""
+    rows = [[r.variant, r.model, f"{fmt_pct(r.compliance)} [{fmt_pct(r.ci_low)}, {fmt_pct(r.ci_high)}]",
+             f"{r.n} answers: {r.format_ok} in format · {r.failed_calls} failed calls left out", r.enforced]
+            if r.source == "format_ok" else [r.variant, r.model, "NA", "declares no output", "NA"]
+            for r in results.format_compliance().itertuples()]
+    return "<b>format compliance</b>" + table(["variant", "model", "compliance [95% CI]", "answers", "enforced"],
+                                              rows)
+
+
 def _secs(value: Any) -> str:
     return "NA" if value is None or value != value else f"{value:.3f} s"
 
@@ -170,7 +182,7 @@ def results_html(results: Any, classification: list[dict] | None = None) -> str:
             f"{cache.get('misses', 'NA')} misses"
             + (f" · stopped: {meta['stopped']}" if meta.get("stopped") else ""))
     labelled = "<b>classification</b>" + _classification_summary(classification, full=False) if classification else ""
-    return card("Results", paragraph(info, "pl-muted"), _accuracy_section(results), labelled,
+    return card("Results", paragraph(info, "pl-muted"), _accuracy_section(results), _format_section(results), labelled,
                 _category_section(results), _cost_latency_section(results), _error_section(results),
                 _failure_section(results))
 
@@ -225,9 +237,12 @@ def macro_f1_comparison_html(rows: list[dict]) -> str:
 
 
 # ---- paired comparison -----------------------------------------------------------------------------------
+_RATE_METRICS = {"passed": "pass rate", "format_ok": "format compliance"}
+
+
 def _cmp_value(value: Any, metric: str) -> str:
-    """A rate as a percentage (pass/fail) or a score to 3 significant digits."""
-    if metric == "passed":
+    """A rate as a percentage (pass/fail, format compliance) or a score to 3 significant digits."""
+    if metric in _RATE_METRICS:
         return fmt_pct(value)
     return "NA" if value is None or value != value else f"{value:.3g}"
 
@@ -237,7 +252,7 @@ def _cmp_diff(value: Any, metric: str) -> str:
         return "NA"
     if math.isinf(value):
         return "−∞" if value < 0 else "+∞"
-    return f"{100 * value:+.1f} pts" if metric == "passed" else f"{value:+.3g}"
+    return f"{100 * value:+.1f} pts" if metric in _RATE_METRICS else f"{value:+.3g}"
 
 
 def _cmp_verdict(verdict: str) -> str:
@@ -258,7 +273,7 @@ def _cmp_label(row: Any, by_cat: bool) -> str:
 def comparison_html(comparison: Any) -> str:
     """The card of a `Comparison`: one row per variant (× category), verdicts, power notes, guardrails."""
     df, metric = comparison.df, comparison.metric
-    what = "pass rate" if metric == "passed" else "mean score"
+    what = _RATE_METRICS.get(metric, "mean score")
     title = f"Comparison against {comparison.baseline!r} — {what}"
     notes = "".join(paragraph(m, "pl-muted") for m in comparison.messages)
     if df.empty:

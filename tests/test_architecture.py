@@ -23,7 +23,7 @@ FACE = {
     # running, results, scoring
     "run", "arun", "estimate", "load_eval", "Results", "Budget", "ResponseCache", "Score", "ExactMatch", "Contains",
     "AnyOf",
-    "Regex", "JsonValid", "JsonSchema", "Numeric", "judge",
+    "Regex", "JsonValid", "JsonSchema", "JsonField", "Numeric", "judge",
     # comparing and plotting
     "compare", "Comparison", "plot_accuracy", "plot_latency", "plot_significance", "plot_cost_quality", "explore",
     # registry, providers, fakes

@@ -124,7 +124,11 @@ def test_test_gate_counts_failed_calls_as_failures(reg, prompt, suite):
     with pytest.raises(GateRefused) as refused:
         reg.promote(REF, "test", evidence=results)
     assert "accuracy 71.6%" in str(refused.value)
-    assert "labels format compliance 71.6% is below 99%" in str(refused.value)
+    # A failed call has no answer whose format could be checked: it fails accuracy, and format compliance
+    # leaves it out and counts it (issue 15) — the 53 answers are all labels.
+    assert "format compliance" not in "; ".join(refused.value.failures)
+    summary = refused.value.details.details.eval  # the GateResult's evidence record
+    assert (summary.format_compliance, summary.format_answers, summary.format_failed_calls) == (1.0, 53, 21)
 
 
 def test_test_gate_needs_the_pinned_model_unless_the_policy_allows_any(repo, prompt, suite):

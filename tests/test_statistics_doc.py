@@ -228,6 +228,7 @@ def test_a_wrong_value_on_the_page_is_caught():
 
 
 def _promptlab_names(text: str) -> set[str]:
+    text = re.sub(r"```.*?```", "", text, flags=re.S)  # a fence's backticks would pair the spans wrongly
     spans = re.findall(r"`([^`]+)`", text)
     return {name for span in spans for name in re.findall(r"\bpromptlab(?:\.[A-Za-z_]\w*)+", span)}
 
@@ -278,8 +279,8 @@ def test_the_page_names_every_verdict_and_column_the_code_reports():
 
     prose = " ".join(re.sub(r"```.*?```", "", TEXT, flags=re.S).split())  # no fences; spans may wrap lines
     named = set(re.findall(r"`([^`]+)`", prose))
-    expected = {*comparison.VERDICTS, *summaries.ACCURACY_COLUMNS, "ci_level", "ci_low_unadj", "ci_high_unadj",
-                "cached_excluded"}
+    expected = {*comparison.VERDICTS, *summaries.ACCURACY_COLUMNS, *summaries.FORMAT_COLUMNS, "ci_level",
+                "ci_low_unadj", "ci_high_unadj", "cached_excluded", "parsed", "format_error", "enforced"}
     assert expected <= named, f"docs/statistics.md does not name {sorted(expected - named)!r}"
     assert "TBD" not in TEXT and "**(issue 12)**" not in TEXT, "the page still marks rules as unsettled"
 
@@ -310,6 +311,32 @@ def test_the_pages_borderline_example_is_what_compare_reports():
     # Graded scores: scipy's 97.5% BCa interval, row BS2, agrees with the test.
     assert scored["verdict"] == "better"
     assert [scored["ci_low"], scored["ci_high"]] == pytest.approx([float(v) for v in rows["BS2"].values], abs=1e-9)
+
+def test_the_pages_format_example_is_what_promptlab_reports():
+    """Section 11's example through `Results.format_compliance` and `compare(metric="format_ok")`: the page's rows
+    FC1–FC4, Newcombe's paired interval by the formula on statsmodels' Wilson bounds, and the verdict it states."""
+    import promptlab as pl
+    from promptlab.evaluation._results import build_frame
+
+    data, rows = parse_data(TEXT), {row.id: row for row in ROWS}
+    frame = build_frame([{"case_id": f"c{i:02d}", "variant": v, "model": "m", "repeat": 0,
+                          "output": None if x is None else "answer", "format_ok": None if x is None else bool(x),
+                          "error_type": "server" if x is None else None}
+                         for v in ("A", "B") for i, x in enumerate(data[f"F_{v}"])], "r")
+    results = pl.Results(frame)
+    table = results.format_compliance().set_index("variant")
+    for variant, row_id in (("B", "FC1"), ("A", "FC2")):
+        got = [table.at[variant, "ci_low"], table.at[variant, "ci_high"]]
+        assert got == pytest.approx([float(v) for v in rows[row_id].values], abs=1e-9), row_id
+    assert (table.at["B", "n"], table.at["B", "format_ok"], table.at["B", "failed_calls"]) == (19, 18, 1)
+    compared = pl.compare(results, "A", metric="format_ok").df.iloc[0]
+    assert (compared["b"], compared["c"], compared["n"], compared["n_dropped"]) == (0, 4, 19, 1)
+    assert compared["p_exact"] == pytest.approx(float(rows["FC3"].values[0]), abs=1e-12)
+    assert compared["p_value"] == pytest.approx(float(rows["FC4"].values[0]), abs=1e-12)
+    assert [compared["diff"], compared["ci_low"], compared["ci_high"]] == pytest.approx(
+        list(_newcombe_paired(14, 0, 4, 1)), abs=1e-9)
+    assert compared["verdict"] == "no detectable difference" and round(100 * compared["mde"]) == 27
+
 
 EXTERNAL_PAGE = re.compile("STATISTICS" + r"\.md|shared/" + "design|\\.\\./" + "shared")
 """A citation of the design page that lived outside this repository (split so this file does not match)."""

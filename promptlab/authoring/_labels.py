@@ -137,7 +137,7 @@ class LabelSet:
 # ---- scorer specs --------------------------------------------------------------------------------------------
 # The one grammar of scorers in files: a case's ``scorer:`` in a suite, the eval file's ``scorer:``, and what the
 # promptfoo importer writes. A spec is a built-in name (``contains``), a mapping ``{type, value, negate, threshold,
-# model}``, or a list of those (all must pass). This module checks the shape and the names, so files are refused
+# model, path}``, or a list of those (all must pass). This module checks the shape and the names, so files are refused
 # with their line; `promptlab.evaluation.build_scorer` builds the scorer (and imports python functions).
 
 # The built-in scorers a spec may name and whether each compares with the case's ``expected`` (when the spec gives
@@ -151,7 +151,11 @@ VALUE_SCORER_TYPES: dict[str, str] = {
     "python": "a `module:function` reference (called as fn(output, case))",
     "judge": "the rubric text the judge scores the answer against",
 }
-SPEC_KEYS = ("type", "value", "negate", "threshold", "model")
+# Spec types that read one field of a JSON answer: a mapping with ``path`` (``value`` optional, else ``expected``).
+PATH_SCORER_TYPES: dict[str, str] = {
+    "json_field": "a path into the answer's JSON, such as sentiment or items[0].name",
+}
+SPEC_KEYS = ("type", "value", "negate", "threshold", "model", "path")
 _SPEC_FORM = ("A scorer is a built-in name (exact, contains ...), a mapping such as {type: contains, value: refund, "
               "negate: true}, or a list of those (all must pass).")
 # `module:function` (dotted on both sides: `pkg.checks:Grader.score`)
@@ -183,7 +187,10 @@ def _name_problems(name: str) -> list[str]:
         return []
     if name in VALUE_SCORER_TYPES:
         return [f"scorer {name!r} needs a value: write {{type: {name}, value: <{VALUE_SCORER_TYPES[name]}>}}."]
-    known = [*BUILTIN_SCORER_NAMES, *VALUE_SCORER_TYPES]
+    if name in PATH_SCORER_TYPES:
+        return [f"scorer {name!r} needs a path: write {{type: {name}, path: <{PATH_SCORER_TYPES[name]}>}} (it "
+                "compares the field with the case's expected, or with `value:`)."]
+    known = [*BUILTIN_SCORER_NAMES, *VALUE_SCORER_TYPES, *PATH_SCORER_TYPES]
     close = difflib.get_close_matches(name, known, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     return [f"no built-in scorer is named {name!r}.{hint} Known: {', '.join(sorted(known))}."]
@@ -201,13 +208,26 @@ def _mapping_problems(spec: dict) -> list[str]:
         return [*problems, f"a scorer mapping needs `type:` (got {_short(spec)}). {_SPEC_FORM}"]
     if not isinstance(kind, str):
         return [*problems, f"`type` must be a scorer name, got {_short(kind)}."]
-    problems += [p for p in _name_problems(kind) if kind not in VALUE_SCORER_TYPES]
+    problems += [p for p in _name_problems(kind) if kind not in VALUE_SCORER_TYPES and kind not in PATH_SCORER_TYPES]
+    problems += _path_problems(kind, spec)
     if "negate" in spec and not isinstance(spec["negate"], bool):
         problems.append(f"`negate` must be true or false, got {_short(spec['negate'])}.")
     problems += _threshold_problems(kind, spec)
     if kind in BUILTIN_SCORER_NAMES or kind in VALUE_SCORER_TYPES:
         problems += _value_problems(kind, spec)
     return problems
+
+
+def _path_problems(kind: str, spec: dict) -> list[str]:
+    """A json_field needs a ``path`` (its syntax is checked when the scorer is built); no other type takes one."""
+    if kind not in PATH_SCORER_TYPES:
+        known = kind in BUILTIN_SCORER_NAMES or kind in VALUE_SCORER_TYPES  # an unknown name is its own problem
+        return [f"`path` applies to {', '.join(PATH_SCORER_TYPES)} scorers only, not to {kind!r}. Remove it."] \
+            if "path" in spec and known else []
+    path = spec.get("path")
+    if not isinstance(path, str) or not path.strip():
+        return [f"a {kind} scorer needs `path:`, {PATH_SCORER_TYPES[kind]} (got {_short(path)})."]
+    return []
 
 
 def _threshold_problems(kind: str, spec: dict) -> list[str]:
@@ -301,7 +321,7 @@ def spec_needs_expected(spec: Any) -> bool:
         return any(spec_needs_expected(item) for item in spec)
     if isinstance(spec, dict):
         kind = spec.get("type")
-        return spec.get("value") is None and BUILTIN_SCORER_NAMES.get(kind, False)
+        return spec.get("value") is None and (BUILTIN_SCORER_NAMES.get(kind, False) or kind in PATH_SCORER_TYPES)
     return BUILTIN_SCORER_NAMES.get(spec, False)
 
 

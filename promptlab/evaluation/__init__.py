@@ -14,7 +14,8 @@ declare(__name__, globals(), {
     "Score": "._scoring", "Scorer": "._scoring", "LabelSet": "._scoring", "ExactMatch": "._scoring",
     "Contains": "._scoring", "AnyOf": "._scoring", "Regex": "._scoring", "JsonValid": "._scoring",
     "JsonSchema": "._scoring", "Numeric": "._scoring", "IContains": "._scoring", "StartsWith": "._scoring",
-    "ContainsJson": "._scoring", "build_scorer": "._scorer_specs",
+    "ContainsJson": "._scoring", "JsonField": "._fields", "build_scorer": "._scorer_specs",
+    "FORMAT_COLUMNS": "._summaries",
     "judge": "._judge", "Criterion": "._judge", "Judge": "._judge", "rejudge": "._judge",
     "noise_decomposition": "._judge", "SECURITY_REVIEW_CRITERIA": "._judge",
 })

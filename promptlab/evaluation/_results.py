@@ -23,6 +23,15 @@ input          object   the case's input (text or dict of variables)
 output         string   the answer scored: the model's text, transformed when the run has a ``transform``
                         (NA when the call failed or the transform could not read the answer)
 output_raw     string   the model's text before the transform (NA when the run has no transform)
+parsed         object   the answer read against the prompt's declared ``output:``: the label (text) or the JSON
+                        value; NA when the prompt declares no output, the call failed, or the answer broke the
+                        format (a JSON ``null`` answer is None, not NA)
+format_ok      boolean  the answer has the declared shape (one of the labels, valid against the JSON Schema,
+                        matching the regex); NA when the prompt declares no output or the call failed
+format_error   string   why the answer broke the format, after the re-asks (NA when it did not)
+enforced       string   how the format was held: ``native`` (the provider constrained generation: a grammar, a
+                        response format, a forced tool), ``validated`` (checked after, re-asked on a miss), NA
+                        when the prompt declares no output
 expected       object   the case's expected answer
 score          float64  the scorer's value (NaN when not scored)
 passed         boolean  pass/fail (NA when the call failed or the scorer gives no verdict)
@@ -58,6 +67,7 @@ COLUMNS: dict[str, str] = {
     "variant": "string", "prompt_name": "string", "prompt_version": "string", "prompt_hash": "string",
     "model_pinned": "string", "model": "string", "model_served": "string", "answered_by": "string",
     "repeat": "Int64", "params": "object", "input": "object", "output": "string", "output_raw": "string",
+    "parsed": "object", "format_ok": "boolean", "format_error": "string", "enforced": "string",
     "expected": "object", "score": "float64",
     "passed": "boolean", "reason": "string", "input_tokens": "Int64", "output_tokens": "Int64",
     "cost_usd": "float64", "latency_s": "float64", "finish_reason": "string", "cached": "bool",
@@ -65,7 +75,7 @@ COLUMNS: dict[str, str] = {
 }
 GROUP = ["variant", "model"]
 # Columns holding Python objects (text or dicts) that are stored as JSON text on disk.
-_JSON_COLUMNS = ("params", "input", "expected")
+_JSON_COLUMNS = ("params", "input", "parsed", "expected")
 
 
 def build_frame(rows: list[dict], run_id: str) -> pd.DataFrame:
@@ -86,6 +96,9 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
                                         errors="coerce").astype("float64")
         elif dtype == "object":
             out[column] = out[column].astype(object)
+            if column == "parsed":  # no JSON value is NaN: a NaN is pandas' stand-in for NA in a mixed column
+                out[column] = pd.Series([pd.NA if isinstance(v, float) and np.isnan(v) else v for v in out[column]],
+                                        index=out.index, dtype=object)
         elif dtype == "bool":
             out[column] = out[column].fillna(False).astype(bool)
         else:
@@ -160,10 +173,39 @@ class Results:
         return cost_table(self.df, GROUP)
 
     def format_compliance(self, scorer: Any = None, confidence: float = 0.95) -> pd.DataFrame:
-        """Share of answers that are valid JSON (or pass ``scorer``) per variant × model, Wilson interval."""
+        """Share of answers in the required format per variant × model, with its Wilson interval.
+
+        Rows that carry ``format_ok`` (the prompt declared its ``output:``) are read as recorded; ``scorer``, when
+        given, checks every answer instead; results without format verdicts fall back to "the answer is valid
+        JSON". Failed calls have no answer to check: they are left out and counted (``failed_calls``), and a
+        group with no verdict at all has NA compliance, never 0. Columns: the group keys, then
+        `promptlab.evaluation.FORMAT_COLUMNS` (``n``, ``format_ok``, ``compliance``, ``ci_low``,
+        ``ci_high``, ``calls``, ``failed_calls``, ``source``, ``enforced``).
+        """
         from ._summaries import format_table
 
         return format_table(self.df, GROUP, scorer, confidence)
+
+    def check_format(self, check: Any = None, *, labels: list[str] | None = None) -> Results:
+        """These results with a format verdict for every answer that has none, so a variant that declared no
+        ``output:`` can be compared with one that did (``pl.compare(r.check_format(), metric="format_ok")``).
+
+        Recorded verdicts are kept. The others come from ``check``: an `OutputConstraint` (the check the
+        providers apply when they validate; it fills ``parsed`` too) or a scorer such as ``pl.JsonSchema(schema)``.
+        By default, with a label set (``labels``, else the suite's in ``meta``), the answer must be one of the
+        labels as a validating provider reads it (``OutputConstraint.from_labels``); without one, valid JSON.
+        A failed check's reason goes to ``format_error``; failed calls stay without a verdict.
+        """
+        from ..providers._base import OutputConstraint
+        from ._scoring import JsonValid
+        from ._summaries import with_format_checked
+
+        if isinstance(labels, str):
+            raise ArgumentError(f"labels={labels!r} must be a list of labels, such as ['positive', 'negative'].")
+        if check is None:
+            labels = labels or (self.meta.get("suite") or {}).get("labels")
+            check = OutputConstraint.from_labels(labels) if labels else JsonValid()
+        return Results(with_format_checked(self.df, check), {**self.meta, "format_check": repr(check)})
 
     def summary(self) -> pd.DataFrame:
         """One row per variant × model: accuracy with interval, errors, latency p50/p95, tokens and cost."""
@@ -241,7 +283,9 @@ class Results:
         frame = table.to_pandas()
         for column in _JSON_COLUMNS:
             if column in frame:  # files saved before a column joined the schema lack it (it loads as NA)
-                frame[column] = frame[column].map(lambda v: pd.NA if v is None else json.loads(v), na_action=None)
+                # a Parquet null (NA) reads back as None or NaN, depending on how pandas maps strings
+                frame[column] = frame[column].map(lambda v: json.loads(v) if isinstance(v, str) else pd.NA,
+                                                  na_action=None)
         return cls(frame, meta)
 
     # ---- display ----------------------------------------------------------------------------------------

@@ -329,7 +329,7 @@ def _row(outcome: Outcome, score: Any, scoring_error: str | None, *, output: Any
     if scoring_error is not None:
         error_type, error = (error_type or (score.error_type if score else None) or "scoring_error"), scoring_error
     details = {f"score_{name}": value for name, value in (score.details if score else {}).items()}
-    return details | {
+    return details | _format_fields(completion) | {
         "case_id": job.case.id, "category": job.case.category, "difficulty": job.case.difficulty,
         "variant": job.variant, "prompt_name": job.prompt.name, "prompt_version": job.prompt.version,
         "prompt_hash": job.prompt.content_hash, "model_pinned": job.prompt.model, "model": job.model_id,
@@ -344,6 +344,18 @@ def _row(outcome: Outcome, score: Any, scoring_error: str | None, *, output: Any
         "finish_reason": completion.finish_reason if completion else None, "cached": outcome.cached,
         "attempts": outcome.attempts, "error_type": error_type, "error": error,
     }
+
+
+def _format_fields(completion: Completion | None) -> dict:
+    """The answer read against the prompt's declared output: NA when none was declared or the call failed;
+    ``parsed`` only for an answer in the format (a JSON null answer stays None, apart from NA)."""
+    import pandas as pd
+
+    format_ok = getattr(completion, "format_ok", None)
+    if format_ok is None:
+        return {"parsed": pd.NA, "format_ok": None, "format_error": None, "enforced": None}
+    return {"parsed": completion.parsed if format_ok else pd.NA, "format_ok": bool(format_ok),
+            "format_error": completion.format_error, "enforced": completion.enforced}
 
 
 def _metadata(run_id: str, prepared: _Prepared, state: _Run, started: dt.datetime, outcomes: list[Outcome]) -> dict:

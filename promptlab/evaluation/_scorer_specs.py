@@ -6,6 +6,7 @@ A spec is one of::
     {type: contains, value: refund}            # `value` is used instead of `expected`
     {type: regex, value: "^Label: \\w+$", negate: true}
     {type: json, value: {type: object, required: [label]}}      # json / contains_json: value is a JSON Schema
+    {type: json_field, path: sentiment}        # the answer's JSON field equals `expected` (or `value:`)
     {type: python, value: "checks:is_polite", threshold: 0.5}   # fn(output, case) -> bool | number | Score | dict
     {type: judge, value: "Is polite and concise", model: anthropic:claude-3-5-sonnet-20241022, threshold: 0.5}
     [contains, {type: regex, value: "\\d+"}]    # a list: all must pass; the score is the mean of the scores
@@ -47,6 +48,8 @@ def describe_spec(spec: Any) -> str:
     if isinstance(spec, str):
         return spec
     text = spec["type"]
+    if spec.get("path") is not None:
+        text += f" {spec['path']}"
     if spec.get("value") is not None:
         text += f" {_short(spec['value'])!r}" if spec["type"] not in ("python",) else f" {spec['value']}"
     return f"not {text}" if spec.get("negate") else text
@@ -211,6 +214,10 @@ def _build_one(spec: Any, base_dir: str | Path | None, labels: tuple[str, ...] |
     if kind == "python":
         fn = import_callable(value, base_dir=base_dir, what="python scorer")
         scorer: Scorer = PythonScorer(value.strip(), fn, threshold)
+    elif kind == "json_field":
+        from ._fields import UNSET, JsonField
+
+        scorer = JsonField(spec["path"], UNSET if value is None else value, labels)
     elif kind == "judge":
         from ._judge import judge
 
@@ -229,10 +236,11 @@ def build_scorer(spec: Any, *, base_dir: str | Path | None = None,
     """The scorer a spec describes (see the module docstring for the grammar).
 
     Args:
-        spec: a built-in name, a ``{type, value, negate, threshold, model}`` mapping, or a list of those.
+        spec: a built-in name, a ``{type, value, negate, threshold, model, path}`` mapping, or a list of those.
         base_dir: the folder ``python`` references are imported from (the referring file's); default the
             current directory.
-        labels: a label set: ``exact`` then reads the label an answer gives (as the default scorer does).
+        labels: a label set: ``exact`` then reads the label an answer gives (as the default scorer does), and
+            ``json_field`` the label a text field names.
 
     Raises:
         UnknownNameError: the spec names no built-in scorer (with "did you mean").

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .._display import fmt_pct
+from ..providers._base import OutputConstraint
 from ..stats._intervals import case_proportion_interval, wilson_interval
 from ..stats._quantiles import QUANTILE_METHOD, live_latency, quantile_ci
 
@@ -181,23 +182,113 @@ def cost_table(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return table.reset_index()
 
 
-def format_table(df: pd.DataFrame, by: list[str], scorer: Any, confidence: float) -> pd.DataFrame:
-    """Share of answered calls whose output passes a format check (JSON by default), with Wilson CIs."""
-    from ..authoring._suite import Case
-    from ._scoring import JsonValid, score_one
+FORMAT_COLUMNS = ["n", "format_ok", "compliance", "ci_low", "ci_high", "calls", "failed_calls", "source", "enforced"]
+"""Columns of `format_table` (after the group keys):
 
-    check = scorer or JsonValid()
-    answered = df[df["output"].notna()]
-    placeholder = Case(id="format", input="")
-    ok = answered["output"].map(lambda text: bool(score_one(check, placeholder, text)[0].passed))
-    frame = answered.assign(format_ok=ok)
-    rows = []
-    for keys, group in frame.groupby(by, sort=False):
-        n, k = len(group), int(group["format_ok"].sum())
+* ``n``: answers with a format verdict — the denominator.
+* ``format_ok``: of them, answers in the format.
+* ``compliance``: format_ok / n; NA (never 0) when no answer has a verdict (every call failed).
+* ``ci_low``, ``ci_high``: its Wilson interval over the answers.
+* ``calls``: every call of the group; ``failed_calls``: calls left out because there is no answer to check
+  (a failed call; with a check on the output, an answer the run's transform could not read).
+* ``source``: where the verdicts come from — ``format_ok`` (recorded when the call was made, against the
+  prompt's declared ``output:``), ``scorer`` (the check passed in), ``json`` (no declared output: the answer
+  parses as JSON, the fallback for results without format verdicts).
+* ``enforced``: how the format was held (``native``, ``validated``, counted when both occur), NA without one.
+"""
+
+
+def format_table(df: pd.DataFrame, by: list[str], scorer: Any, confidence: float) -> pd.DataFrame:
+    """Format compliance per group with its Wilson interval (`FORMAT_COLUMNS`).
+
+    A group whose rows carry ``format_ok`` uses those verdicts; ``scorer``, when given, is applied to every
+    answer instead; otherwise answers are checked for valid JSON. Failed calls are left out and counted.
+    """
+    records = []
+    for keys, group in df.groupby(by, sort=False, dropna=False):
+        verdicts, source = _group_verdicts(group, scorer)
+        known = verdicts.dropna().astype(bool)
+        n, k = len(known), int(known.sum())
         low, high = _wilson(k, n, confidence)
-        rows.append({**dict(zip(by, keys, strict=True)), "n": n, "format_ok": k, "compliance": k / n, "ci_low": low,
-                     "ci_high": high})
-    return pd.DataFrame(rows, columns=by + ["n", "format_ok", "compliance", "ci_low", "ci_high"])
+        records.append({**dict(zip(by, keys if isinstance(keys, tuple) else (keys,), strict=True)), "n": n,
+                        "format_ok": k, "compliance": k / n if n else np.nan, "ci_low": low, "ci_high": high,
+                        "calls": len(group), "failed_calls": len(group) - n, "source": source,
+                        "enforced": _enforced_text(group)})
+    table = pd.DataFrame(records, columns=by + FORMAT_COLUMNS)
+    for column in ("n", "format_ok", "calls", "failed_calls"):
+        table[column] = table[column].astype("Int64")
+    return table
+
+
+def _group_verdicts(group: pd.DataFrame, scorer: Any) -> tuple[pd.Series, str]:
+    """The format verdict of each row (NA: no verdict) and where the verdicts come from."""
+    recorded = group["format_ok"].astype("boolean") if "format_ok" in group else None
+    if scorer is None and recorded is not None and recorded.notna().any():
+        return recorded, "format_ok"
+    check = scorer
+    if check is None:
+        from ._scoring import JsonValid
+
+        check = JsonValid()
+    return checked_verdicts(group["output"], check).astype("boolean"), "scorer" if scorer is not None else "json"
+
+
+def checked_verdicts(outputs: pd.Series, check: Any, reasons: bool = False) -> pd.Series:
+    """``check`` (a scorer) applied to each answer: True / False, NA where there is no answer (and with
+    ``reasons``, a frame of ``ok`` and ``reason``). A check that raises counts as a format failure."""
+    from ..authoring._suite import Case
+    from ._scoring import score_one
+
+    placeholder = Case(id="format", input="")
+    ok, why = [], []
+    for text in outputs:
+        if text is None or text is pd.NA or (isinstance(text, float) and np.isnan(text)):
+            ok.append(pd.NA)
+            why.append(pd.NA)
+            continue
+        score, error = score_one(check, placeholder, str(text))
+        ok.append(bool(score.passed))
+        why.append(error or (None if score.passed else score.reason))
+    verdicts = pd.Series(pd.array(ok, dtype="boolean"), index=outputs.index)
+    if reasons:
+        return pd.DataFrame({"ok": verdicts, "reason": pd.array(why, dtype="string")}, index=outputs.index)
+    return verdicts
+
+
+def with_format_checked(df: pd.DataFrame, check: Any) -> pd.DataFrame:
+    """``df`` with a format verdict for every answer that has none (recorded verdicts are kept).
+
+    ``check`` is an `OutputConstraint` — the check providers apply when they validate, which also gives
+    ``parsed`` — or a scorer; a failed check's reason goes to ``format_error``.
+    """
+    out = df.copy()
+    missing = out["format_ok"].isna() & out["output"].notna()
+    out["format_ok"] = out["format_ok"].astype("boolean")
+    out["format_error"] = out["format_error"].astype("string")
+    if isinstance(check, OutputConstraint):
+        read = [check.check(str(text)) for text in out.loc[missing, "output"]]
+        index = out.index[missing]
+        out.loc[missing, "format_ok"] = pd.array([error is None for _, error in read], dtype="boolean")
+        out.loc[missing, "format_error"] = pd.array([error for _, error in read], dtype="string")
+        parsed = out["parsed"].astype(object).copy()
+        for at, (value, error) in zip(index, read, strict=True):  # one by one: a value may be a list or dict
+            parsed.at[at] = value if error is None else pd.NA
+        out["parsed"] = parsed
+        return out
+    found = checked_verdicts(out.loc[missing, "output"], check, reasons=True)
+    out.loc[missing, "format_ok"] = found["ok"]
+    out.loc[missing, "format_error"] = found["reason"]
+    return out
+
+
+def _enforced_text(group: pd.DataFrame) -> Any:
+    """``native`` / ``validated``; ``native 3 · validated 17`` when both occur; NA when nothing was enforced."""
+    if "enforced" not in group:
+        return pd.NA
+    counts = group["enforced"].dropna().astype(str).value_counts(sort=False).sort_index()
+    if counts.empty:
+        return pd.NA
+    return str(counts.index[0]) if len(counts) == 1 else " · ".join(f"{k} {v}" for k, v in counts.items())
 
 
 def summary_table(results: Any) -> pd.DataFrame:

@@ -87,8 +87,12 @@ class Answer:
         cost_usd: price of the answer (None when unknown).
         attempts: provider calls made.
         errors: error types met along the way, in order.
-        format_ok: the validator's verdict (None without a validator or without an answer).
+        format_ok: whether the answer has the required format: the provider's verdict against the prompt's
+            declared ``output:`` and the ``validator``'s, both when both exist (None when neither checked it,
+            or without an answer). It is logged, so the monitor's ``format_failure_rate`` reads it.
         request_id: the id shared by this call's events (and its shadow's).
+        parsed: the answer read against the declared ``output:`` (the label or the JSON value); None
+            without one, or when the answer broke the format.
     """
 
     text: str | None
@@ -104,6 +108,7 @@ class Answer:
     errors: tuple[str, ...]
     format_ok: bool | None
     request_id: str
+    parsed: Any = None
 
     @property
     def needs_human(self) -> bool:
@@ -147,7 +152,8 @@ class ProductionClient:
         budget: a `TokenBudget` to enforce (None: no cap).
         fallbacks: simpler models to try, in order, when the prompt's model fails: a model name (same
             provider) or a ``(model, provider)`` pair.
-        validator: ``text -> bool`` checking the answer's format (e.g. valid JSON); None skips the check.
+        validator: ``text -> bool`` checking the answer's format (e.g. valid JSON); None leaves the format to the
+            prompt's declared ``output:`` (checked by the provider), or unchecked without one.
         policy: retries, timeouts, registry caching (`ClientPolicy`).
     """
 
@@ -276,11 +282,12 @@ class ProductionClient:
             default = self.policy.default_output
             return Answer(default, ESCALATED if default is None else FALLBACK, prompt.name, version, None, latency_s,
                           None, None, None, attempt.attempts, attempt.errors, None, request_id)
-        format_ok = None if self.validator is None else bool(_safe_validate(self.validator, c.text))
+        format_ok = _format_verdict(c, self.validator)
         cost = price_call(attempt.model_id, c.input_tokens, c.output_tokens) if attempt.model_id else None
         outcome = FALLBACK if attempt.fallback else ANSWERED
         return Answer(c.text, outcome, prompt.name, version, attempt.model_id, latency_s, c.input_tokens,
-                      c.output_tokens, cost, attempt.attempts, attempt.errors, format_ok, request_id)
+                      c.output_tokens, cost, attempt.attempts, attempt.errors, format_ok, request_id,
+                      parsed=c.parsed if getattr(c, "format_ok", None) else None)
 
     # ---- logging ------------------------------------------------------------------------------------------
     def _log(self, prompt: Any, answer: Answer, tag: dict) -> None:
@@ -314,6 +321,15 @@ def _tokens_used(answer: Answer) -> int | None:
     if answer.input_tokens is None or answer.output_tokens is None:
         return None
     return answer.input_tokens + answer.output_tokens
+
+
+def _format_verdict(completion: Completion, validator: Callable[[str], bool] | None) -> bool | None:
+    """The answer's format verdict: the provider's (a declared ``output:``) and the validator's, all that exist
+    must pass; None when nothing checked it."""
+    verdicts = [bool(v) for v in (getattr(completion, "format_ok", None),) if v is not None]
+    if validator is not None:
+        verdicts.append(_safe_validate(validator, completion.text))
+    return all(verdicts) if verdicts else None
 
 
 def _safe_validate(validator: Callable[[str], bool], text: str) -> bool:

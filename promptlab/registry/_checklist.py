@@ -7,7 +7,8 @@ item         passes when
 ============ ========================================================================================
 suite        the latest suite eval ran ≥ ``min_cases`` cases covering happy path, edge and adversarial
 accuracy     its accuracy (no verdict counts as a failure) is at or over ``min_accuracy``
-format       format compliance ≥ ``min_format_compliance`` for structured output (n/a for free text)
+format       format compliance ≥ ``min_format_compliance`` for structured output: the rows' ``format_ok`` when the
+             prompt declares its ``output:``, else answers checked against ``output_format`` (n/a for free text)
 latency      its p95 latency is within the SLA ``max_p95_latency_s``
 cost         its cost per call is within the budget ``max_cost_per_call_usd`` (unknown cost fails)
 pinned       the model is a dated snapshot, not a floating alias (`promptlab.providers._pinning`)
@@ -37,7 +38,15 @@ from ..authoring._prompt import Prompt
 from ..errors import RegistryError, UnknownNameError
 from ..production._alertrules import AlertRules, RuleSpec, load_alert_rules
 from ..providers._pinning import pin_status
-from ._lifecycle import EvalSummary, HistoryEvent, Thresholds, format_failures
+from ._lifecycle import (
+    EvalSummary,
+    HistoryEvent,
+    Thresholds,
+    format_basis,
+    format_failures,
+    format_gated,
+    format_what,
+)
 
 Status = Literal["pass", "fail", "n/a"]
 
@@ -225,14 +234,15 @@ def _accuracy(f: Facts) -> CheckItem:
 
 def _format(f: Facts) -> CheckItem:
     title, t = "Format compliance at 99%+", f.thresholds
-    if not t.structured:
-        return CheckItem("format", title, "n/a", "free-text output (output_format: text in configs/gates.yaml)")
+    if not format_gated(f.eval, t):
+        return CheckItem("format", title, "n/a", "free-text output (no output: in the prompt, output_format: text "
+                                                 "in configs/gates.yaml)")
     if f.eval is None:
         return _no_eval("format", title)
     failures = format_failures(f.eval, t)
-    value = f.eval.format_compliance
-    reason = failures[0] if failures else f"{t.output_format} compliance {value:.1%}"
-    return _item("format", title, not failures, reason, f"{t.output_format} format compliance ≥ "
+    what = format_what(f.eval, t)
+    reason = failures[0] if failures else f"{what} compliance {f.eval.format_compliance:.1%}{format_basis(f.eval)}"
+    return _item("format", title, not failures, reason, f"{what} format compliance ≥ "
                                                         f"{t.min_format_compliance:.0%} in the eval")
 
 

@@ -48,8 +48,13 @@ class EvalSummary:
     — the one definition of `promptlab.evaluation._summaries.accuracy_row`, which `Results.accuracy` uses
     too; ``ci_low`` and ``ci_high`` are its interval (Wilson over calls; over cases when cases were answered
     more than once).
-    ``format_compliance`` is None for free-text output; latency and cost are None when unknown (all answers
-    cached, an unpriced model); latency leaves cached answers out.
+    ``format_compliance`` is the share of answers in format: read from the rows' ``format_ok`` when the prompt
+    declares its ``output:`` (``format_source`` ``"format_ok"``: the verdicts recorded when the calls were made),
+    else, for structured output in ``configs/gates.yaml``, each answer checked against ``output_format``
+    (``"output"``); None for free text, or when no answer has a verdict. Failed calls have no answer to check:
+    they are left out and counted in ``format_failed_calls``; ``format_answers`` is the denominator and
+    ``format_ci_low`` / ``format_ci_high`` its Wilson interval. Latency and cost are None when unknown (all
+    answers cached, an unpriced model); latency leaves cached answers out.
     """
 
     cases: int
@@ -66,6 +71,11 @@ class EvalSummary:
     models: tuple[str, ...]
     on_pinned_model: bool
     cases_outside_suite: int | None = None
+    format_source: str | None = None
+    format_answers: int | None = None
+    format_failed_calls: int | None = None
+    format_ci_low: float | None = None
+    format_ci_high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -216,23 +226,44 @@ def summarise_eval(rows: pd.DataFrame, prompt: Prompt, thresholds: Thresholds,
     accuracy = accuracy_row(used)
     cases = used.drop_duplicates("case_id")
     outside = None if suite_ids is None else int((~cases["case_id"].isin(suite_ids)).sum())
+    fmt = _format_evidence(used, prompt, thresholds)
     return EvalSummary(
         cases=len(cases), calls=len(used),
         categories={str(k): int(v) for k, v in cases["category"].fillna("NA").value_counts(sort=False).items()},
         accuracy=float(accuracy["accuracy"]), ci_low=float(accuracy["ci_low"]), ci_high=float(accuracy["ci_high"]),
         no_verdict=int(used["passed"].isna().sum()), output_format=thresholds.output_format,
-        format_compliance=_format_compliance(used, prompt, thresholds), p95_latency_s=_p95(used),
-        cost_per_call_usd=_cost_per_call(used), models=tuple(sorted(used["model"].dropna().astype(str).unique())),
-        on_pinned_model=bool(pinned.any()), cases_outside_suite=outside)
+        p95_latency_s=_p95(used), cost_per_call_usd=_cost_per_call(used),
+        models=tuple(sorted(used["model"].dropna().astype(str).unique())), on_pinned_model=bool(pinned.any()),
+        cases_outside_suite=outside, **fmt)
 
 
-def _format_compliance(rows: pd.DataFrame, prompt: Prompt, thresholds: Thresholds) -> float | None:
-    if not thresholds.structured:
-        return None
-    check = _format_check(prompt, thresholds)
-    outputs = rows["output"]
-    ok = outputs.map(lambda text: isinstance(text, str) and check(text), na_action="ignore")
-    return float(ok.fillna(False).astype(bool).sum() / len(rows)) if len(rows) else float("nan")
+def _format_evidence(rows: pd.DataFrame, prompt: Prompt, thresholds: Thresholds) -> dict[str, Any]:
+    """Format compliance and what it is made of (the ``format_*`` fields of `EvalSummary`).
+
+    The rows' own verdicts (``format_ok``: the prompt declares its output) come first; without them, structured
+    output in the policy is checked on each answer's text; free text has none. Failed calls are left out.
+    """
+    from ..stats._intervals import wilson_interval
+
+    recorded = rows["format_ok"].astype("boolean") if "format_ok" in rows else None
+    declared = getattr(prompt, "output", None) is not None  # its calls record verdicts (none if all failed)
+    if recorded is not None and (declared or recorded.notna().any()):
+        verdicts, source = recorded, "format_ok"
+    elif thresholds.structured:
+        check = _format_check(prompt, thresholds)
+        verdicts = rows["output"].map(lambda text: bool(check(text)) if isinstance(text, str) else None,
+                                      na_action="ignore").astype("boolean")
+        source = "output"
+    else:
+        return {"format_compliance": None}
+    known = verdicts.dropna().astype(bool)
+    n, k = len(known), int(known.sum())
+    fields: dict[str, Any] = {"format_compliance": k / n if n else None, "format_source": source,
+                              "format_answers": n, "format_failed_calls": len(rows) - n}
+    if n:  # Wilson: scipy.stats.binomtest(k, n).proportion_ci(method="wilson"), through promptlab.stats
+        interval = wilson_interval(k, n)
+        fields.update(format_ci_low=float(interval.low), format_ci_high=float(interval.high))
+    return fields
 
 
 def _format_check(prompt: Prompt, thresholds: Thresholds) -> Any:

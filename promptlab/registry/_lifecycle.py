@@ -12,7 +12,8 @@ A version's state is the last stage it entered; entering a stage needs its gate:
 gate        what lets a version in
 =========== ======================================================================================
 test        an attached eval of this exact version (its content hash) on its suite: accuracy at or over
-            the threshold, and ≥ 99% format compliance when the output is structured
+            the threshold, and ≥ 99% format compliance when the output is structured (the prompt declares its
+            ``output:``, or ``output_format`` in configs/gates.yaml says so)
 review      approval by a named reviewer who is not the author
 staging     recorded shadow or canary evidence without regression against what is live
 production  every item of the production `Checklist` (see `promptlab.registry._checklist`)
@@ -174,15 +175,40 @@ def eval_failures(summary: EvalSummary, prompt: Prompt, t: Thresholds) -> list[s
     return failures
 
 
+def format_gated(summary: EvalSummary | None, t: Thresholds) -> bool:
+    """Whether format compliance is gated: the policy says the output is structured, or the prompt declares its
+    ``output:`` (the eval's rows carry ``format_ok``) — structured output either way."""
+    return t.structured or (summary is not None and summary.format_source == "format_ok")
+
+
+def format_what(summary: EvalSummary, t: Thresholds) -> str:
+    """``declared output`` (the rows' verdicts) or the policy's ``output_format``."""
+    return "declared output" if summary.format_source == "format_ok" else t.output_format
+
+
+def format_basis(summary: EvalSummary) -> str:
+    """`` (95% CI 92.7%, 99.8%; 74 answers, 0 failed calls left out)``: what a compliance is made of, when known."""
+    parts = []
+    if summary.format_ci_low is not None and summary.format_ci_high is not None:
+        parts.append(f"95% CI {summary.format_ci_low:.1%}, {summary.format_ci_high:.1%}")
+    if summary.format_answers is not None:
+        parts.append(f"{summary.format_answers} answers, {summary.format_failed_calls} failed calls left out")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
 def format_failures(summary: EvalSummary, t: Thresholds) -> list[str]:
-    """Why the format compliance of an eval falls short (empty for free text or when it passes)."""
-    if not t.structured:
+    """Why the format compliance of an eval falls short (empty when it is not gated or when it passes)."""
+    if not format_gated(summary, t):
         return []
-    if summary.output_format != t.output_format or summary.format_compliance is None:
+    what = format_what(summary, t)
+    if summary.format_compliance is None and summary.format_source is not None:
+        return [f"no answer has a {what} format verdict: all {summary.format_failed_calls} calls failed"]
+    if summary.format_source != "format_ok" and (summary.output_format != t.output_format
+                                                 or summary.format_compliance is None):
         return [f"the eval measured format {summary.output_format!r}, the policy needs {t.output_format!r}"]
     if not summary.format_compliance >= t.min_format_compliance:
-        return [f"{t.output_format} format compliance {summary.format_compliance:.1%} is below "
-                f"{t.min_format_compliance:.0%}"]
+        return [f"{what} format compliance {summary.format_compliance:.1%} is below {t.min_format_compliance:.0%}"
+                + format_basis(summary)]
     return []
 
 

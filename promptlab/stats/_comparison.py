@@ -11,6 +11,8 @@ Tests (``method`` says which one a row used):
 * ``metric="passed"``, one answer per case: McNemar on the discordant pairs b (only the baseline passed) and
   c (only the variant passed); ``p_value`` is the mid-p (the decision value), ``p_exact`` the exact binomial
   p, and the interval is Newcombe's paired hybrid-score interval for (c − b)/n.
+* ``metric="format_ok"`` (format compliance: the answer has the prompt's declared shape) is pass/fail as well,
+  tested exactly like ``passed``: a failed call has no format verdict, so its pair is dropped and counted.
 * ``metric="score"``, or pass/fail with repeats: paired t on the per-case means (``p_value``); the interval
   is a seeded paired bootstrap for scores (BCa with 9,999 resamples up to 5,000 cases, percentile with
   2,000 above), the t interval for pass rates with repeats; ``p_exact`` is the
@@ -41,7 +43,7 @@ Columns of `Comparison.df` (`COLUMNS`):
 variant, baseline   the variant compared, and the baseline it is compared with
 model               the model both answered on
 category            (`Comparison.by_category` only) the case category
-metric              ``passed`` (pass rate) or ``score`` (mean score)
+metric              ``passed`` (pass rate), ``format_ok`` (format compliance) or ``score`` (mean score)
 n                   complete pairs used
 cases               distinct cases among them (the unit of analysis)
 n_dropped           pairs dropped because one side had no value on the metric
@@ -88,7 +90,9 @@ from ._multiplicity import benjamini_hochberg, holm
 from ._pair_stats import _variant_rows
 from ._paired_table import _guard_table, _guards, _GuardTable, _Paired, _prepare, _shares_model
 
-METRICS = ("passed", "score")
+METRICS = ("passed", "score", "format_ok")
+BINARY = {"format_ok": "passed"}
+"""Pass/fail metrics besides ``passed``: compared as ``passed`` is (McNemar, Newcombe), on their own column."""
 VERDICTS = ("better", "worse", "no detectable difference", "borderline")
 REQUIRED = ("case_id", "variant", "model", "repeat")
 STAT_COLUMNS = ["n", "cases", "n_dropped", "baseline_mean", "variant_mean", "diff", "ci_low", "ci_high",
@@ -107,9 +111,13 @@ def _frame(results: Any, metric: str) -> pd.DataFrame:
         raise StatsError(f"compare() needs a promptlab Results or a results DataFrame; got "
                          f"{type(results).__name__!r}. Pass the object `pl.run(...)` returned.")
     if metric not in METRICS:
-        raise StatsError(f"metric={metric!r} is not one of {METRICS!r}; use 'passed' for pass/fail or "
-                         "'score' for graded scores.")
+        raise StatsError(f"metric={metric!r} is not one of {METRICS!r}; use 'passed' for pass/fail, "
+                         "'format_ok' for format compliance or 'score' for graded scores.")
     missing = [c for c in (*REQUIRED, metric) if c not in frame]
+    if missing == ["format_ok"]:
+        raise StatsError("the results have no format_ok column (saved before format verdicts were recorded); "
+                         "load them with promptlab.Results.load, then compare results.check_format(), which "
+                         "checks each answer's format.")
     if missing:
         raise StatsError(f"the results frame lacks columns {missing!r} (has {list(frame.columns)!r}); pass "
                          "a frame in the promptlab results schema (`Results.df`).")
@@ -172,12 +180,38 @@ def _finish(df: pd.DataFrame, metric: str, alpha: float, by_category: bool) -> p
 def _run(frame: pd.DataFrame, baseline: str, metric: str, seed: int, alpha: float,
          by_category: bool) -> tuple[pd.DataFrame, list[str]]:
     variants = _variants_of(frame, baseline)
+    basis = BINARY.get(metric, metric)
     if len(variants) < 2:
         note = (f"only one variant ({baseline!r}) in the results: nothing to compare against the baseline; "
                 "run two or more variants on the same suite.")
-        return _finish(pd.DataFrame(), metric, alpha, by_category), [note]
-    df, messages = _compare_rows(frame, baseline, metric, seed, alpha, by_category)
-    return _finish(df, metric, alpha, by_category), messages
+        return _finished(pd.DataFrame(), metric, alpha, by_category), [note]
+    unverdicted = _without_verdicts(frame, metric) if metric in BINARY else []
+    if metric in BINARY:  # the column compared as `passed` is, through the same machinery
+        frame = frame.assign(passed=frame[metric].astype("boolean"))
+    df, messages = _compare_rows(frame, baseline, basis, seed, alpha, by_category)
+    return _finished(df, metric, alpha, by_category), unverdicted + messages
+
+
+def _finished(df: pd.DataFrame, metric: str, alpha: float, by_category: bool) -> pd.DataFrame:
+    """`_finish` on the metric's basis (``passed`` for pass/fail metrics), labelled with the metric itself."""
+    out = _finish(df, BINARY.get(metric, metric), alpha, by_category)
+    if len(out):
+        out["metric"] = metric
+        for said, meant in _WORDING.get(metric, ()):  # the pair notes speak of passing; say what passing means
+            out["note"] = out["note"].str.replace(said, meant, regex=False)
+    return out
+
+
+_WORDING = {"format_ok": (("passed every case (failure rate", "was in format on every case (format failure rate"),
+                          ("failed every case (pass rate", "broke the format on every case (compliance"))}
+
+
+def _without_verdicts(frame: pd.DataFrame, metric: str) -> list[str]:
+    """A message per variant with no value at all on a pass/fail metric (a prompt that declares no output)."""
+    has = frame[metric].notna().groupby(frame["variant"], sort=False).any()
+    return [f"variant {name!r} has no {metric} verdict (its prompt declares no output:), so it has no pairs; "
+            "compare results.check_format(), which checks the format of every answer without one."
+            for name, any_verdict in has.items() if not any_verdict]
 
 
 def compare(results: Any, baseline: str = "A", *, metric: str = "passed", seed: int = 0,
@@ -187,7 +221,8 @@ def compare(results: Any, baseline: str = "A", *, metric: str = "passed", seed: 
     Args:
         results: a promptlab `Results` (its ``.df`` is used) or a DataFrame in the results schema.
         baseline: the variant the others are compared with.
-        metric: ``"passed"`` (pass rate; McNemar) or ``"score"`` (graded; paired t + paired bootstrap).
+        metric: ``"passed"`` (pass rate; McNemar), ``"format_ok"`` (format compliance, paired the same way;
+            failed calls have no verdict and are dropped) or ``"score"`` (graded; paired t + paired bootstrap).
         seed: seed of the bootstrap, so the same data give the same intervals.
         alpha: the level a verdict needs (on the Holm-adjusted p and the simultaneous interval).
 
@@ -212,7 +247,7 @@ class Comparison:
     Attributes:
         df: one row per variant × model (× category for `by_category`).
         baseline: the baseline variant.
-        metric: ``"passed"`` or ``"score"``.
+        metric: ``"passed"``, ``"format_ok"`` or ``"score"``.
         alpha: the verdicts' level.
         seed: the bootstrap seed.
         messages: notes about the comparison as a whole (one variant only, pairing across models …).
@@ -252,7 +287,7 @@ class Comparison:
         """Plain-text lines, one per row, then the messages (for terminals and CI logs)."""
         lines = [f"{self.metric} vs baseline {self.baseline!r} ({self.level} level, alpha {self.alpha}; "
                  f"{self.interval_footing}):"]
-        lines += [_row_text(row, self.metric) for row in self.df.to_dict("records")]
+        lines += [_row_text(row, BINARY.get(self.metric, self.metric)) for row in self.df.to_dict("records")]
         lines += [f"note: {m}" for m in self.messages]
         return "\n".join(lines)
 
@@ -271,7 +306,7 @@ class Comparison:
         if self.df.empty:
             return f"<Comparison vs {self.baseline!r} on {self.metric}: empty — {'; '.join(self.messages)}>"
         parts = [f"{r['variant']}{'/' + str(r['category']) if 'category' in r else ''} {r['verdict']} "
-                 f"({_fmt_diff(r['diff'], self.metric)}, p_adj {r['p_adj']:.3g})"
+                 f"({_fmt_diff(r['diff'], BINARY.get(self.metric, self.metric))}, p_adj {r['p_adj']:.3g})"
                  for r in self.df.to_dict("records")]
         return f"<Comparison vs {self.baseline!r} on {self.metric}: {'; '.join(parts)}>"
 
