@@ -321,3 +321,13 @@ def test_in_code_an_output_may_be_a_constraint_a_mapping_or_inline_json_text():
     assert from_constraint.content_hash == from_mapping.content_hash == from_text.content_hash
     with pytest.raises(ValidationError, match="inline JSON but does not parse"):
         Prompt(name="t", version="1", model="local:gemma-3-270m", output={"json_schema": "{type: object"})
+
+
+def test_diff_shows_a_declared_output_and_sampling_params_that_change_the_hash():
+    free = pl.Prompt(name="p", version="1", model="fake:m")
+    constrained = free.with_changes(output={"labels": ["yes", "no"]}, seed=7)
+    assert free.content_hash != constrained.content_hash
+    changed = pl.diff(free, constrained)
+    assert changed.changed == ("params", "output")
+    assert "seed: None → 7" in changed.text() and '"labels": ["yes", "no"]' in changed.text()
+    assert pl.diff(constrained, constrained).changes == ()

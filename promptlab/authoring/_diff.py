@@ -29,7 +29,7 @@ class Change:
     new: Any
 
 
-DIFF_SECTIONS = ("system", "examples", "template", "model", "params", "changelog")
+DIFF_SECTIONS = ("system", "examples", "template", "model", "params", "output", "changelog")
 
 
 class PromptDiff:
@@ -106,10 +106,23 @@ def _example(pair: tuple[Any, str]) -> str:
     return f"{pair[0]!r} → {pair[1]!r}"
 
 
+# every behaviour-defining field besides the texts and examples: a change to any of them changes the hash
+_PARAMS = ("temperature", "max_tokens", "stop", "top_p", "seed", "frequency_penalty", "presence_penalty")
+
+
 def _param_changes(a: Prompt, b: Prompt) -> list[Change]:
     changes = [Change("model", "model", a.model, b.model)] if a.model != b.model else []
-    return changes + [Change("params", f, getattr(a, f), getattr(b, f)) for f in ("temperature", "max_tokens", "stop")
-                      if getattr(a, f) != getattr(b, f)]
+    changes += [Change("params", f, getattr(a, f), getattr(b, f)) for f in _PARAMS if getattr(a, f) != getattr(b, f)]
+    if a.output != b.output:
+        changes.append(Change("output", "output", _output(a), _output(b)))
+    return changes
+
+
+def _output(prompt: Prompt) -> str | None:
+    """The declared output as the prompt file writes it (None: free text)."""
+    if prompt.output is None:
+        return None
+    return json.dumps(prompt.output.model_dump(exclude_none=True), ensure_ascii=False, sort_keys=True)
 
 
 def _changelog_changes(a: Prompt, b: Prompt) -> list[Change]:
