@@ -3,7 +3,8 @@
     python bench/structured.py [--sample N] [--rounds 1]
 
 For each bundled classification suite (sentiment: 4 labels; support tickets: 8 labels, two template variables)
-the suite's own prompt runs twice on the local Gemma model, uncached: as written (free text), and with
+the suite's own prompt (with its few-shot examples, then without them) runs twice on the local Gemma model,
+uncached: as written (free text), and with
 ``output: {labels: <the suite's labels>}`` (llama.cpp's choice grammar: the model can only answer a label).
 Both variants answer the same cases, so they are compared paired by case:
 
@@ -33,6 +34,9 @@ TASKS = {
     "sentiment": ("suites/sentiment.yaml", "prompts/classification/sentiment.yaml"),
     "support tickets": ("suites/support_tickets.yaml", "prompts/support/ticket_intent.yaml"),
 }
+# Each prompt also runs without its few-shot examples: the examples teach a base model the answer's shape, so the
+# zero-shot prompt is where free text drifts off the label set (and where a grammar has something to fix).
+SHOTS = ("few-shot", "zero-shot")
 
 
 def variants(suite: pl.Suite, prompt: pl.Prompt, constrained_first: bool) -> dict[str, pl.Prompt]:
@@ -73,7 +77,10 @@ def main() -> None:
         suite = pl.load_suite(ROOT / suite_path)
         if args.sample:
             suite = suite.sample(args.sample, seed=0)
-        measure(name, suite, pl.load_prompt(ROOT / prompt_path), args.rounds)
+        prompt = pl.load_prompt(ROOT / prompt_path)
+        for shots in SHOTS:
+            shaped = prompt if shots == "few-shot" else prompt.with_changes(few_shot_examples=())
+            measure(f"{name}, {shots}", suite, shaped, args.rounds)
     print("\nload:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
 
 
