@@ -348,3 +348,19 @@ def test_json_classification_is_null_without_a_label_set(project):
     (project / "suite.yaml").write_text(SUITE.replace("labels: [positive, negative]\n", ""))
     assert evaluate(script(), "--json", "out.json") == 0
     assert validate(project / "out.json")["classification"] is None
+
+
+def test_json_carries_format_compliance_when_the_prompt_declares_its_output(project):
+    from statsmodels.stats.proportion import proportion_confint
+
+    (project / "c.yaml").write_text(PROMPT.format(name="c", system="Classify.")
+                                    + "output:\n  labels: [positive, negative]\n  retries: 0\n")
+    assert evaluate(script(ugly={3, 5}, failed={7}), "--json", "out.json", prompts=("C=c.yaml",)) == 0
+    (row,) = validate(project / "out.json")["format"]
+    # 39 answers (one call failed), 37 of them one of the labels; proportion_confint(37, 39, method="wilson")
+    low, high = proportion_confint(37, 39, method="wilson")
+    assert (row["n"], row["failed_calls"]) == (39, 1)
+    assert row["compliance"] == pytest.approx(37 / 39)
+    assert (row["ci_low"], row["ci_high"]) == (pytest.approx(low), pytest.approx(high))
+    assert evaluate(script(), "--json", "free.json") == 0
+    assert validate(project / "free.json")["format"] is None  # free text: no verdict, so no number

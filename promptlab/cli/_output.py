@@ -283,6 +283,14 @@ def classification_document(found: Classification | None) -> dict[str, Any] | No
             "comparison": None if found.comparison is None else _records(found.comparison)}
 
 
+def format_document(results: Results) -> list[dict[str, Any]] | None:
+    """Format compliance per variant × model with its Wilson interval, when any answer has a format verdict
+    (a prompt that declares ``output:``); null otherwise."""
+    if "format_ok" not in results.df or results.df["format_ok"].isna().all():
+        return None
+    return _records(results.format_compliance())
+
+
 def _runs(results: Results) -> list[dict[str, Any]]:
     return [plain(meta) for meta in (results.meta.get("runs") or [results.meta])]
 
@@ -297,6 +305,7 @@ def document(outcome: Outcome) -> dict[str, Any]:
         "summary": {"confidence": 0.95, "rows": summary, "by_category": _by_category(outcome.results)},
         "comparison": comparison_document(outcome.comparison),
         "classification": classification_document(outcome.classification),
+        "format": format_document(outcome.results),
         "baseline": None if against is None else {"file": str(against.path), "run_ids": against.run_ids,
                                                   "comparison": comparison_document(against.comparison)},
         "gates": [plain(asdict(gate)) for gate in outcome.gates],
