@@ -236,7 +236,8 @@ def _dump(review: ReviewFile) -> str:
 # ---- using the verdicts -------------------------------------------------------------------------------------
 def apply_reviews(df: pd.DataFrame, reviews: pd.DataFrame) -> pd.DataFrame:
     """``df`` (a results frame) with ``passed`` set from the human verdicts that match a row, and ``human``
-    (the verdict, NA where none) and ``overridden`` (the human changed the scorer's verdict) added.
+    (the verdict, NA where none), ``human_comment`` and ``overridden`` (the human changed the scorer's verdict)
+    added.
 
     A verdict matches a row on ``case_id``, and on ``variant`` and ``run_id`` when it names them; a verdict
     naming the run wins over one for every run, one naming the variant over one for every variant. It holds
@@ -248,6 +249,7 @@ def apply_reviews(df: pd.DataFrame, reviews: pd.DataFrame) -> pd.DataFrame:
                             "pl.evaluation.load_reviews(suite) or a frame with case_id, variant, run_id, human.")
     out = df.copy()
     human = pd.Series(pd.NA, index=out.index, dtype="string")
+    comment = pd.Series(pd.NA, index=out.index, dtype="string")
     # least specific first, so a verdict naming the variant and the run is written last and wins
     ranked = reviews.assign(_rank=reviews.get("variant", pd.Series(pd.NA, index=reviews.index)).notna().astype(int)
                             + 2 * reviews.get("run_id", pd.Series(pd.NA, index=reviews.index)).notna().astype(int))
@@ -257,9 +259,11 @@ def apply_reviews(df: pd.DataFrame, reviews: pd.DataFrame) -> pd.DataFrame:
             value = record.get(column)
             if value is not None and value is not pd.NA and not (isinstance(value, float) and value != value):
                 match &= out[column].astype("string") == str(value)
-        human[match.fillna(False).astype(bool)] = record["human"]
+        match = match.fillna(False).astype(bool)
+        human[match] = record["human"]
+        comment[match] = record.get("comment") if isinstance(record.get("comment"), str) else pd.NA
     verdict = human.map({"pass": True, "fail": False}, na_action="ignore").astype("boolean")
     out["overridden"] = (verdict.notna() & (out["passed"].astype("boolean") != verdict).fillna(True)).astype(bool)
     out["passed"] = verdict.where(verdict.notna(), out["passed"].astype("boolean")).astype("boolean")
-    out["human"] = human
+    out["human"], out["human_comment"] = human, comment
     return out
