@@ -156,3 +156,34 @@ def test_static_fallback_and_the_mimebundle(suite_file):
     assert static_html(viewer.table, limit=2).count("<tr data-case=") == 2
     with pytest.raises(ArgumentError, match="Results"):
         pl.view([1, 2])
+
+
+def test_concatenated_runs_keep_a_row_per_run_and_verdicts_per_run(suite_file, tmp_path):
+    first, second = run(suite_file), run(suite_file)
+    both = pl.Results.concat([first, second])
+    viewer = pl.view(both, suite=suite_file)
+    assert len(viewer.table) == 8 and viewer.table["run_id"].nunique() == 2
+    assert f"run {second.meta['run_id']}" in viewer.case.options[4][0]
+    viewer.case.value = viewer.case.options[4][1]  # the second run's case a
+    viewer.form["variant"].value, viewer.form["verdict"].value = "B", "fail"
+    viewer.form["save"].click()
+    frame = load_reviews(suite_file)
+    assert frame[["case_id", "variant", "run_id", "human"]].values.tolist() == [["a", "B", second.meta["run_id"],
+                                                                                 "fail"]]
+    human = viewer.table.set_index(["run_id", "case_id"])["human:B"]
+    assert human[(second.meta["run_id"], "a")] == "fail"
+    assert pd.isna(human[(first.meta["run_id"], "a")])
+    # accuracy of B over both runs: the scorer passes a and c in each (4 of 8); the verdict takes one away
+    assert viewer.accuracy.set_index("variant").loc["B", "passed"] == 3
+
+
+def test_a_frame_without_run_ids_still_reviews(suite_file, tmp_path):
+    df = run(suite_file).df.assign(run_id=pd.NA)
+    viewer = pl.view(df, review_file=tmp_path / "r.review.yaml")
+    assert len(viewer.table) == 4
+    viewer.case.value = viewer.case.options[0][1]
+    viewer.form["verdict"].value = "fail"
+    viewer.form["save"].click()
+    frame = load_reviews(tmp_path / "r.review.yaml")
+    assert frame.loc[0, "case_id"] == "a" and pd.isna(frame.loc[0, "run_id"]) and pd.isna(frame.loc[0, "variant"])
+    assert viewer.accuracy["passed"].tolist() == [2, 1]  # A: b, c (a overridden); B: c

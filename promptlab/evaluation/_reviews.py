@@ -177,7 +177,8 @@ def reviews_frame(verdicts: list[Verdict]) -> pd.DataFrame:
 # ---- writing ------------------------------------------------------------------------------------------------
 def record_verdict(path: str | Path, case_id: str, human: str | None, *, variant: str | None = None,
                    run_id: str | None = None, comment: str = "", score: float | None = None,
-                   reviewer: str | None = None, suite_file: str | Path | None = None) -> Path:
+                   reviewer: str | None = None, suite_file: str | Path | None = None,
+                   suite_name: str | None = None) -> Path:
     """Write one verdict into the review file at ``path`` (replacing the verdict on the same case, variant and
     run), or remove it when ``human`` is None. Atomic, and under a lock so two reviewers both land.
 
@@ -190,6 +191,7 @@ def record_verdict(path: str | Path, case_id: str, human: str | None, *, variant
         score: the human's score on the judge's scale, for a judged task.
         reviewer: who (default: the acting user, `current_actor`).
         suite_file: the suite file, recorded with its content hash.
+        suite_name: the suite's name, recorded as ``suite`` when it has no file (and the file names none yet).
     """
     from filelock import FileLock
 
@@ -207,6 +209,8 @@ def record_verdict(path: str | Path, case_id: str, human: str | None, *, variant
                                 at=dt.datetime.now(dt.UTC).replace(microsecond=0)))
         if suite_file is not None:
             review.suite, review.suite_hash = _shown(Path(suite_file)), file_hash(Path(suite_file))
+        elif suite_name and not review.suite:
+            review.suite = str(suite_name)
         review.verdicts = kept
         atomic_write(path, _dump(review))
     return path

@@ -26,7 +26,7 @@ from ..errors import ArgumentError, UnknownNameError
 
 ALL = "(all)"
 ALL_VARIANTS = "(every variant)"
-KEYS = ["case_id", "model", "repeat"]
+KEYS = ["run_id", "case_id", "model", "repeat"]  # several runs concatenated: one row per run
 SORTS = ("suite order", "case id", "category", "failures first", "disagreements first")
 STATIC_LIMIT = 500  # rows in the static table (a shared file stays readable); the count says when more exist
 
@@ -34,10 +34,11 @@ STATIC_LIMIT = 500  # rows in the static table (a shared file stays readable); t
 # ---- the table ------------------------------------------------------------------------------------------------
 def review_table(df: pd.DataFrame, tags: dict[str, tuple[str, ...]] | None = None,
                  reviews: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per case × model × repeat, in suite order, with per variant ``output:``, ``passed:`` (the
-    scorer's), ``score:``, ``reason:``, ``judge:`` (criterion scores), ``run_id:``, ``human:``, ``comment:``,
-    ``errored:`` and ``error:`` columns, plus ``tags``, ``failed`` (a variant failed or its call failed),
-    ``disagree``, ``reviewed`` (a human verdict covers a variant) and ``text`` (lower-case, for search).
+    """One row per case × model × repeat (× run, for concatenated runs), in suite order, with per variant
+    ``output:``, ``passed:`` (the scorer's), ``score:``, ``reason:``, ``judge:`` (criterion scores), ``run_id:``,
+    ``human:``, ``comment:``, ``errored:`` and ``error:`` columns, plus ``tags``, ``failed`` (a variant failed or
+    its call failed), ``disagree``, ``reviewed`` (a human verdict covers a variant) and ``text`` (lower-case, for
+    search).
 
     Args:
         df: a results frame.
@@ -55,9 +56,9 @@ def review_table(df: pd.DataFrame, tags: dict[str, tuple[str, ...]] | None = Non
     frame = reviewed.assign(
         judge=[_judge_text(row, judge_columns) for row in reviewed[judge_columns].to_dict("records")]
         if judge_columns else "",
-        errored=reviewed["error_type"].notna(), scorer_passed=df["passed"])
+        errored=reviewed["error_type"].notna(), scorer_passed=df["passed"], run_of=reviewed["run_id"])
     values = {"output": "output", "passed": "scorer_passed", "score": "score", "reason": "reason", "judge": "judge",
-              "run_id": "run_id", "human": "human", "comment": "human_comment", "errored": "errored",
+              "run_id": "run_of", "human": "human", "comment": "human_comment", "errored": "errored",
               "error": "error"}
     first = frame.drop_duplicates(KEYS).set_index(KEYS)[["category", "input", "expected"]]
     table = first
@@ -158,9 +159,10 @@ def sort_choices(variants: list[str]) -> list[str]:
     return [*SORTS, *(f"score {v}" for v in variants)]
 
 
-def row_label(row: dict) -> str:
-    """How a row is named in the case list: ``neg-003 · model · #0``."""
-    return f"{row['case_id']} · {row['model']} · #{row['repeat']}"
+def row_label(row: dict, with_run: bool = False) -> str:
+    """How a row is named in the case list: ``neg-003 · model · #0`` (`` · run <id>`` when runs are mixed)."""
+    run = f" · run {_as_text(row['run_id'])}" if with_run else ""
+    return f"{row['case_id']} · {row['model']} · #{row['repeat']}{run}"
 
 
 # ---- HTML ------------------------------------------------------------------------------------------------------
@@ -185,10 +187,11 @@ def rows_html(table: pd.DataFrame, limit: int = 50) -> str:
     variants = variants_of(table)
     header = "".join(f"<th>{esc(v)}</th>" for v in variants)
     body = []
+    with_run = table["run_id"].nunique(dropna=False) > 1
     for row in table.head(limit).to_dict("records"):
         cells = "".join(f"<td>{_mark(row[f'passed:{v}'], row[f'errored:{v}'])}{_human(row[f'human:{v}'])} "
                         f"{esc(truncate(_as_text(row[f'output:{v}']), 80))}</td>" for v in variants)
-        body.append(f"<tr data-case='{esc(row['case_id'])}'><td>{esc(row_label(row))}</td>"
+        body.append(f"<tr data-case='{esc(row['case_id'])}'><td>{esc(row_label(row, with_run))}</td>"
                     f"<td>{esc(_as_text(row['category']))}</td><td>{esc(', '.join(row['tags']))}</td>"
                     f"<td>{esc(truncate(_as_text(row['input']), 120))}</td>"
                     f"<td>{esc(truncate(_as_text(row['expected']), 60))}</td>{cells}</tr>")
@@ -219,7 +222,7 @@ def case_html(row: dict) -> str:
     facts = (f"<p><b>input</b></p><pre>{esc(_as_text(row['input']))}</pre>"
              f"<p><b>expected</b></p><pre>{esc(_as_text(row['expected']))}</pre>"
              + paragraph(f"category {_as_text(row['category'])} · tags {', '.join(row['tags']) or '–'}", "pl-muted"))
-    return card(f"Case {row_label(row)}", facts,
+    return card(f"Case {row_label(row, with_run=True)}", facts,
                 f"<table class='pl-view-case'><thead><tr><th></th>{head}</tr></thead><tbody>{''.join(lines)}"
                 "</tbody></table>")
 
@@ -323,10 +326,11 @@ class ReviewViewer:
         self.accuracy = self.results.human_accuracy(self.reviews) if has else None
 
     def record(self, case_id: str, human: str | None, *, variant: str | None = None, comment: str = "",
-               model: str | None = None, score: float | None = None) -> Path:
+               model: str | None = None, run_id: str | None = None, score: float | None = None) -> Path:
         """Write a human verdict on ``case_id`` (one variant, or every variant when None) for the run these
-        results come from; ``human=None`` removes it. Returns the review file."""
-        from ..evaluation._reviews import record_verdict
+        results come from (``run_id`` picks one when they hold several; without it the verdict holds for every
+        run); ``human=None`` removes it. Returns the review file."""
+        from ..evaluation._reviews import record_verdict, suite_name_of
 
         if self.review_file is None:
             raise ArgumentError("these results name no suite, so there is no review file to write; open the viewer "
@@ -334,6 +338,8 @@ class ReviewViewer:
         rows = self.table[self.table["case_id"] == str(case_id)]
         if model is not None:
             rows = rows[rows["model"] == model]
+        if run_id is not None:
+            rows = rows[rows["run_id"] == run_id]
         if rows.empty:
             raise UnknownNameError(f"case {case_id!r} is not in these results; cases include "
                                    f"{list(pd.unique(self.table['case_id']))[:10]!r}.")
@@ -342,7 +348,8 @@ class ReviewViewer:
         runs = {_as_text(r) for v in ([variant] if variant else self.variants) for r in rows[f"run_id:{v}"]} - {""}
         path = record_verdict(self.review_file, str(case_id), human, variant=variant,
                               run_id=runs.pop() if len(runs) == 1 else None, comment=comment, score=score,
-                              reviewer=self.reviewer, suite_file=self.suite_file)
+                              reviewer=self.reviewer, suite_file=self.suite_file,
+                              suite_name=suite_name_of(self.suite if self.suite is not None else self.results))
         self.reload()
         if self.widget is not None:
             self.refresh()
@@ -400,7 +407,8 @@ class ReviewViewer:
                   f"{int(self.table['reviewed'].sum())} reviewed")
         self.summary.value = card("Review", paragraph(counts, "pl-muted"), accuracy_html(self.accuracy), notes)
         self.rows.value = rows_html(rows)
-        labels = [(row_label(r), i) for i, r in zip(rows.index, rows.to_dict("records"), strict=True)]
+        with_run = self.table["run_id"].nunique(dropna=False) > 1
+        labels = [(row_label(r, with_run), i) for i, r in zip(rows.index, rows.to_dict("records"), strict=True)]
         keep = self.case.value if self.case.value in rows.index else (labels[0][1] if labels else None)
         self.case.options = labels
         self.case.value = keep
@@ -420,7 +428,8 @@ class ReviewViewer:
         row = self.table.loc[index]
         variant = None if self.form["variant"].value == ALL_VARIANTS else self.form["variant"].value
         path = self.record(row["case_id"], None if verdict == "clear" else verdict, variant=variant,
-                           comment=self.form["comment"].value, model=row["model"])
+                           comment=self.form["comment"].value, model=row["model"],
+                           run_id=None if _missing(row["run_id"]) else row["run_id"])
         self.status.value = paragraph(f"saved: {row['case_id']} {variant or 'every variant'} → {verdict} in {path}",
                                       "pl-good")
 
