@@ -187,3 +187,26 @@ def test_a_frame_without_run_ids_still_reviews(suite_file, tmp_path):
     frame = load_reviews(tmp_path / "r.review.yaml")
     assert frame.loc[0, "case_id"] == "a" and pd.isna(frame.loc[0, "run_id"]) and pd.isna(frame.loc[0, "variant"])
     assert viewer.accuracy["passed"].tolist() == [2, 1]  # A: b, c (a overridden); B: c
+
+
+def test_a_judged_run_shows_the_judges_scores_and_rationale_and_takes_a_human_score(tmp_path):
+    import json
+
+    verdict = {"accuracy": {"score": 5, "reason": "names the flaw"}, "tone": {"score": 2, "reason": "curt <b>"}}
+    scorer = pl.judge(["accuracy", "tone"], pl.FakeProvider(json.dumps(verdict), model_name="judge"),
+                      pass_threshold=4.0, cache=False)
+    suite = pl.Suite("security")
+    suite.add_case("query = 'SELECT ' + x", "SQL injection", id="sqli", tags=["sql"])
+    results = pl.run(suite, PROMPT, pl.FakeProvider("SQL injection."), scorer=scorer, progress=False, cache=False)
+    viewer = pl.view(results, suite=suite, review_file=tmp_path / "j.review.yaml")
+    detail = viewer.detail.value
+    # the judge: (5 + 2) / 2 = 3.5 on its 1-5 scale, under the 4.0 bar, so the scorer says fail
+    assert "accuracy 5 · tone 2 · overall 3.5" in detail and "<span class='pl-bad'>✗</span>" in detail
+    assert "tone 2: curt &lt;b&gt;" in detail and "curt <b>" not in detail
+    assert list(viewer.controls["tag"].options) == ["(all)", "sql"]
+    viewer.form["verdict"].value, viewer.form["score"].value = "pass", "four"
+    viewer.form["save"].click()
+    assert "not a number" in viewer.status.value and not (tmp_path / "j.review.yaml").exists()
+    viewer.form["score"].value = " 4 "
+    viewer.form["save"].click()
+    assert load_reviews(tmp_path / "j.review.yaml")[["human", "score"]].values.tolist() == [["pass", 4.0]]

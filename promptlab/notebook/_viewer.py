@@ -81,7 +81,10 @@ def _flags(table: pd.DataFrame, variants: list[str], tags: dict[str, tuple[str, 
     human = table[[f"human:{v}" for v in variants]]
     searched = ["case_id", "input", "expected", *[f"{p}:{v}" for p in ("output", "reason", "comment")
                                                    for v in variants]]
-    text = table[searched].apply(lambda row: " ".join(_as_text(x) for x in row).lower(), axis=1)
+    text = table["case_id"].map(_as_text)
+    for column in searched[1:]:  # column by column: a row-wise apply is slow on thousands of rows
+        text = text + " " + table[column].map(_as_text, na_action=None)
+    text = text.str.lower()
     return table.assign(tags=table["case_id"].map(lambda c: tuple(tags.get(str(c), ()))),
                         failed=failed.astype(bool).to_numpy(), disagree=disagree.astype(bool).to_numpy(),
                         reviewed=human.notna().any(axis=1).to_numpy(), text=text.to_numpy())
@@ -89,7 +92,8 @@ def _flags(table: pd.DataFrame, variants: list[str], tags: dict[str, tuple[str, 
 
 def _judge_text(row: dict, columns: list[str]) -> str:
     """``relevance 4 · tone 2``: the judge's criterion scores of one answer."""
-    return " · ".join(f"{c.removeprefix('score_')} {_as_text(row[c])}" for c in columns if not _missing(row[c]))
+    names = {c: "overall" if c == "score_overall_raw" else c.removeprefix("score_") for c in columns}
+    return " · ".join(f"{names[c]} {_as_text(row[c])}" for c in columns if not _missing(row[c]))
 
 
 def _missing(value: Any) -> bool:
@@ -383,6 +387,8 @@ class ReviewViewer:
             "variant": w.Dropdown(options=[ALL_VARIANTS, *self.variants], description="variant"),
             "verdict": w.ToggleButtons(options=["pass", "fail", "clear"], value=None, description="verdict"),
             "comment": w.Text(placeholder="why", description="comment"),
+            # text, not a number box: a blank score is no score (a number box would say 0)
+            "score": w.Text(placeholder="on the judge's scale (optional)", description="score"),
             "save": w.Button(description="Save verdict", button_style="primary",
                              disabled=self.review_file is None),
         }
@@ -394,7 +400,8 @@ class ReviewViewer:
         self.form["save"].on_click(lambda _button: self._save())
         filters = w.VBox([w.HBox([self.controls[k] for k in ("failures", "disagree", "unreviewed")]),
                           w.HBox([self.controls[k] for k in ("category", "tag", "search", "sort")])])
-        form = w.HBox([self.form[k] for k in ("variant", "verdict", "comment", "save")])
+        form = w.VBox([w.HBox([self.form[k] for k in ("variant", "verdict")]),
+                       w.HBox([self.form[k] for k in ("comment", "score", "save")])])
         self.refresh()
         return w.VBox([filters, self.summary, self.rows, self.case, self.detail, form, self.status])
 
@@ -425,10 +432,17 @@ class ReviewViewer:
         if index is None or verdict is None:
             self.status.value = paragraph("choose a case and a verdict first", "pl-bad")
             return
+        score = self.form["score"].value.strip()
+        try:
+            score_value = float(score) if score else None
+        except ValueError:
+            self.status.value = paragraph(f"score {score!r} is not a number: write one such as 4, or leave it blank",
+                                          "pl-bad")
+            return
         row = self.table.loc[index]
         variant = None if self.form["variant"].value == ALL_VARIANTS else self.form["variant"].value
         path = self.record(row["case_id"], None if verdict == "clear" else verdict, variant=variant,
-                           comment=self.form["comment"].value, model=row["model"],
+                           comment=self.form["comment"].value, model=row["model"], score=score_value,
                            run_id=None if _missing(row["run_id"]) else row["run_id"])
         self.status.value = paragraph(f"saved: {row['case_id']} {variant or 'every variant'} → {verdict} in {path}",
                                       "pl-good")
