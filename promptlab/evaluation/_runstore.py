@@ -208,13 +208,38 @@ def load_run(run_id: str) -> Results:
     return results
 
 
-def delete_runs(run_ids: list[str]) -> int:
-    """Delete the files of these runs (full ids); the number deleted."""
-    folder = runs_dir()
-    for run_id in run_ids:
-        for suffix in (".json", ".parquet", ".partial.jsonl"):
-            (folder / f"{run_id}{suffix}").unlink(missing_ok=True)
-    return len(run_ids)
+def gc_runs(keep: int | None = None, older_than_days: float | None = None, status: str | None = None,
+            dry_run: bool = False) -> list[str]:
+    """Delete stored runs; the ids deleted (or, with ``dry_run``, that would be), oldest first.
+
+    A run is deleted when it matches every condition given: not among the newest ``keep`` runs, started more than
+    ``older_than_days`` ago, and with this ``status``. A run still ``running`` is never deleted.
+
+    Raises:
+        ArgumentError: no condition given (gc never empties the store by default), or a bad value.
+    """
+    if keep is None and older_than_days is None and status is None:
+        raise ArgumentError("gc needs a condition: keep=N (the newest N stay), older_than_days=D, or status= "
+                            "(e.g. 'incomplete'); it never deletes every run by default.")
+    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 0):
+        raise ArgumentError(f"keep={keep!r} must be a whole number >= 0 (the newest runs kept).")
+    if older_than_days is not None and not (isinstance(older_than_days, int | float) and older_than_days >= 0):
+        raise ArgumentError(f"older_than_days={older_than_days!r} must be a number of days >= 0.")
+    listed = runs(status=status)
+    doomed = listed[listed["status"] != "running"]
+    if keep is not None:
+        doomed = doomed[~doomed["run_id"].isin(listed["run_id"].head(keep))]
+    if older_than_days is not None:
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=older_than_days)
+        started = doomed["started_at"].map(dt.datetime.fromisoformat)
+        doomed = doomed[started < cutoff]
+    ids = list(doomed["run_id"])[::-1]
+    if not dry_run:
+        folder = runs_dir()
+        for run_id in ids:
+            for suffix in (".parquet", ".partial.jsonl", ".json"):  # the entry last: a half-deleted run still lists
+                (folder / f"{run_id}{suffix}").unlink(missing_ok=True)
+    return ids
 
 
 def _entries() -> list[dict[str, Any]]:
