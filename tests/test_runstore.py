@@ -345,3 +345,57 @@ def _write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
 
+
+
+# ---- where runs come from: the eval command and a notebook ---------------------------------------------------
+PROMPT_FILE = """name: cli_prompt
+version: 1.0.0
+model: openai:m-1
+max_tokens: 5
+system: Classify.
+template: "{{ input }}"
+"""
+
+
+def test_a_run_of_promptlab_eval_is_recorded(project, monkeypatch):
+    from promptlab.cli import main
+    from promptlab.testing import FakeLLMServer, last_user_text
+
+    (project / "prompt.yaml").write_text(PROMPT_FILE, encoding="utf-8")
+    with FakeLLMServer(answers=lambda body: by_parity_text(last_user_text(body))) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.openai_base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-runs-secret")
+        assert main(["eval", "--suite", "suites/tiny.yaml", "--prompt", "prompt.yaml", "--sample", "6",
+                     "--quiet"]) == 0
+    listed = pl.runs()
+    assert len(listed) == 1 and listed.loc[0, "rows"] == 6 and listed.loc[0, "accuracy"] == "A: 1.000"
+    entry = run_entry(listed.loc[0, "run_id"])
+    assert entry["suite"]["path"] == "suites/tiny.yaml" and entry["suite"]["subset"][0]["sample"]["n"] == 6
+    assert entry["prompts"]["A"]["name"] == "cli_prompt" and entry["models_asked"] == ["openai:m-1"]
+    assert entry["git"]["commit"] == git(project, "rev-parse", "HEAD")
+    assert entry["cost_usd"] is None  # openai:m-1 has no price: unknown, not 0
+    stored = "".join(p.read_text(encoding="utf-8", errors="replace") for p in runs_dir().iterdir())
+    assert "sk-test-runs-secret" not in stored  # no key lands in the store
+
+
+def by_parity_text(text: str) -> str:
+    return "positive" if int(text.split()[-1]) % 2 == 0 else "negative"
+
+
+def test_a_run_in_a_notebook_is_recorded_as_one(project):
+    import nbformat
+    from nbclient import NotebookClient
+
+    code = ("import promptlab as pl\n"
+            "suite = pl.load_suite('suites/tiny.yaml').sample(4)\n"
+            "prompt = pl.Prompt(name='nb', version='0.1.0', model='fake:fake-model', template='Text: {{ input }}')\n"
+            "results = await pl.arun(suite, prompt, pl.FakeProvider('positive'), progress=False)\n"
+            "print(results.meta['run_id'])")
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(project)}}
+                   ).execute()
+    run_id = notebook.cells[0].outputs[0]["text"].strip()
+    entry = run_entry(run_id)
+    assert entry["entry_point"] == "notebook" and entry["status"] == "complete"
+    assert entry["suite"]["path"] == "suites/tiny.yaml" and entry["suite"]["cases"] == 4
+    assert entry["git"]["commit"] == git(project, "rev-parse", "HEAD") and entry["pid"] != os.getpid()
