@@ -37,7 +37,7 @@ FACE: dict[str, str] = {
     # running and results
     "run": "promptlab.evaluation", "arun": "promptlab.evaluation", "estimate": "promptlab.evaluation",
     "Results": "promptlab.evaluation", "Budget": "promptlab.evaluation", "ResponseCache": "promptlab.evaluation",
-    "load_eval": "promptlab.evaluation",
+    "load_eval": "promptlab.evaluation", "runs": "promptlab.evaluation", "load_run": "promptlab.evaluation",
     # scoring
     "Score": "promptlab.evaluation", "ExactMatch": "promptlab.evaluation", "Contains": "promptlab.evaluation",
     "AnyOf": "promptlab.evaluation", "Regex": "promptlab.evaluation", "JsonValid": "promptlab.evaluation",
