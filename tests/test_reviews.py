@@ -47,10 +47,16 @@ def test_review_path_beside_the_suite_or_under_the_runs_dir(tmp_path, monkeypatc
     assert review_path(str(suite_file.parent / "s.review.yaml")) == suite_file.parent / "s.review.yaml"
     monkeypatch.setenv("PROMPTLAB_RUNS_DIR", str(tmp_path / "runs"))
     assert review_path(pl.Suite("my suite/v2")) == tmp_path / "runs" / "reviews" / "my_suite_v2.review.yaml"
-    results = run(suite_file)  # the run's metadata names the suite; without its path, the runs dir
-    assert review_path(results) == tmp_path / "runs" / "reviews" / "s.review.yaml"
-    results.meta["suite"]["path"] = str(suite_file)
+    assert review_path(pl.load_suite(suite_file)) == suite_file.parent / "s.review.yaml"  # the suite knows its file
+    results = run(suite_file)  # the run records its suite file (relative to the project root when inside it)
     assert review_path(results) == suite_file.parent / "s.review.yaml"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
+    results.meta["suite"]["path"] = "suites/s.yaml"
+    monkeypatch.chdir(suite_file.parent)  # a notebook in a subfolder: the path is the project root's
+    assert review_path(results) == tmp_path / "suites" / "s.review.yaml"
+    results.meta["suite"]["path"] = None  # a suite built in code: the runs dir, by the suite's name
+    assert review_path(results) == tmp_path / "runs" / "reviews" / "s.review.yaml"
     with pytest.raises(ArgumentError, match="which suite"):
         review_path(object())
 
@@ -138,5 +144,4 @@ def test_human_accuracy_against_a_hand_count(suite_file, monkeypatch):
     assert table.loc["A", "accuracy_scorer"] == 0.75 and table.loc["B", "accuracy_scorer"] == 0.5
     low, high = proportion_confint(3, 4, alpha=0.05, method="wilson")  # statsmodels' Wilson interval
     assert table.loc["B", "ci_low"] == pytest.approx(low) and table.loc["B", "ci_high"] == pytest.approx(high)
-    results.meta["suite"]["path"] = str(suite_file)  # once the run records its suite file, no argument needed
-    assert results.human_accuracy()["passed"].tolist() == [4, 3]
+    assert results.human_accuracy()["passed"].tolist() == [4, 3]  # the run recorded its suite file

@@ -128,8 +128,9 @@ def test_every_variant_verdict_and_a_review_file_given_outright(suite_file, tmp_
     assert frame.loc[0, "case_id"] == "b" and pd.isna(frame.loc[0, "variant"])
     assert frame.loc[0, "run_id"] == results.meta["run_id"]  # both variants came from this one run
     assert viewer.table.set_index("case_id").loc["b", ["human:A", "human:B"]].tolist() == ["pass", "pass"]
-    assert viewer.tags == {}  # no suite given or recorded: no tags, and the tag filter offers none
-    assert list(viewer.controls["tag"].options) == ["(all)"]
+    # no suite given: the tags come from the suite file the run recorded
+    assert viewer.tags == {"a": (), "b": ("negation",), "c": ("injection",), "d": ("sarcasm", "negation")}
+    assert list(viewer.controls["tag"].options) == ["(all)", "injection", "negation", "sarcasm"]
     with pytest.raises(UnknownNameError, match="'zz'"):
         viewer.record("zz", "pass")
     with pytest.raises(UnknownNameError, match="variant 'C'"):
@@ -138,9 +139,16 @@ def test_every_variant_verdict_and_a_review_file_given_outright(suite_file, tmp_
 
 def test_without_a_suite_the_review_file_lives_under_the_runs_dir(suite_file, tmp_path, monkeypatch):
     monkeypatch.setenv("PROMPTLAB_RUNS_DIR", str(tmp_path / "runs"))
-    viewer = pl.view(run(suite_file))
-    assert viewer.review_file == tmp_path / "runs" / "reviews" / "s.review.yaml"
-    bare = pl.view(run(suite_file).df.drop(columns=[]))  # a bare frame names no suite: reading works, saving not
+    assert pl.view(run(suite_file)).review_file == suite_file.parent / "s.review.yaml"  # the run recorded its file
+    in_code = pl.Suite("s")  # a suite built in code has no file: its review file is under the runs dir
+    in_code.add_case("love it", "positive", id="a")
+    results = pl.run(in_code, PROMPT, pl.FakeProvider("positive"), progress=False, cache=False)
+    viewer = pl.view(results)
+    assert viewer.review_file == tmp_path / "runs" / "reviews" / "s.review.yaml" and viewer.tags == {}
+    assert list(viewer.controls["tag"].options) == ["(all)"]  # no suite file, no tags
+    viewer.record("a", "fail")
+    assert "suite: s\n" in viewer.review_file.read_text(encoding="utf-8")  # named by the suite's name
+    bare = pl.view(run(suite_file).df)  # a bare frame names no suite: reading works, saving not
     assert bare.review_file is None and bare.form["save"].disabled and "pass suite=" in bare.summary.value
     with pytest.raises(ArgumentError, match="no review file"):
         bare.record("a", "pass")
@@ -210,3 +218,14 @@ def test_a_judged_run_shows_the_judges_scores_and_rationale_and_takes_a_human_sc
     viewer.form["score"].value = " 4 "
     viewer.form["save"].click()
     assert load_reviews(tmp_path / "j.review.yaml")[["human", "score"]].values.tolist() == [["pass", 4.0]]
+
+
+def test_view_opens_a_recorded_run_by_its_id(suite_file):
+    results = run(suite_file)
+    viewer = pl.view(results.meta["run_id"][:8])  # the run store gives the rows and the suite file back
+    assert len(viewer.table) == 4 and viewer.review_file == suite_file.parent / "s.review.yaml"
+    assert set(viewer.table["run_id"]) == {results.meta["run_id"]} and viewer.tags["d"] == ("sarcasm", "negation")
+    viewer.record("d", "pass", variant="A")
+    assert load_reviews(suite_file)["run_id"].tolist() == [results.meta["run_id"]]
+    with pytest.raises(pl.errors.UsageError):
+        pl.view("no-such-run")

@@ -74,25 +74,22 @@ class ReviewFile(BaseModel):
 
 
 # ---- where the file is --------------------------------------------------------------------------------------
-def runs_dir() -> Path:
-    """The run store's folder: ``$PROMPTLAB_RUNS_DIR``, else ``<project root>/.promptlab/runs``."""
+def suite_file_of(source: Any) -> Path | None:
+    """The suite file behind ``source`` (a path, a `Suite` loaded from a file, or `Results` whose run recorded
+    its suite file), or None when nothing records one."""
     from ._cache import project_root
 
-    override = os.environ.get("PROMPTLAB_RUNS_DIR")
-    return Path(override) if override else project_root() / ".promptlab" / "runs"
-
-
-def suite_file_of(source: Any) -> Path | None:
-    """The suite file behind ``source`` (a path, a `Suite` that knows its file, or `Results` whose metadata
-    records it), or None when nothing records one."""
     if isinstance(source, str | os.PathLike):
         return Path(source)
-    if hasattr(source, "meta"):  # Results: the run's metadata names its suite (a path once provenance records it)
-        suite = source.meta.get("suite") or {}
-        found = next((suite.get(k) for k in ("path", "file") if suite.get(k)), None)
-        return Path(found) if found else None
-    found = next((getattr(source, k, None) for k in ("path", "source") if getattr(source, k, None)), None)
-    return Path(found) if isinstance(found, str | os.PathLike) else None
+    if hasattr(source, "meta"):  # Results: the run's provenance names its suite file, relative to the project root
+        found = (source.meta.get("suite") or {}).get("path")
+        if not found:
+            return None
+        path = Path(found)
+        return path if path.is_absolute() or path.exists() else project_root() / path
+    known = getattr(source, "source", None)  # a Suite loaded from a file knows it
+    found = known.get("path") if isinstance(known, dict) else None
+    return Path(found) if found else None
 
 
 def suite_name_of(source: Any) -> str | None:
@@ -116,6 +113,8 @@ def review_path(source: Any) -> Path:
     if not name:
         raise ArgumentError(f"cannot tell which suite {type(source).__name__} {str(source)[:80]!r} belongs to, so "
                             "not where its review file is. Pass the suite file's path, the Suite, or review_file=.")
+    from ._runstore import runs_dir
+
     safe = re.sub(r"[^\w.-]+", "_", str(name)).strip("._") or "suite"
     return runs_dir() / "reviews" / f"{safe}{REVIEW_SUFFIX}"
 

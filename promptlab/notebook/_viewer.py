@@ -275,13 +275,15 @@ class ReviewViewer:
 
     def __init__(self, results: Any, *, suite: Any = None, review_file: str | Path | None = None,
                  reviewer: str | None = None):
-        from ..evaluation import Results
+        from ..evaluation import Results, load_run
 
+        if isinstance(results, str):  # a run id (or a unique prefix) from pl.runs()
+            results = load_run(results)
         if isinstance(results, pd.DataFrame):
             results = Results(results)
         if not isinstance(results, Results):
-            raise ArgumentError(f"pl.view needs the Results of a run (what pl.run returned, or Results.load(path)), "
-                                f"got {type(results).__name__}.")
+            raise ArgumentError(f"pl.view needs the Results of a run (what pl.run returned, Results.load(path)) or "
+                                f"a run id from pl.runs(), got {type(results).__name__}.")
         self.results, self.suite, self.reviewer = results, suite, reviewer
         self.notes: list[str] = []
         self.review_file = self._review_file(review_file)
@@ -468,7 +470,7 @@ def view(results: Any, *, suite: Any = None, review_file: str | Path | None = No
     """Open the review viewer on ``results`` (display the returned object in a notebook cell).
 
     Args:
-        results: the `Results` of a run (or its frame).
+        results: the `Results` of a run (or its frame), or a recorded run's id or unique prefix (``pl.runs()``).
         suite: the suite file (path) or `Suite` the run used: its cases' tags, and the review file beside the
             suite file. Default: the suite the results record (their file once recorded, else their suite's
             name, whose review file lives under the runs dir's ``reviews/``).
