@@ -145,3 +145,14 @@ def test_human_accuracy_against_a_hand_count(suite_file, monkeypatch):
     low, high = proportion_confint(3, 4, alpha=0.05, method="wilson")  # statsmodels' Wilson interval
     assert table.loc["B", "ci_low"] == pytest.approx(low) and table.loc["B", "ci_high"] == pytest.approx(high)
     assert results.human_accuracy()["passed"].tolist() == [4, 3]  # the run recorded its suite file
+
+
+def test_the_review_dir_follows_the_run_stores_rule(tmp_path, monkeypatch):
+    from promptlab.evaluation._runstore import runs_dir
+
+    for value in (str(tmp_path / "elsewhere"), None):
+        if value is None:
+            monkeypatch.delenv("PROMPTLAB_RUNS_DIR")
+        else:
+            monkeypatch.setenv("PROMPTLAB_RUNS_DIR", value)
+        assert review_path(pl.Suite("x")) == runs_dir() / "reviews" / "x.review.yaml"

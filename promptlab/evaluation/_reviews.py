@@ -113,10 +113,17 @@ def review_path(source: Any) -> Path:
     if not name:
         raise ArgumentError(f"cannot tell which suite {type(source).__name__} {str(source)[:80]!r} belongs to, so "
                             "not where its review file is. Pass the suite file's path, the Suite, or review_file=.")
-    from ._runstore import runs_dir
-
     safe = re.sub(r"[^\w.-]+", "_", str(name)).strip("._") or "suite"
-    return runs_dir() / "reviews" / f"{safe}{REVIEW_SUFFIX}"
+    return _runs_dir() / "reviews" / f"{safe}{REVIEW_SUFFIX}"
+
+
+def _runs_dir() -> Path:
+    """The run store's folder, by the rule `_runstore.runs_dir` follows (``$PROMPTLAB_RUNS_DIR``, else
+    ``<project root>/.promptlab/runs``); importing it would close a circle (_runstore → _results → here)."""
+    from ._cache import project_root
+
+    override = os.environ.get("PROMPTLAB_RUNS_DIR")
+    return Path(override) if override else project_root() / ".promptlab" / "runs"
 
 
 def file_hash(path: Path) -> str | None:
