@@ -229,3 +229,13 @@ def test_view_opens_a_recorded_run_by_its_id(suite_file):
     assert load_reviews(suite_file)["run_id"].tolist() == [results.meta["run_id"]]
     with pytest.raises(pl.errors.UsageError):
         pl.view("no-such-run")
+
+
+def test_a_changed_suite_file_flags_the_verdicts_as_stale(suite_file):
+    viewer = pl.view(run(suite_file), suite=suite_file)
+    viewer.record("a", "pass")
+    assert not viewer.stale and "changed since" not in viewer.summary.value
+    suite_file.write_text(SUITE_TEXT.replace("love it", "love it!"), encoding="utf-8")
+    viewer.reload()
+    viewer.refresh()
+    assert viewer.stale and "the suite file changed since these verdicts were recorded" in viewer.summary.value

@@ -323,9 +323,12 @@ class ReviewViewer:
 
     def reload(self) -> None:
         """Read the review file again and rebuild the table and the human-corrected accuracy."""
-        from ..evaluation._reviews import read_review_file, reviews_frame
+        from ..evaluation._reviews import file_hash, read_review_file, reviews_frame
 
-        self.reviews = reviews_frame(read_review_file(self.review_file).verdicts) if self.review_file else None
+        review = read_review_file(self.review_file) if self.review_file else None
+        self.reviews = reviews_frame(review.verdicts) if review else None
+        self.stale = bool(review and review.suite_hash and self.suite_file
+                          and review.suite_hash != file_hash(self.suite_file))
         self.table = review_table(self.results.df, self.tags, self.reviews)
         self.variants = variants_of(self.table)
         has = self.reviews is not None and len(self.reviews)
@@ -410,7 +413,9 @@ class ReviewViewer:
     def refresh(self) -> None:
         """Redraw the counts, the table and the case list for the current filters."""
         rows = self.filtered()
-        notes = "".join(paragraph(n, "pl-muted") for n in self.notes)
+        stale = ["the suite file changed since these verdicts were recorded: check them against the cases"] \
+            if self.stale else []
+        notes = "".join(paragraph(n, "pl-muted") for n in [*self.notes, *stale])
         counts = (f"{len(rows)} of {len(self.table)} rows · {int(self.table['failed'].sum())} with a failure · "
                   f"{int(self.table['disagree'].sum())} where the variants disagree · "
                   f"{int(self.table['reviewed'].sum())} reviewed")
