@@ -26,6 +26,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import warnings
 from decimal import Decimal
 from pathlib import Path
@@ -311,31 +312,30 @@ def _subset_text(subset: list[dict] | None) -> str | None:
 
 # ---- pieces ---------------------------------------------------------------------------------------------
 class _GitProbe:
-    """``git rev-parse HEAD`` and ``git status --porcelain``, started now and read at the end of the run."""
+    """``git rev-parse HEAD`` and ``git status --porcelain``, asked on a thread while the calls are made (starting
+    a process costs milliseconds the event loop should not wait for) and read at the end of the run."""
 
     def __init__(self, root: Path):
-        try:
-            self._procs = [subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                            text=True)
-                           for cmd in (["git", "rev-parse", "HEAD"], ["git", "status", "--porcelain", "-uno"])]
-        except OSError:  # no git on this machine: commit and dirty flag are unknown
-            self._procs = []
+        self._found: dict[str, Any] = {"commit": None, "dirty": None}
+        self._thread = threading.Thread(target=self._ask, args=(root,), name="promptlab-git-probe", daemon=True)
+        self._thread.start()
+
+    def _ask(self, root: Path) -> None:
+        outs = []
+        for cmd in (["git", "rev-parse", "HEAD"], ["git", "status", "--porcelain", "-uno"]):
+            try:
+                done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=10)
+            except (OSError, subprocess.SubprocessError):  # no git on this machine, or it hung
+                return
+            if done.returncode != 0:  # not a git checkout
+                return
+            outs.append(done.stdout)
+        self._found = {"commit": outs[0].strip() or None, "dirty": bool(outs[1].strip())}
 
     def result(self) -> dict[str, Any]:
         """``{"commit": sha or None, "dirty": bool or None}`` (None: not a git checkout, or no git)."""
-        if not self._procs:
-            return {"commit": None, "dirty": None}
-        outs = []
-        for proc in self._procs:
-            try:
-                out, _ = proc.communicate(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                out = None
-            outs.append(out if proc.returncode == 0 else None)
-        commit, status = outs
-        return {"commit": commit.strip() if commit else None, "dirty": bool(status.strip()) if status is not None
-                else None}
+        self._thread.join(timeout=15)
+        return dict(self._found)
 
 
 def _alive(host: str | None, pid: int | None) -> bool:
