@@ -20,6 +20,7 @@ unscored) and ``incomplete`` (an error stopped it, or its process died without e
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
 import os
@@ -156,7 +157,9 @@ def suite_provenance(suite: Any) -> dict[str, Any]:
     """The suite as a run records it: name, file (relative to the project root when inside it), the file's sha256,
     cases in the file, the case ids run and how they were cut from the file (sample, filter)."""
     source = getattr(suite, "source", None) or {}
-    return {"name": suite.name, "path": _relative(source.get("path")), "sha256": source.get("sha256"),
+    # the file's bytes when read from one; a suite built in code is known by its cases (their YAML layout)
+    digest, of = (source["sha256"], "file") if source.get("sha256") else (_cases_sha256(suite), "cases")
+    return {"name": suite.name, "path": _relative(source.get("path")), "sha256": digest, "sha256_of": of,
             "cases_in_file": source.get("cases"), "cases": len(suite), "case_ids": [case.id for case in suite],
             "subset": list(getattr(suite, "subset", []) or []),
             "labels": list(suite.labels) if suite.labels else None}
@@ -357,6 +360,14 @@ def _entry_point() -> str:
     """What started the process: ``notebook`` for a Jupyter kernel, else the script or command's name."""
     argv0 = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
     return "notebook" if "ipykernel" in sys.modules and "ipykernel" in " ".join(sys.argv) else argv0
+
+
+def _cases_sha256(suite: Any) -> str | None:
+    try:
+        text = json.dumps(suite.to_dict(), sort_keys=True, ensure_ascii=False, default=str)
+    except (TypeError, ValueError, AttributeError):  # a case holding something with no text form
+        return None
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _relative(path: str | None) -> str | None:
