@@ -109,8 +109,7 @@ class RunRecorder:
             "finished_at": dt.datetime.now(dt.UTC).isoformat(), "git": self._git.result(),
             "cost_usd": cost, "cache": {"hits": state.hits, "misses": state.misses, "enabled": state.cache is not None},
         })
-        return {"status": status, "git": self.entry["git"], "suite": self.entry["suite"],
-                "host": self.entry["host"], "pid": self.entry["pid"]}
+        return {"status": status, "git": self.entry["git"], "host": self.entry["host"], "pid": self.entry["pid"]}
 
     def _end(self, results: Results | None, ending: dict | None = None) -> None:
         if self._journal is not None:
@@ -153,14 +152,16 @@ def start_recording(run_id: str, prepared: Any, started: dt.datetime) -> RunReco
     return RunRecorder(run_id, entry, runs_dir()).begin()
 
 
-def suite_provenance(suite: Any) -> dict[str, Any]:
-    """The suite as a run records it: name, file (relative to the project root when inside it), the file's sha256,
-    cases in the file, the case ids run and how they were cut from the file (sample, filter)."""
+def suite_provenance(suite: Any, case_ids: bool = True) -> dict[str, Any]:
+    """The suite as a run records it: name, file (relative to the project root when inside it), the file's sha256
+    (a suite built in code: of its cases), cases in the file, the case ids run (unless ``case_ids=False``) and how
+    they were cut from the file (sample, filter)."""
     source = getattr(suite, "source", None) or {}
     # the file's bytes when read from one; a suite built in code is known by its cases (their YAML layout)
     digest, of = (source["sha256"], "file") if source.get("sha256") else (_cases_sha256(suite), "cases")
     return {"name": suite.name, "path": _relative(source.get("path")), "sha256": digest, "sha256_of": of,
-            "cases_in_file": source.get("cases"), "cases": len(suite), "case_ids": [case.id for case in suite],
+            "cases_in_file": source.get("cases"), "cases": len(suite),
+            **({"case_ids": [case.id for case in suite]} if case_ids else {}),
             "subset": list(getattr(suite, "subset", []) or []),
             "labels": list(suite.labels) if suite.labels else None}
 
@@ -207,7 +208,8 @@ def load_run(run_id: str) -> Results:
         results = Results.load(rows)
     else:
         results = _from_journal(path.with_name(f"{path.stem}.partial.jsonl"), path.stem, entry)
-    results.meta.update({"status": entry["status"], "suite": entry.get("suite", results.meta.get("suite")),
+    suite = {key: value for key, value in (entry.get("suite") or {}).items() if key != "case_ids"}  # in the rows
+    results.meta.update({"status": entry["status"], "suite": suite or results.meta.get("suite"),
                          "git": entry.get("git")})
     return results
 
@@ -223,8 +225,9 @@ def gc_runs(keep: int | None = None, older_than_days: float | None = None, statu
         ArgumentError: no condition given (gc never empties the store by default), or a bad value.
     """
     if keep is None and older_than_days is None and status is None:
-        raise ArgumentError("gc needs a condition: keep=N (the newest N stay), older_than_days=D, or status= "
-                            "(e.g. 'incomplete'); it never deletes every run by default.")
+        raise ArgumentError("gc needs a condition: keep=N / --keep N (the newest N stay), older_than_days=D / "
+                            "--older-than-days D, or status= / --status (e.g. incomplete); it never deletes every "
+                            "run by default.")
     if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 0):
         raise ArgumentError(f"keep={keep!r} must be a whole number >= 0 (the newest runs kept).")
     if older_than_days is not None and not (isinstance(older_than_days, int | float) and older_than_days >= 0):
