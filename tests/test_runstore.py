@@ -141,7 +141,7 @@ def test_runs_lists_newest_first_and_filters(project):
     second = pl.run(suite.filter(category="happy_path"), PROMPT, pl.FakeProvider("positive"), progress=False)
     listed = pl.runs()
     assert list(listed["run_id"]) == [second.meta["run_id"], first.meta["run_id"]]
-    assert list(listed["accuracy"]) == ["A: 0.500", "A: 1.000"]  # 6 of 12 say positive; all 12 by parity
+    assert list(listed["passed"]) == ["A: 6/12", "A: 12/12"]  # 6 of 12 expect positive; all 12 by parity
     assert listed.loc[0, "sample"] == "filter category=['happy_path']"
     assert len(pl.runs(limit=1)) == 1 and pl.runs(status="interrupted").empty
     assert len(pl.runs(suite="tiny")) == 2 and pl.runs(suite="other").empty
@@ -386,7 +386,7 @@ def test_a_run_of_promptlab_eval_is_recorded(project, monkeypatch):
         assert main(["eval", "--suite", "suites/tiny.yaml", "--prompt", "prompt.yaml", "--sample", "6",
                      "--quiet"]) == 0
     listed = pl.runs()
-    assert len(listed) == 1 and listed.loc[0, "rows"] == 6 and listed.loc[0, "accuracy"] == "A: 1.000"
+    assert len(listed) == 1 and listed.loc[0, "rows"] == 6 and listed.loc[0, "passed"] == "A: 6/6"
     entry = run_entry(listed.loc[0, "run_id"])
     assert entry["suite"]["path"] == "suites/tiny.yaml" and entry["suite"]["subset"][0]["sample"]["n"] == 6
     assert entry["prompts"]["A"]["name"] == "cli_prompt" and entry["models_asked"] == ["openai:m-1"]

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 STATUSES = ("running", "complete", "interrupted", "incomplete")
 LIST_COLUMNS = ["run_id", "started_at", "status", "suite", "suite_sha256", "cases", "sample", "variants", "prompts",
-                "models", "rows", "errors", "accuracy", "cost_usd", "cache_hits", "cache_misses", "git_commit",
+                "models", "rows", "errors", "passed", "cost_usd", "cache_hits", "cache_misses", "git_commit",
                 "git_dirty", "promptlab_version", "finished_at", "host", "pid"]
 
 
@@ -297,11 +297,21 @@ def _list_row(entry: dict[str, Any]) -> dict[str, Any]:
         "cases": suite.get("cases"), "sample": _subset_text(suite.get("subset")), "variants": ", ".join(prompts),
         "prompts": ", ".join(f"{p['name']}@{p['version']}" for p in prompts.values()),
         "models": ", ".join(entry.get("models_asked") or []), "rows": entry.get("rows"),
-        "errors": entry.get("errors"), "accuracy": entry.get("accuracy"), "cost_usd": entry.get("cost_usd"),
+        "errors": entry.get("errors"), "passed": _passed_text(entry.get("passed")), "cost_usd": entry.get("cost_usd"),
         "cache_hits": cache.get("hits"), "cache_misses": cache.get("misses"), "git_commit": git.get("commit"),
         "git_dirty": git.get("dirty"), "promptlab_version": entry.get("promptlab_version"),
         "finished_at": entry.get("finished_at"), "host": entry.get("host"), "pid": entry.get("pid"),
     }
+
+
+def _passed_text(groups: list[dict] | None) -> str | None:
+    """``A: 6/12; B: 12/12`` (passed verdicts of calls; the model joins the name when the run used several);
+    None when no call has a verdict (a graded run, or a run stopped before scoring)."""
+    if not groups or not any(g["scored"] for g in groups):
+        return None
+    several = len({g["model"] for g in groups}) > 1
+    return "; ".join(f"{g['variant']}{' @ ' + str(g['model']) if several else ''}: {g['passed']}/{g['calls']}"
+                     for g in groups)
 
 
 def _subset_text(subset: list[dict] | None) -> str | None:
@@ -350,6 +360,12 @@ def _alive(host: str | None, pid: int | None) -> bool:
         return True
     if not isinstance(pid, int):
         return False
+    if os.name == "nt":  # signal 0 is CTRL_C_EVENT there: ask psutil when present, else assume it still runs
+        try:
+            import psutil
+        except ImportError:
+            return True
+        return bool(psutil.pid_exists(pid))
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -413,15 +429,21 @@ def _from_journal(journal: Path, run_id: str, meta: dict[str, Any]) -> Results:
 
 
 def _tally(results: Results) -> dict[str, Any]:
-    """Counts the list shows: rows, failed calls, accuracy per variant × model (the one definition)."""
-    from ._summaries import accuracy_table
-
+    """Counts the list shows: rows, failed calls, and per variant × model the calls and the passed verdicts
+    (counts only: intervals would load scipy on every run; `Results.accuracy` gives them)."""
     df = results.df
-    table = accuracy_table(df, ["variant", "model"], 0.95) if len(df) else None
-    accuracy = None
-    if table is not None and df["passed"].notna().any():
-        accuracy = "; ".join(f"{r.variant}: {r.accuracy:.3f}" for r in table.itertuples())
-    return {"rows": len(df), "errors": int(df["error_type"].notna().sum()), "accuracy": accuracy}
+    verdicts = df["passed"].astype("boolean")
+    groups = _group_counts(df, verdicts)
+    return {"rows": len(df), "errors": int(df["error_type"].notna().sum()), "passed": groups}
+
+
+def _group_counts(df: Any, verdicts: Any) -> list[dict[str, Any]]:
+    """``[{variant, model, calls, passed, scored}]`` in the order the groups first appear."""
+    frame = df[["variant", "model"]].astype(object).assign(passed=verdicts.fillna(False).astype(int),
+                                                            scored=verdicts.notna().astype(int), calls=1)
+    summed = frame.groupby(["variant", "model"], sort=False, dropna=False)[["calls", "passed", "scored"]].sum()
+    return [{"variant": variant, "model": model, **{k: int(v) for k, v in row.items()}}
+            for (variant, model), row in summed.iterrows()]
 
 
 def _save_rows(results: Results, path: Path) -> None:
