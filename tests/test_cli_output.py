@@ -120,7 +120,8 @@ def test_json_holds_every_number_with_failed_calls_counted_and_unknown_cost_null
     assert (gate["name"], gate["passed"], gate["threshold"]) == ("min_accuracy", False, 0.9)
     assert len(gate["failures"]) == 1 and gate["failures"][0].startswith("B on openai:m-1: accuracy 0.700")
     (run,) = doc["runs"]
-    assert run["suite"] == {"name": "cli_output", "labels": ["positive", "negative"]}
+    assert {key: run["suite"][key] for key in ("name", "labels", "sha256_of", "cases")} == {
+        "name": "cli_output", "labels": ["positive", "negative"], "sha256_of": "file", "cases": 40}
     assert run["cache"]["enabled"] is False and run["repeats"] == 1
 
 

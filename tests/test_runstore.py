@@ -68,6 +68,7 @@ def test_a_run_is_recorded_with_its_provenance(project):
     suite_meta = entry["suite"]
     assert suite_meta["path"] == "suites/tiny.yaml"
     assert suite_meta["sha256"] == hashlib.sha256((project / "suites" / "tiny.yaml").read_bytes()).hexdigest()
+    assert suite_meta["sha256_of"] == "file"
     assert suite_meta["case_ids"] == [case.id for case in suite] and suite_meta["cases"] == 8
     assert suite_meta["cases_in_file"] == 12
     assert suite_meta["subset"] == [{"sample": {"n": 8, "seed": 3, "of": 12}}]
@@ -93,6 +94,23 @@ def test_outside_git_the_commit_is_unknown_not_empty(tmp_path, monkeypatch):
     results = pl.run(pl.load_suite(_write(tmp_path / "s.yaml", SUITE_YAML)), PROMPT, pl.FakeProvider(by_parity),
                      progress=False)
     assert run_entry(results.meta["run_id"])["git"] == {"commit": None, "dirty": None}
+
+
+def test_a_suite_built_in_code_is_known_by_its_cases(project):
+    def built(expected_last: str) -> pl.Suite:
+        suite = pl.Suite("in-code", labels=["positive", "negative"])
+        suite.add_case("fine", "positive", id="a")
+        suite.add_case("awful", expected_last, id="b")
+        return suite
+
+    ids = [pl.run(built(e), PROMPT, pl.FakeProvider("positive"), progress=False).meta["run_id"]
+           for e in ("negative", "negative", "positive")]
+    suites = [run_entry(run_id)["suite"] for run_id in ids]
+    assert suites[0]["path"] is None and suites[0]["sha256_of"] == "cases"
+    # the hash of the cases in their file layout: json.dumps(suite.to_dict(), sort_keys=True) through hashlib
+    layout = json.dumps(built("negative").to_dict(), sort_keys=True, ensure_ascii=False)
+    assert suites[0]["sha256"] == suites[1]["sha256"] == hashlib.sha256(layout.encode()).hexdigest()
+    assert suites[2]["sha256"] != suites[0]["sha256"]
 
 
 def test_load_run_gives_the_results_back_by_id_or_prefix(project):
@@ -123,7 +141,7 @@ def test_runs_lists_newest_first_and_filters(project):
     second = pl.run(suite.filter(category="happy_path"), PROMPT, pl.FakeProvider("positive"), progress=False)
     listed = pl.runs()
     assert list(listed["run_id"]) == [second.meta["run_id"], first.meta["run_id"]]
-    assert list(listed["accuracy"]) == ["A: 0.500", "A: 1.000"]  # 6 of 12 say positive; all 12 by parity
+    assert list(listed["passed"]) == ["A: 6/12", "A: 12/12"]  # 6 of 12 expect positive; all 12 by parity
     assert listed.loc[0, "sample"] == "filter category=['happy_path']"
     assert len(pl.runs(limit=1)) == 1 and pl.runs(status="interrupted").empty
     assert len(pl.runs(suite="tiny")) == 2 and pl.runs(suite="other").empty
@@ -368,7 +386,7 @@ def test_a_run_of_promptlab_eval_is_recorded(project, monkeypatch):
         assert main(["eval", "--suite", "suites/tiny.yaml", "--prompt", "prompt.yaml", "--sample", "6",
                      "--quiet"]) == 0
     listed = pl.runs()
-    assert len(listed) == 1 and listed.loc[0, "rows"] == 6 and listed.loc[0, "accuracy"] == "A: 1.000"
+    assert len(listed) == 1 and listed.loc[0, "rows"] == 6 and listed.loc[0, "passed"] == "A: 6/6"
     entry = run_entry(listed.loc[0, "run_id"])
     assert entry["suite"]["path"] == "suites/tiny.yaml" and entry["suite"]["subset"][0]["sample"]["n"] == 6
     assert entry["prompts"]["A"]["name"] == "cli_prompt" and entry["models_asked"] == ["openai:m-1"]

@@ -14,7 +14,7 @@ from typing import Any
 EXIT_OK = 0
 Handler = Callable[[argparse.Namespace], int]
 _LIST = ["run_id", "started_at", "status", "suite", "cases", "sample", "variants", "models", "rows", "errors",
-         "accuracy", "cost_usd", "git"]
+         "passed", "cost_usd", "git"]
 _COMPARE = ["variant", "baseline", "model", "n", "baseline_mean", "variant_mean", "diff", "ci_low", "ci_high",
             "p_adj", "verdict"]
 

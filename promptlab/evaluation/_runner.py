@@ -370,7 +370,7 @@ def _metadata(run_id: str, prepared: _Prepared, state: _Run, started: dt.datetim
     return {
         "run_id": run_id, "promptlab_version": __version__, "seed": state.options.seed,
         # the label set travels with the results: classification metrics read the answers against it
-        "suite": suite_provenance(suite),
+        "suite": suite_provenance(suite, case_ids=False),  # the rows carry the case ids
         "started_at": started.isoformat(), "finished_at": dt.datetime.now(dt.UTC).isoformat(),
         "prompts": {name: {"ref": p.ref, "hash": p.content_hash, "model_pinned": p.model}
                     for name, p in variants.items()},

@@ -20,12 +20,14 @@ unscored) and ``incomplete`` (an error stopped it, or its process died without e
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
 import os
 import socket
 import subprocess
 import sys
+import threading
 import warnings
 from decimal import Decimal
 from pathlib import Path
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 
 STATUSES = ("running", "complete", "interrupted", "incomplete")
 LIST_COLUMNS = ["run_id", "started_at", "status", "suite", "suite_sha256", "cases", "sample", "variants", "prompts",
-                "models", "rows", "errors", "accuracy", "cost_usd", "cache_hits", "cache_misses", "git_commit",
+                "models", "rows", "errors", "passed", "cost_usd", "cache_hits", "cache_misses", "git_commit",
                 "git_dirty", "promptlab_version", "finished_at", "host", "pid"]
 
 
@@ -107,8 +109,7 @@ class RunRecorder:
             "finished_at": dt.datetime.now(dt.UTC).isoformat(), "git": self._git.result(),
             "cost_usd": cost, "cache": {"hits": state.hits, "misses": state.misses, "enabled": state.cache is not None},
         })
-        return {"status": status, "git": self.entry["git"], "suite": self.entry["suite"],
-                "host": self.entry["host"], "pid": self.entry["pid"]}
+        return {"status": status, "git": self.entry["git"], "host": self.entry["host"], "pid": self.entry["pid"]}
 
     def _end(self, results: Results | None, ending: dict | None = None) -> None:
         if self._journal is not None:
@@ -151,12 +152,16 @@ def start_recording(run_id: str, prepared: Any, started: dt.datetime) -> RunReco
     return RunRecorder(run_id, entry, runs_dir()).begin()
 
 
-def suite_provenance(suite: Any) -> dict[str, Any]:
-    """The suite as a run records it: name, file (relative to the project root when inside it), the file's sha256,
-    cases in the file, the case ids run and how they were cut from the file (sample, filter)."""
+def suite_provenance(suite: Any, case_ids: bool = True) -> dict[str, Any]:
+    """The suite as a run records it: name, file (relative to the project root when inside it), the file's sha256
+    (a suite built in code: of its cases), cases in the file, the case ids run (unless ``case_ids=False``) and how
+    they were cut from the file (sample, filter)."""
     source = getattr(suite, "source", None) or {}
-    return {"name": suite.name, "path": _relative(source.get("path")), "sha256": source.get("sha256"),
-            "cases_in_file": source.get("cases"), "cases": len(suite), "case_ids": [case.id for case in suite],
+    # the file's bytes when read from one; a suite built in code is known by its cases (their YAML layout)
+    digest, of = (source["sha256"], "file") if source.get("sha256") else (_cases_sha256(suite), "cases")
+    return {"name": suite.name, "path": _relative(source.get("path")), "sha256": digest, "sha256_of": of,
+            "cases_in_file": source.get("cases"), "cases": len(suite),
+            **({"case_ids": [case.id for case in suite]} if case_ids else {}),
             "subset": list(getattr(suite, "subset", []) or []),
             "labels": list(suite.labels) if suite.labels else None}
 
@@ -203,7 +208,8 @@ def load_run(run_id: str) -> Results:
         results = Results.load(rows)
     else:
         results = _from_journal(path.with_name(f"{path.stem}.partial.jsonl"), path.stem, entry)
-    results.meta.update({"status": entry["status"], "suite": entry.get("suite", results.meta.get("suite")),
+    suite = {key: value for key, value in (entry.get("suite") or {}).items() if key != "case_ids"}  # in the rows
+    results.meta.update({"status": entry["status"], "suite": suite or results.meta.get("suite"),
                          "git": entry.get("git")})
     return results
 
@@ -219,8 +225,9 @@ def gc_runs(keep: int | None = None, older_than_days: float | None = None, statu
         ArgumentError: no condition given (gc never empties the store by default), or a bad value.
     """
     if keep is None and older_than_days is None and status is None:
-        raise ArgumentError("gc needs a condition: keep=N (the newest N stay), older_than_days=D, or status= "
-                            "(e.g. 'incomplete'); it never deletes every run by default.")
+        raise ArgumentError("gc needs a condition: keep=N / --keep N (the newest N stay), older_than_days=D / "
+                            "--older-than-days D, or status= / --status (e.g. incomplete); it never deletes every "
+                            "run by default.")
     if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 0):
         raise ArgumentError(f"keep={keep!r} must be a whole number >= 0 (the newest runs kept).")
     if older_than_days is not None and not (isinstance(older_than_days, int | float) and older_than_days >= 0):
@@ -290,11 +297,21 @@ def _list_row(entry: dict[str, Any]) -> dict[str, Any]:
         "cases": suite.get("cases"), "sample": _subset_text(suite.get("subset")), "variants": ", ".join(prompts),
         "prompts": ", ".join(f"{p['name']}@{p['version']}" for p in prompts.values()),
         "models": ", ".join(entry.get("models_asked") or []), "rows": entry.get("rows"),
-        "errors": entry.get("errors"), "accuracy": entry.get("accuracy"), "cost_usd": entry.get("cost_usd"),
+        "errors": entry.get("errors"), "passed": _passed_text(entry.get("passed")), "cost_usd": entry.get("cost_usd"),
         "cache_hits": cache.get("hits"), "cache_misses": cache.get("misses"), "git_commit": git.get("commit"),
         "git_dirty": git.get("dirty"), "promptlab_version": entry.get("promptlab_version"),
         "finished_at": entry.get("finished_at"), "host": entry.get("host"), "pid": entry.get("pid"),
     }
+
+
+def _passed_text(groups: list[dict] | None) -> str | None:
+    """``A: 6/12; B: 12/12`` (passed verdicts of calls; the model joins the name when the run used several);
+    None when no call has a verdict (a graded run, or a run stopped before scoring)."""
+    if not groups or not any(g["scored"] for g in groups):
+        return None
+    several = len({g["model"] for g in groups}) > 1
+    return "; ".join(f"{g['variant']}{' @ ' + str(g['model']) if several else ''}: {g['passed']}/{g['calls']}"
+                     for g in groups)
 
 
 def _subset_text(subset: list[dict] | None) -> str | None:
@@ -311,31 +328,30 @@ def _subset_text(subset: list[dict] | None) -> str | None:
 
 # ---- pieces ---------------------------------------------------------------------------------------------
 class _GitProbe:
-    """``git rev-parse HEAD`` and ``git status --porcelain``, started now and read at the end of the run."""
+    """``git rev-parse HEAD`` and ``git status --porcelain``, asked on a thread while the calls are made (starting
+    a process costs milliseconds the event loop should not wait for) and read at the end of the run."""
 
     def __init__(self, root: Path):
-        try:
-            self._procs = [subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                            text=True)
-                           for cmd in (["git", "rev-parse", "HEAD"], ["git", "status", "--porcelain", "-uno"])]
-        except OSError:  # no git on this machine: commit and dirty flag are unknown
-            self._procs = []
+        self._found: dict[str, Any] = {"commit": None, "dirty": None}
+        self._thread = threading.Thread(target=self._ask, args=(root,), name="promptlab-git-probe", daemon=True)
+        self._thread.start()
+
+    def _ask(self, root: Path) -> None:
+        outs = []
+        for cmd in (["git", "rev-parse", "HEAD"], ["git", "status", "--porcelain", "-uno"]):
+            try:
+                done = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=10)
+            except (OSError, subprocess.SubprocessError):  # no git on this machine, or it hung
+                return
+            if done.returncode != 0:  # not a git checkout
+                return
+            outs.append(done.stdout)
+        self._found = {"commit": outs[0].strip() or None, "dirty": bool(outs[1].strip())}
 
     def result(self) -> dict[str, Any]:
         """``{"commit": sha or None, "dirty": bool or None}`` (None: not a git checkout, or no git)."""
-        if not self._procs:
-            return {"commit": None, "dirty": None}
-        outs = []
-        for proc in self._procs:
-            try:
-                out, _ = proc.communicate(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                out = None
-            outs.append(out if proc.returncode == 0 else None)
-        commit, status = outs
-        return {"commit": commit.strip() if commit else None, "dirty": bool(status.strip()) if status is not None
-                else None}
+        self._thread.join(timeout=15)
+        return dict(self._found)
 
 
 def _alive(host: str | None, pid: int | None) -> bool:
@@ -344,6 +360,12 @@ def _alive(host: str | None, pid: int | None) -> bool:
         return True
     if not isinstance(pid, int):
         return False
+    if os.name == "nt":  # signal 0 is CTRL_C_EVENT there: ask psutil when present, else assume it still runs
+        try:
+            import psutil
+        except ImportError:
+            return True
+        return bool(psutil.pid_exists(pid))
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -357,6 +379,14 @@ def _entry_point() -> str:
     """What started the process: ``notebook`` for a Jupyter kernel, else the script or command's name."""
     argv0 = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
     return "notebook" if "ipykernel" in sys.modules and "ipykernel" in " ".join(sys.argv) else argv0
+
+
+def _cases_sha256(suite: Any) -> str | None:
+    try:
+        text = json.dumps(suite.to_dict(), sort_keys=True, ensure_ascii=False, default=str)
+    except (TypeError, ValueError, AttributeError):  # a case holding something with no text form
+        return None
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _relative(path: str | None) -> str | None:
@@ -399,15 +429,21 @@ def _from_journal(journal: Path, run_id: str, meta: dict[str, Any]) -> Results:
 
 
 def _tally(results: Results) -> dict[str, Any]:
-    """Counts the list shows: rows, failed calls, accuracy per variant × model (the one definition)."""
-    from ._summaries import accuracy_table
-
+    """Counts the list shows: rows, failed calls, and per variant × model the calls and the passed verdicts
+    (counts only: intervals would load scipy on every run; `Results.accuracy` gives them)."""
     df = results.df
-    table = accuracy_table(df, ["variant", "model"], 0.95) if len(df) else None
-    accuracy = None
-    if table is not None and df["passed"].notna().any():
-        accuracy = "; ".join(f"{r.variant}: {r.accuracy:.3f}" for r in table.itertuples())
-    return {"rows": len(df), "errors": int(df["error_type"].notna().sum()), "accuracy": accuracy}
+    verdicts = df["passed"].astype("boolean")
+    groups = _group_counts(df, verdicts)
+    return {"rows": len(df), "errors": int(df["error_type"].notna().sum()), "passed": groups}
+
+
+def _group_counts(df: Any, verdicts: Any) -> list[dict[str, Any]]:
+    """``[{variant, model, calls, passed, scored}]`` in the order the groups first appear."""
+    frame = df[["variant", "model"]].astype(object).assign(passed=verdicts.fillna(False).astype(int),
+                                                            scored=verdicts.notna().astype(int), calls=1)
+    summed = frame.groupby(["variant", "model"], sort=False, dropna=False)[["calls", "passed", "scored"]].sum()
+    return [{"variant": variant, "model": model, **{k: int(v) for k, v in row.items()}}
+            for (variant, model), row in summed.iterrows()]
 
 
 def _save_rows(results: Results, path: Path) -> None:
