@@ -450,3 +450,15 @@ def test_a_config_run_stopped_by_failed_calls_keeps_its_thresholds_and_report(tm
     gates = {gate["name"]: gate for gate in json.loads(Path("o.json").read_text())["gates"]}
     assert not gates["max_error_rate"]["passed"] and not gates["thresholds"]["passed"]
     assert (tmp_path / "out" / "report.html").exists()
+
+
+def test_eval_prints_the_run_id_it_recorded(project, capsys):
+    import re
+
+    import promptlab as pl
+
+    assert evaluate() == 0
+    printed = re.search(r"^run: (\S+) \(promptlab runs show ID", capsys.readouterr().out, re.MULTILINE)
+    assert printed is not None
+    recorded = pl.load_run(printed[1])  # the id printed is the run the store kept
+    assert recorded.meta["run_id"] == printed[1] and len(recorded) == CASES

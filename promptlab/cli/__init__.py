@@ -22,6 +22,8 @@ from ._import import HANDLERS as IMPORT_HANDLERS
 from ._import import add_import_commands
 from ._registry import HANDLERS as REGISTRY_HANDLERS
 from ._registry import add_registry_commands
+from ._runs import HANDLERS as RUNS_HANDLERS
+from ._runs import add_runs_commands
 
 __all__ = ["COMMANDS", "EXIT_GATE", "build_parser", "cmd_eval", "main", "parse_age"]
 
@@ -134,10 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     _cache_parser(sub)
     add_registry_commands(sub)
     add_import_commands(sub)
+    add_runs_commands(sub)
     return parser
 
 
-COMMANDS = {"eval": cmd_eval, "report": cmd_report, "cache": cmd_cache, **REGISTRY_HANDLERS, **IMPORT_HANDLERS}
+COMMANDS = {"eval": cmd_eval, "report": cmd_report, "cache": cmd_cache, **REGISTRY_HANDLERS, **IMPORT_HANDLERS,
+            **RUNS_HANDLERS}
 
 
 def main(argv: list[str] | None = None) -> int:

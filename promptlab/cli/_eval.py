@@ -331,6 +331,7 @@ def _finish(args: argparse.Namespace, ran: _Ran) -> int:
     classified = _output.classification(results, comparison.baseline if comparison is not None else None)
     _print_summary(results, comparison, against, classified)
     print(_cache_line(results.meta))
+    print(_run_line(results.meta))
     if ran.spec is not None:
         ran.threshold_failures = list(ran.spec.check(results))
     gates = _gates(args, ran, against)
@@ -437,6 +438,12 @@ def _gate(results: Results, min_accuracy: float | None) -> int:
     for failure in gate.failures:
         print(f"gate failed: {failure}", file=sys.stderr)
     return EXIT_OK if gate.passed else EXIT_GATE
+
+
+def _run_line(meta: dict) -> str:
+    """``run: <id>``: where the run store keeps this run (``pl.load_run(id)``, ``promptlab runs show id``)."""
+    ids = [run.get("run_id") for run in (meta.get("runs") or [meta]) if run.get("run_id")]
+    return f"run: {', '.join(ids)} (promptlab runs show ID · pl.load_run(ID))" if ids else "run: not recorded"
 
 
 def _cache_line(meta: dict) -> str:
