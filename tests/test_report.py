@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -13,7 +14,13 @@ import pytest
 
 import promptlab as pl
 from promptlab.cli import main
-from promptlab.notebook._report import comparison_report, notebook_report, parse_parameters
+from promptlab.notebook._report import (
+    answers_table_html,
+    comparison_report,
+    notebook_report,
+    parse_parameters,
+    suite_line,
+)
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -21,16 +28,11 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """Debian's chromium; installed here when missing and we may (root), as a fresh CI machine needs."""
+    """Debian's chromium, installed by `.ci/run` (tests never install system packages themselves)."""
     found = shutil.which("chromium")
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env, timeout=600)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=False, env=env, timeout=900)
-        found = shutil.which("chromium")
     if found is None:
         if os.environ.get("CI"):
-            pytest.fail("chromium is required in CI and could not be installed (apt-get install chromium)")
+            pytest.fail("chromium is required in CI: .ci/run installs it (apt-get install chromium)")
         pytest.skip("chromium not installed: apt-get install chromium to run the browser check")
     return found
 
@@ -63,6 +65,24 @@ def test_comparison_report_renders_its_plots_offline(chromium, tmp_path):
     dom = rendered_dom(chromium, path, tmp_path)
     assert dom.count('class="main-svg"') >= 3  # significance, accuracy, latency drew their SVGs
     assert "Paired comparison against the baseline" in dom
+    assert "24 of 24 rows" in dom  # the all-answers table's script ran: every row counted, none filtered yet
+    assert dom.count('<tr class="pl-') == len(results.df) == 24
+
+
+def test_answers_table_carries_every_answer_escaped_and_the_suite_provenance(tmp_path):
+    suite_file = tmp_path / "suite.yaml"
+    suite_file.write_text("name: s\ncases: []\n", encoding="utf-8")
+    results = small_results()
+    results.df.loc[0, "output"] = "<script>alert(1)</script> a long\nanswer é"
+    html = answers_table_html(results)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; a long\nanswer é" in html and "<script>alert" not in html
+    assert html.count("<tr class=") == len(results.df)
+    facts = suite_line({"suite": {"name": "s", "path": str(suite_file)}}, results.df)
+    assert hashlib.sha256(suite_file.read_bytes()).hexdigest() in facts and "hashed when this report" in facts
+    facts = suite_line({"suite": {"name": "s", "hash": "abc", "sample": {"n": 12, "seed": 3}, "cases_total": 60}},
+                       results.df)
+    assert "sha256 abc" in facts and "sample: 12 of 60 cases, seed 3" in facts
+    assert "whether they were a sample was not recorded" in suite_line({"suite": {"name": "s"}}, results.df)
 
 
 def test_notebook_report_executes_and_renders_offline(chromium, tmp_path):
