@@ -48,6 +48,7 @@ FACE: dict[str, str] = {
     "plot_accuracy": "promptlab.notebook", "plot_latency": "promptlab.notebook",
     "plot_significance": "promptlab.notebook", "plot_cost_quality": "promptlab.notebook",
     "explore": "promptlab.notebook",
+    "view": "promptlab.notebook",
     # the registry
     "Registry": "promptlab.registry",
     # providers and fakes

@@ -26,6 +26,7 @@ FACE = {
     "Regex", "JsonValid", "JsonSchema", "JsonField", "Numeric", "judge",
     # comparing and plotting
     "compare", "Comparison", "plot_accuracy", "plot_latency", "plot_significance", "plot_cost_quality", "explore",
+    "view",
     # registry, providers, fakes
     "Registry", "FakeProvider", "OpenAIProvider", "AnthropicProvider", "FakeLLMServer",
     # errors users catch

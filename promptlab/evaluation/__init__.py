@@ -18,4 +18,5 @@ declare(__name__, globals(), {
     "FORMAT_COLUMNS": "._summaries",
     "judge": "._judge", "Criterion": "._judge", "Judge": "._judge", "rejudge": "._judge",
     "noise_decomposition": "._judge", "SECURITY_REVIEW_CRITERIA": "._judge",
+    "load_reviews": "._reviews", "REVIEW_COLUMNS": "._reviews",
 })
