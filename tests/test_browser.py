@@ -158,6 +158,10 @@ def jupyterlab(tmp_path):
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
            "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(home / "ws"),
            "PYTHONPATH": os.pathsep.join([str(Path(pl.__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    # no news pop-up: it asks the network and can cover the buttons the tests click
+    notification = home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    notification.parent.mkdir(parents=True)
+    notification.write_text('{"fetchNews": "false", "checkForUpdates": false}', encoding="utf-8")
     log = tmp_path / "jupyterlab.log"
     command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
                f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
@@ -204,3 +208,59 @@ def test_jupyterlab_opens_runs_and_shows_a_notebook(page, jupyterlab):
     output = page.wait_for_selector(".jp-OutputArea-output:has-text('accuracy')")
     assert output.text_content().split() == ["accuracy", "1.0", "rows", "5"]
     assert "Traceback" not in page.text_content(".jp-NotebookPanel .jp-Notebook")
+
+
+# ---- pl.view in JupyterLab: a filter changes the rows, a verdict lands in the review file --------------------
+VIEWER_NOTEBOOK = '''import promptlab as pl
+
+def answer(request):
+    number = int(request.messages[-1].content.split()[1])
+    if request.system == "other" and number < 6:
+        return "positive" if number % 2 else "negative"
+    return "positive"
+
+suite = pl.Suite("viewer-suite", labels=["positive", "negative"])
+for i in range(12):
+    suite.add_case(f"text {i}", "positive" if i % 2 else "negative", category=["happy_path", "edge_case"][i % 2])
+suite.save("suite.yaml")
+prompt = pl.Prompt(name="p", version="1", model="m")
+results = pl.run(suite, {"A": prompt, "B": prompt.with_changes(system="other")}, pl.FakeProvider(answer),
+                 progress=False, cache=False)
+viewer = pl.view(results, suite="suite.yaml", review_file="suite.review.yaml", reviewer="browser-test")
+viewer'''
+
+
+def viewer_count(page, shown: int, total: int) -> None:
+    """Wait until the viewer's summary says ``shown of total rows`` (the filter reached the kernel and back)."""
+    page.wait_for_selector(f".jp-OutputArea-output:has-text('{shown} of {total} rows')")
+
+
+def test_jupyterlab_view_filter_changes_rows_and_a_verdict_is_written(page, jupyterlab):
+    root = jupyterlab["root"]
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.cells = [nbformat.v4.new_code_cell(VIEWER_NOTEBOOK)]
+    nbformat.write(notebook, root / "viewer.ipynb")
+    page.goto(f"{jupyterlab['url']}/lab/tree/viewer.ipynb?token={jupyterlab['token']}")
+    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status='idle']")
+    page.click(".lm-MenuBar-item:has-text('Run')")
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+
+    # 12 cases, one row each; A fails the six even (negative) cases, B gets cases 0-5 right
+    viewer_count(page, 12, 12)
+    page.check(".pl-view-failures input[type=checkbox]")
+    viewer_count(page, 6, 12)
+    page.check(".pl-view-disagree input[type=checkbox]")
+    viewer_count(page, 3, 12)  # cases 0, 2, 4: B right where A is wrong
+    rows = page.eval_on_selector_all(".pl-view-table tbody tr", "rows => rows.map(r => r.dataset.case)")
+    assert rows == ["happy_path-001", "happy_path-002", "happy_path-003"]
+
+    # the first row is selected: mark it as a human pass with a comment and save
+    page.click(".pl-view-verdict button:has-text('pass')")
+    page.fill(".pl-view-comment input", "sarcasm, the label is right")
+    page.click("button.pl-view-save")
+    page.wait_for_selector(".jp-OutputArea-output:has-text('saved: happy_path-001')")
+    reviews = pl.evaluation.load_reviews(root / "suite.review.yaml")
+    assert reviews[["case_id", "human", "comment", "reviewer"]].to_dict("records") == [
+        {"case_id": "happy_path-001", "human": "pass", "comment": "sarcasm, the label is right",
+         "reviewer": "browser-test"}]
