@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
 import subprocess
+from html import escape as html_escape
 from pathlib import Path
 
 import nbformat
@@ -69,19 +69,36 @@ def test_comparison_report_renders_its_plots_offline(chromium, tmp_path):
     assert dom.count('<tr class="pl-') == len(results.df) == 24
 
 
-def test_answers_table_carries_every_answer_escaped_and_the_suite_provenance(tmp_path):
-    suite_file = tmp_path / "suite.yaml"
-    suite_file.write_text("name: s\ncases: []\n", encoding="utf-8")
+def test_answers_table_marks_failed_calls_as_errors_with_no_answer():
+    suite = pl.Suite("s")
+    suite.add_case("ünïcode «q1»\r\nsecond line", "a", id="c1")
+    suite.add_case("q2", "b", id="c2")
+    results = pl.run(suite, pl.Prompt(name="p", version="1", model="m"),
+                     pl.FakeProvider({"q2": "b"}, default=None), progress=False, cache=False)
+    html = answers_table_html(results)
+    # the failed call is a row, shown as an error; the answered one passes
+    assert results.df["error_type"].isna().tolist() == [False, True] and len(results.df) == 2
+    assert html.count('data-outcome="error"') == 1 and html.count('data-outcome="pass"') == 1
+    assert '<td class="pl-text muted">NA</td>' in html  # no answer is NA, not an empty string or 0
+    assert html_escape("ünïcode «q1»\r\nsecond line") in html
+    assert html_escape(results.df["error"][0]) in html
+
+
+def test_answers_table_carries_every_answer_escaped_and_the_suite_provenance():
     results = small_results()
     results.df.loc[0, "output"] = "<script>alert(1)</script> a long\nanswer é"
     html = answers_table_html(results)
     assert "&lt;script&gt;alert(1)&lt;/script&gt; a long\nanswer é" in html and "<script>alert" not in html
     assert html.count("<tr class=") == len(results.df)
-    facts = suite_line({"suite": {"name": "s", "path": str(suite_file)}}, results.df)
-    assert hashlib.sha256(suite_file.read_bytes()).hexdigest() in facts and "hashed when this report" in facts
-    facts = suite_line({"suite": {"name": "s", "hash": "abc", "sample": {"n": 12, "seed": 3}, "cases_total": 60}},
+    # the provenance as the run store records it (h16-runs: suite_provenance)
+    facts = suite_line({"suite": {"name": "s", "path": "suites/s.yaml", "sha256": "ab12", "sha256_of": "file",
+                                  "cases_in_file": 60, "subset": [{"sample": {"n": 12, "seed": 3, "of": 60}}]}},
                        results.df)
-    assert "sha256 abc" in facts and "sample: 12 of 60 cases, seed 3" in facts
+    assert facts == ("suite s · file suites/s.yaml · sha256 of the file ab12 · sample of 12 (seed 3) from 60 cases"
+                     " · 12 cases ran of 60 in the file")
+    facts = suite_line({"suite": {"name": "s", "path": None, "sha256": "cd34", "sha256_of": "cases",
+                                  "cases_in_file": None, "subset": []}}, results.df)
+    assert facts == "suite s · no suite file (built in code) · sha256 of its cases cd34 · 12 cases ran"
     assert "whether they were a sample was not recorded" in suite_line({"suite": {"name": "s"}}, results.df)
 
 

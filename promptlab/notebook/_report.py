@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
-import hashlib
 import json
 import os
 import re
@@ -373,31 +372,34 @@ def _missing(value: Any) -> bool:
 
 
 def suite_line(meta: dict, df: Any) -> str:
-    """What ran: the suite, its file and content hash, and the sample (how many of its cases, which seed).
+    """What ran: the suite, its file, its sha256 and the sample (how the cases were cut from the file).
 
-    Reads the run's provenance (``meta["suite"]``: ``path``, ``hash``, ``cases_total``, ``sample``); a fact the
-    run did not record is said to be missing rather than guessed, except the hash of a suite file that still
-    exists, which is computed and marked as taken when the report was written."""
+    Reads the run's provenance (``meta["suite"]`` as the run store records it: ``path``, ``sha256`` and
+    ``sha256_of``, ``cases_in_file``, ``subset``); a fact the run did not record is said to be missing, never
+    guessed."""
     suite = meta.get("suite") or {}
-    path = suite.get("path") or suite.get("file")
-    digest, when = suite.get("hash") or suite.get("sha256") or suite.get("content_hash"), ""
-    if digest is None and path and Path(path).is_file():
-        digest, when = hashlib.sha256(Path(path).read_bytes()).hexdigest(), " (hashed when this report was written)"
+    path, digest = suite.get("path"), suite.get("sha256")
+    of = "its cases" if suite.get("sha256_of") == "cases" else "the file"
     ran = int(df["case_id"].nunique()) if "case_id" in df else 0
-    parts = [f"suite {suite.get('name', 'NA')}", f"file {path}" if path else "suite file not recorded",
-             f"sha256 {digest}{when}" if digest else "hash not recorded", _sample_text(suite, ran)]
+    parts = [f"suite {suite.get('name', 'NA')}", f"file {path}" if path else "no suite file (built in code)"
+             if suite.get("sha256_of") == "cases" else "suite file not recorded",
+             f"sha256 of {of} {digest}" if digest else "sha256 not recorded", _sample_text(suite, ran)]
     return " · ".join(esc(p) for p in parts)
 
 
 def _sample_text(suite: dict, ran: int) -> str:
-    sample, total = suite.get("sample"), suite.get("cases_total") or suite.get("total_cases")
-    if isinstance(sample, dict):
-        total = total or sample.get("of") or sample.get("total")
-        seed = sample.get("seed")
-        return f"sample: {ran} of {total if total is not None else 'NA'} cases" + (
-            f", seed {seed}" if seed is not None else "")
-    if isinstance(sample, int) and not isinstance(sample, bool):
-        return f"sample: {ran} of {total if total is not None else 'NA'} cases (asked for {sample})"
-    if total is not None:
-        return f"{ran} of {total} cases ran" + (" (the whole suite)" if ran == total else "")
-    return f"{ran} cases ran (whether they were a sample was not recorded)"
+    """``sample of 20 (seed 0) from 80 cases · 20 cases ran``, or how many ran of how many there are."""
+    total, cuts = suite.get("cases_in_file"), suite.get("subset")
+    if cuts is None:
+        return f"{ran} cases ran (whether they were a sample was not recorded)"
+    described = []
+    for cut in cuts:
+        if "sample" in cut:
+            sample = cut["sample"]
+            described.append(f"sample of {sample.get('n')} (seed {sample.get('seed')}) from {sample.get('of')} cases")
+        elif "filter" in cut:
+            described.append("filter " + ", ".join(f"{k}={v}" for k, v in cut["filter"].items()))
+    of = f" of {total} in the file" if total is not None else ""
+    if not described:
+        return f"{ran} cases ran{of}" + (" (the whole suite)" if total is not None and ran == total else "")
+    return f"{'; '.join(described)} · {ran} cases ran{of}"
