@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+from html import escape as html_escape
 from pathlib import Path
 
 import nbformat
@@ -13,7 +14,13 @@ import pytest
 
 import promptlab as pl
 from promptlab.cli import main
-from promptlab.notebook._report import comparison_report, notebook_report, parse_parameters
+from promptlab.notebook._report import (
+    answers_table_html,
+    comparison_report,
+    notebook_report,
+    parse_parameters,
+    suite_line,
+)
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -21,16 +28,11 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """Debian's chromium; installed here when missing and we may (root), as a fresh CI machine needs."""
+    """Debian's chromium, installed by `.ci/run` (tests never install system packages themselves)."""
     found = shutil.which("chromium")
-    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env, timeout=600)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=False, env=env, timeout=900)
-        found = shutil.which("chromium")
     if found is None:
         if os.environ.get("CI"):
-            pytest.fail("chromium is required in CI and could not be installed (apt-get install chromium)")
+            pytest.fail("chromium is required in CI: .ci/run installs it (apt-get install chromium)")
         pytest.skip("chromium not installed: apt-get install chromium to run the browser check")
     return found
 
@@ -63,6 +65,41 @@ def test_comparison_report_renders_its_plots_offline(chromium, tmp_path):
     dom = rendered_dom(chromium, path, tmp_path)
     assert dom.count('class="main-svg"') >= 3  # significance, accuracy, latency drew their SVGs
     assert "Paired comparison against the baseline" in dom
+    assert "24 of 24 rows" in dom  # the all-answers table's script ran: every row counted, none filtered yet
+    assert dom.count('<tr class="pl-') == len(results.df) == 24
+
+
+def test_answers_table_marks_failed_calls_as_errors_with_no_answer():
+    suite = pl.Suite("s")
+    suite.add_case("ünïcode «q1»\r\nsecond line", "a", id="c1")
+    suite.add_case("q2", "b", id="c2")
+    results = pl.run(suite, pl.Prompt(name="p", version="1", model="m"),
+                     pl.FakeProvider({"q2": "b"}, default=None), progress=False, cache=False)
+    html = answers_table_html(results)
+    # the failed call is a row, shown as an error; the answered one passes
+    assert results.df["error_type"].isna().tolist() == [False, True] and len(results.df) == 2
+    assert html.count('data-outcome="error"') == 1 and html.count('data-outcome="pass"') == 1
+    assert '<td class="pl-text muted">NA</td>' in html  # no answer is NA, not an empty string or 0
+    assert html_escape("ünïcode «q1»\r\nsecond line") in html
+    assert html_escape(results.df["error"][0]) in html
+
+
+def test_answers_table_carries_every_answer_escaped_and_the_suite_provenance():
+    results = small_results()
+    results.df.loc[0, "output"] = "<script>alert(1)</script> a long\nanswer é"
+    html = answers_table_html(results)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; a long\nanswer é" in html and "<script>alert" not in html
+    assert html.count("<tr class=") == len(results.df)
+    # the provenance as the run store records it (h16-runs: suite_provenance)
+    facts = suite_line({"suite": {"name": "s", "path": "suites/s.yaml", "sha256": "ab12", "sha256_of": "file",
+                                  "cases_in_file": 60, "subset": [{"sample": {"n": 12, "seed": 3, "of": 60}}]}},
+                       results.df)
+    assert facts == ("suite s · file suites/s.yaml · sha256 of the file ab12 · sample of 12 (seed 3) from 60 cases"
+                     " · 12 cases ran of 60 in the file")
+    facts = suite_line({"suite": {"name": "s", "path": None, "sha256": "cd34", "sha256_of": "cases",
+                                  "cases_in_file": None, "subset": []}}, results.df)
+    assert facts == "suite s · no suite file (built in code) · sha256 of its cases cd34 · 12 cases ran"
+    assert "whether they were a sample was not recorded" in suite_line({"suite": {"name": "s"}}, results.df)
 
 
 def test_notebook_report_executes_and_renders_offline(chromium, tmp_path):

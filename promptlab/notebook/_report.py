@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import json
 import os
 import re
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -55,12 +57,14 @@ def comparison_report(path: str | Path, results: Any, comparison: Any | None, ti
     """The main job's report: summary card, paired comparison, accuracy and latency plots, failures."""
     from ._plots import plot_accuracy, plot_latency, plot_significance
 
-    sections = [section("Summary", results._repr_html_())]
+    sections = [f'<p class="muted pl-suite">{suite_line(results.meta, results.df)}</p>',
+                section("Summary", results._repr_html_())]
     figures = [plot_accuracy(results, by_category=True), plot_latency(results)]
     if comparison is not None and len(comparison.df):
         sections.append(section("Paired comparison against the baseline", comparison._repr_html_()))
         figures.insert(0, plot_significance(comparison))
     sections += _classification_sections(results, comparison)
+    sections.append(section("All answers", answers_table_html(results)))
     sections.append(section("Plots", figures_html(figures)))
     meta = results.meta
     prompts = ", ".join(f"{k} = {v['ref']} ({v['hash']})" for k, v in (meta.get("prompts") or {}).items())
@@ -237,3 +241,165 @@ def notebook_report(path: str | Path, output: str | Path | None = None, *,
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(html, encoding="utf-8")
     return output
+
+
+# ---- the all-answers table -------------------------------------------------------------------------------
+# Every row of the run, with filters and a text search in plain inline JavaScript: the page works from a file,
+# offline, with no server. Rows carry their facets as data-* attributes; the script only hides and shows them.
+_ANSWERS_STYLE = """<style>
+.pl-answers .pl-filters{display:flex;flex-wrap:wrap;gap:8px;align-items:center;margin:8px 0}
+.pl-answers table{border-collapse:collapse;font-size:13px;width:100%}
+.pl-answers th,.pl-answers td{border-bottom:1px solid #e4e4e4;padding:4px 6px;text-align:left;vertical-align:top}
+.pl-answers td.pl-text{max-width:320px;white-space:pre-wrap;word-break:break-word}
+.pl-answers td.pl-text div{max-height:12em;overflow:auto}
+.pl-answers tr.pl-fail td.pl-outcome{color:#b00020} .pl-answers tr.pl-error td.pl-outcome{color:#a15c00}
+.pl-answers tr.pl-pass td.pl-outcome{color:#1b7a1b}
+</style>"""
+
+_ANSWERS_SCRIPT = """<script>(function(){
+var root=document.getElementById(%s); if(!root){return;}
+var rows=Array.prototype.slice.call(root.querySelectorAll("tbody tr"));
+var texts=rows.map(function(r){return r.textContent.toLowerCase();});
+var count=root.querySelector(".pl-count");
+function value(name){var el=root.querySelector("[data-filter="+name+"]");return el?el.value:"";}
+function apply(){
+  var text=value("text").trim().toLowerCase(), variant=value("variant"), category=value("category"),
+      outcome=value("outcome"), disagree=root.querySelector("[data-filter=disagree]").checked, shown=0;
+  rows.forEach(function(r,i){
+    var d=r.dataset, o=d.outcome;
+    var keep=(!variant||d.variant===variant)&&(!category||d.category===category)
+      &&(!outcome||o===outcome||(outcome==="not-pass"&&o!=="pass"))
+      &&(!disagree||d.disagree==="1")&&(!text||texts[i].indexOf(text)!==-1);
+    r.style.display=keep?"":"none"; if(keep){shown++;}
+  });
+  count.textContent=shown+" of "+rows.length+" rows";
+}
+root.querySelectorAll("[data-filter]").forEach(function(el){
+  el.addEventListener("input",apply); el.addEventListener("change",apply);});
+apply();
+})();</script>"""
+
+_OUTCOMES = (("", "every outcome"), ("not-pass", "not passed (failed, error, unscored)"), ("fail", "failed"),
+             ("error", "error"), ("unscored", "unscored"), ("pass", "passed"))
+
+
+def answers_table_html(results: Any) -> str:
+    """Every answer of a run as one HTML table with filters (variant, category, outcome, "variants disagree")
+    and a text search, in plain inline JavaScript: it works in a file opened offline, with no server."""
+    df = results.df
+    if df.empty:
+        return '<p class="muted">The run has no rows.</p>'
+    table_id = f"pl-answers-{uuid.uuid4().hex[:10]}"
+    outcome = _outcomes(df)
+    disagree = _disagreeing_cases(df, outcome)
+    repeats = "repeat" in df and df["repeat"].nunique() > 1
+    models = "model" in df and df["model"].nunique() > 1
+    head = ["case", "category", "variant"] + (["model"] if models else []) + (["repeat"] if repeats else []) + [
+        "input", "expected", "answer", "outcome", "score", "reason / error"]
+    body = []
+    for i, row in enumerate(df.itertuples(index=False)):
+        rec = row._asdict()
+        cells = [esc(rec.get("case_id")), esc(rec.get("category")), esc(rec.get("variant"))]
+        cells += [esc(rec.get("model"))] if models else []
+        cells += [esc(rec.get("repeat"))] if repeats else []
+        why = rec.get("error") if outcome[i] == "error" else rec.get("reason")
+        score = rec.get("score")
+        cells += [_text_cell(rec.get("input")), _text_cell(rec.get("expected")), _text_cell(rec.get("output")),
+                  f'<td class="pl-outcome">{outcome[i]}</td>',
+                  f"<td>{'NA' if _missing(score) else esc(f'{score:g}')}</td>",
+                  _text_cell(why)]
+        cells = [c if c.startswith("<td") else f"<td>{c}</td>" for c in cells]
+        body.append(f'<tr class="pl-{outcome[i]}" data-variant="{esc(rec.get("variant"))}" '
+                    f'data-category="{esc(rec.get("category"))}" data-outcome="{outcome[i]}" '
+                    f'data-disagree="{int(rec.get("case_id") in disagree)}">{"".join(cells)}</tr>')
+    filters = (
+        '<input type="search" data-filter="text" placeholder="search input, answer, expected, reason" size="36">'
+        + _select("variant", "every variant", df.get("variant")) + _select("category", "every category",
+                                                                           df.get("category"))
+        + '<select data-filter="outcome">' + "".join(f'<option value="{v}">{esc(t)}</option>' for v, t in _OUTCOMES)
+        + '</select><label><input type="checkbox" data-filter="disagree"> variants disagree</label>'
+        f' <span class="pl-count muted">{len(df)} of {len(df)} rows</span>')
+    return (f'{_ANSWERS_STYLE}<div class="pl-answers" id="{table_id}"><div class="pl-filters">{filters}</div>'
+            f'<table><thead><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>' + _ANSWERS_SCRIPT % json.dumps(table_id))
+
+
+def _outcomes(df: Any) -> list[str]:
+    """Per row: ``error`` (the call or the scorer failed), ``pass``, ``fail``, or ``unscored`` (no verdict)."""
+    import pandas as pd
+
+    errors = df["error_type"] if "error_type" in df else pd.Series([None] * len(df), index=df.index)
+    passed = df["passed"] if "passed" in df else pd.Series([None] * len(df), index=df.index)
+    out = []
+    for err, ok in zip(errors, passed, strict=True):
+        if not _missing(err):
+            out.append("error")
+        elif _missing(ok):
+            out.append("unscored")
+        else:
+            out.append("pass" if bool(ok) else "fail")
+    return out
+
+
+def _disagreeing_cases(df: Any, outcome: list[str]) -> set:
+    """Cases whose variants do not all reach the same outcome (the rows worth reading side by side)."""
+    if "variant" not in df or df["variant"].nunique() < 2:
+        return set()
+    frame = df[["case_id", "variant"]].assign(outcome=outcome)
+    per_case = frame.groupby("case_id")["outcome"].nunique()
+    return set(per_case[per_case > 1].index)
+
+
+def _select(name: str, everything: str, column: Any) -> str:
+    values = sorted({str(v) for v in column.dropna()}) if column is not None else []
+    options = "".join(f'<option value="{esc(v)}">{esc(v)}</option>' for v in values)
+    return f'<select data-filter="{name}"><option value="">{esc(everything)}</option>{options}</select>'
+
+
+def _text_cell(value: Any) -> str:
+    """A long-text cell (scrolls rather than cuts: every answer is there in full)."""
+    if _missing(value):
+        return '<td class="pl-text muted">NA</td>'
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return f'<td class="pl-text"><div>{esc(text)}</div></td>'
+
+
+def _missing(value: Any) -> bool:
+    """None, NaN or pd.NA (a list or dict answer is a value, never missing)."""
+    import pandas as pd
+
+    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
+
+
+def suite_line(meta: dict, df: Any) -> str:
+    """What ran: the suite, its file, its sha256 and the sample (how the cases were cut from the file).
+
+    Reads the run's provenance (``meta["suite"]`` as the run store records it: ``path``, ``sha256`` and
+    ``sha256_of``, ``cases_in_file``, ``subset``); a fact the run did not record is said to be missing, never
+    guessed."""
+    suite = meta.get("suite") or {}
+    path, digest = suite.get("path"), suite.get("sha256")
+    of = "its cases" if suite.get("sha256_of") == "cases" else "the file"
+    ran = int(df["case_id"].nunique()) if "case_id" in df else 0
+    parts = [f"suite {suite.get('name', 'NA')}", f"file {path}" if path else "no suite file (built in code)"
+             if suite.get("sha256_of") == "cases" else "suite file not recorded",
+             f"sha256 of {of} {digest}" if digest else "sha256 not recorded", _sample_text(suite, ran)]
+    return " · ".join(esc(p) for p in parts)
+
+
+def _sample_text(suite: dict, ran: int) -> str:
+    """``sample of 20 (seed 0) from 80 cases · 20 cases ran``, or how many ran of how many there are."""
+    total, cuts = suite.get("cases_in_file"), suite.get("subset")
+    if cuts is None:
+        return f"{ran} cases ran (whether they were a sample was not recorded)"
+    described = []
+    for cut in cuts:
+        if "sample" in cut:
+            sample = cut["sample"]
+            described.append(f"sample of {sample.get('n')} (seed {sample.get('seed')}) from {sample.get('of')} cases")
+        elif "filter" in cut:
+            described.append("filter " + ", ".join(f"{k}={v}" for k, v in cut["filter"].items()))
+    of = f" of {total} in the file" if total is not None else ""
+    if not described:
+        return f"{ran} cases ran{of}" + (" (the whole suite)" if total is not None and ran == total else "")
+    return f"{'; '.join(described)} · {ran} cases ran{of}"
