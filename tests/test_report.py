@@ -128,3 +128,25 @@ def test_parameters_parse_literals_and_text():
 def test_cli_report_rejects_a_missing_notebook(tmp_path, capsys):
     assert main(["report", str(tmp_path / "missing.ipynb")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_shared_notebook_report_carries_every_answer_of_a_viewed_run(chromium, tmp_path):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(
+        "import promptlab as pl\n"
+        "suite = pl.Suite('s', labels=['positive', 'negative'])\n"
+        "for i in range(30):\n"
+        "    suite.add_case(f'text {i}', 'positive' if i % 3 else 'negative')\n"
+        "prompt = pl.Prompt(name='p', version='1', model='claude-3-5-sonnet-20241022')\n"
+        "results = pl.run(suite, {'A': prompt, 'B': prompt.with_changes(system='b')}, pl.FakeProvider('positive'),\n"
+        "                 progress=False, cache=False)\n"
+        "pl.view(results)")]
+    source = tmp_path / "review.ipynb"
+    nbformat.write(notebook, source)
+    path = notebook_report(source, tmp_path / "review.html")
+    assert_offline(path.read_text())
+    assert "unpkg.com" not in path.read_text()  # no widget renderer to fetch: the viewer's table stands alone
+    dom = rendered_dom(chromium, path, tmp_path)
+    # 30 cases × 2 variants, every answer in the shared file (not a first page of failures), its script ran
+    assert dom.count('data-outcome="pass"') == 40 and dom.count('data-outcome="fail"') == 20
+    assert "60 of 60 rows" in dom

@@ -3,6 +3,8 @@ fallback — all without a browser (tests/test_browser.py drives a real one)."""
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -158,9 +160,13 @@ def test_static_fallback_and_the_mimebundle(suite_file):
     viewer = pl.view(run(suite_file), suite=suite_file)
     html = viewer._repr_html_()
     assert "4 rows · 2 with a failure · 2 where the variants disagree · 0 reviewed" in html
-    assert html.count("<tr data-case=") == 4 and "&lt;script&gt;" in html and "<script>x" not in html
+    # the static view carries every answer (4 cases × 2 variants), filterable offline, the answers escaped
+    assert html.count('<tr class="pl-') == 8 and 'data-filter="disagree"' in html
+    assert "&lt;script&gt;" in html and "<script>x" not in html
     bundle = viewer._repr_mimebundle_()
-    assert bundle["text/html"] == html and "application/vnd.jupyter.widget-view+json" in bundle
+    table_ids = re.compile(r"pl-answers-[0-9a-f]+")  # each rendering gets its own table id
+    assert table_ids.sub("T", bundle["text/html"]) == table_ids.sub("T", html)
+    assert "application/vnd.jupyter.widget-view+json" in bundle
     assert static_html(viewer.table, limit=2).count("<tr data-case=") == 2
     with pytest.raises(ArgumentError, match="Results"):
         pl.view([1, 2])

@@ -219,8 +219,26 @@ def offline_html(notebook: Any) -> str:
 
     exporter = HTMLExporter(template_name="lab", require_js_url="", mathjax_url="", jquery_url="",
                             widget_renderer_url="", mermaid_js_url="")
-    body, _ = exporter.from_notebook_node(notebook)
-    return _EXTERNAL_SCRIPT.sub("", body)
+    body, _ = exporter.from_notebook_node(_without_widget_views(notebook))
+    return _WIDGET_LOADER.sub("", _EXTERNAL_SCRIPT.sub("", body))
+
+
+# nbconvert's loader of the widget renderer (it fetches the renderer from a CDN when a widget view is on the page)
+_WIDGET_LOADER = re.compile(r"<script>\s*\(function\(\) \{\s*function addWidgetsRenderer\(\).*?</script>", re.DOTALL)
+_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def _without_widget_views(notebook: Any) -> Any:
+    """The notebook with widget views dropped where the output has an HTML fallback (the review viewer's table of
+    every answer, the explorer's card): a shared file has no kernel and no widget state, so a widget view would
+    render empty, and its renderer would have to come from the network."""
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data") or {}
+            if _WIDGET_VIEW in data and "text/html" in data:
+                del data[_WIDGET_VIEW]
+    notebook.metadata.pop("widgets", None)
+    return notebook
 
 
 def notebook_report(path: str | Path, output: str | Path | None = None, *,

@@ -245,12 +245,15 @@ def accuracy_html(accuracy: pd.DataFrame | None) -> str:
 
 
 def static_html(table: pd.DataFrame, accuracy: pd.DataFrame | None = None, review_file: Path | None = None,
-                limit: int = STATIC_LIMIT) -> str:
-    """The viewer where widgets do not render: the counts, human-corrected accuracy and the table of rows."""
+                limit: int = STATIC_LIMIT, answers: str | None = None) -> str:
+    """The viewer where widgets do not render: the counts, human-corrected accuracy and the table of rows —
+    ``answers`` (every answer with filters and search, `promptlab.notebook._report.answers_table_html`) when
+    given, else the first ``limit`` review rows."""
     counts = (f"{len(table)} rows · {int(table['failed'].sum())} with a failure · {int(table['disagree'].sum())} "
               f"where the variants disagree · {int(table['reviewed'].sum())} reviewed")
     where = paragraph(f"review file: {review_file}", "pl-muted") if review_file else ""
-    return card("Review", paragraph(counts, "pl-muted"), accuracy_html(accuracy), where, rows_html(table, limit))
+    rows = answers if answers is not None else rows_html(table, limit)
+    return card("Review", paragraph(counts, "pl-muted"), accuracy_html(accuracy), where, rows)
 
 
 # ---- inputs ----------------------------------------------------------------------------------------------------
@@ -456,7 +459,11 @@ class ReviewViewer:
 
     # ---- display --------------------------------------------------------------------------------------------
     def _repr_html_(self) -> str:
-        return static_html(self.table, self.accuracy, self.review_file)
+        # a shared report (promptlab report) renders this: every answer, filterable offline, with the suite line
+        from ._report import answers_table_html, suite_line
+
+        answers = suite_line(self.results.meta, self.results.df) + answers_table_html(self.results)
+        return static_html(self.table, self.accuracy, self.review_file, answers=answers)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         # the widget view where a frontend renders widgets; the static table where it cannot (nbconvert picks
