@@ -295,3 +295,22 @@ def test_gates_refuse_evidence_from_a_judge_without_a_card_or_below_the_agreemen
     assert reg.gate(ref, "test", evidence=evidence).passed
     stored = reg.promote(ref, "test", evidence=evidence, actor="ann")
     assert reg.evidence(ref)[-1].eval.judges == (the_judge.key,), stored
+
+
+def test_score_answers_judges_a_labelled_set_for_calibration():
+    def verdict(request):
+        return json.dumps({"quality": {"score": 5 if "parameterised" in _text(request) else 1, "reason": "r"}})
+
+    the_judge = judge(["quality"], pl.FakeProvider(verdict, model_name="j"), pass_threshold=3.0, cache=False)
+    labelled = pd.DataFrame({"case_id": ["a", "a", "b", "b"], "variant": ["ref", "bad", "ref", "bad"],
+                             "input": ["q1", "q1", "q2", "q2"], "expected": ["use parameterised queries", None,
+                                                                              None, None],
+                             "output": ["use parameterised queries", "fine", "parameterised", None],
+                             "human": ["pass", "fail", "pass", "fail"]})
+    judged = pl.evaluation.score_answers(labelled, the_judge)
+    assert judged["passed"].tolist() == [True, False, True, False]
+    assert judged["score_judge"].eq(the_judge.key).all() and judged["score_overall_raw"].tolist() == [5, 1, 5, 1]
+    found = agreement(judged, labelled, judge=the_judge, n_boot=0)
+    assert found.kappa == pytest.approx(cohen_kappa_score(labelled["human"], ["pass", "fail"] * 2))  # 1.0
+    with pytest.raises(ArgumentError, match=r"no column \['output'\]"):
+        pl.evaluation.score_answers(labelled.drop(columns="output"), the_judge)

@@ -20,5 +20,5 @@ declare(__name__, globals(), {
     "noise_decomposition": "._judge", "SECURITY_REVIEW_CRITERIA": "._judge",
     "calibrate": "._calibration", "agreement": "._calibration", "Agreement": "._calibration",
     "JudgeCard": "._calibration", "load_judge_card": "._calibration", "position_swap": "._judge_probes",
-    "length_bias": "._judge_probes",
+    "length_bias": "._judge_probes", "score_answers": "._calibration",
 })

@@ -136,6 +136,50 @@ def paired_labels(judged: Any, labels: pd.DataFrame, judge: Judge | None = None)
     return paired
 
 
+def score_answers(answers: pd.DataFrame, judge: Judge) -> pd.DataFrame:
+    """Judge a labelled set's answers: ``answers`` has ``case_id``, ``input`` and ``output`` (the answer to judge),
+    optionally ``variant`` and ``expected`` (the reference the judge is shown). Returns the rows with the judge's
+    columns as a run has them (``score``, ``passed``, ``reason``, ``error_type``, ``score_<criterion>``,
+    ``score_overall_raw``, ``score_judge``), ready for `agreement`, `calibrate` and the probes."""
+    from .._sync import run_sync
+
+    if not isinstance(answers, pd.DataFrame):
+        raise ArgumentError(f"answers must be a DataFrame (case_id, input, output), got {type(answers).__name__}.")
+    _need(answers, ("case_id", "input", "output"), "the answers", "Give the task and the answer to judge per row.")
+    return run_sync(_ascore_answers(answers.reset_index(drop=True), judge))
+
+
+async def _ascore_answers(answers: pd.DataFrame, judge: Judge) -> pd.DataFrame:
+    import asyncio
+
+    from ..authoring._suite import Case
+
+    semaphore = asyncio.Semaphore(judge.concurrency)
+
+    async def one(row: pd.Series) -> dict:
+        expected = row.get("expected")
+        case = Case(id=str(row["case_id"]), input=row["input"], expected=None if _missing(expected) else expected)
+        async with semaphore:
+            score = await judge.ascore(case, "" if _missing(row["output"]) else str(row["output"]))
+        return {"score": score.value, "passed": score.passed, "reason": score.reason, "error_type": score.error_type,
+                **{f"score_{k}": v for k, v in (score.details or {}).items()}}
+
+    try:
+        scored = await asyncio.gather(*[one(row) for _, row in answers.iterrows()])
+    finally:
+        await judge.aclose()
+    out = pd.concat([answers.drop(columns=[c for c in ("score", "passed", "reason") if c in answers]),
+                     pd.DataFrame(scored)], axis=1)
+    out["passed"] = out["passed"].astype("boolean")
+    if "variant" not in out:
+        out["variant"] = "answer"
+    return out
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (not isinstance(value, (list, dict)) and bool(pd.isna(value)))
+
+
 # ---- agreement ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Agreement:
