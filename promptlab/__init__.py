@@ -37,7 +37,7 @@ FACE: dict[str, str] = {
     # running and results
     "run": "promptlab.evaluation", "arun": "promptlab.evaluation", "estimate": "promptlab.evaluation",
     "Results": "promptlab.evaluation", "Budget": "promptlab.evaluation", "ResponseCache": "promptlab.evaluation",
-    "load_eval": "promptlab.evaluation",
+    "load_eval": "promptlab.evaluation", "runs": "promptlab.evaluation", "load_run": "promptlab.evaluation",
     # scoring
     "Score": "promptlab.evaluation", "ExactMatch": "promptlab.evaluation", "Contains": "promptlab.evaluation",
     "AnyOf": "promptlab.evaluation", "Regex": "promptlab.evaluation", "JsonValid": "promptlab.evaluation",
@@ -48,6 +48,7 @@ FACE: dict[str, str] = {
     "plot_accuracy": "promptlab.notebook", "plot_latency": "promptlab.notebook",
     "plot_significance": "promptlab.notebook", "plot_cost_quality": "promptlab.notebook",
     "explore": "promptlab.notebook",
+    "view": "promptlab.notebook",
     # the registry
     "Registry": "promptlab.registry",
     # providers and fakes

@@ -1,4 +1,5 @@
-"""Shared fixtures: every test gets its own response cache, so no test sees another's answers."""
+"""Shared fixtures: every test gets its own response cache and its own run store, so no test sees another's
+answers or runs, and no test writes a run into the repository."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("PROMPTLAB_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROMPTLAB_RUNS_DIR", str(tmp_path / "runs"))
 
 
 @pytest.fixture

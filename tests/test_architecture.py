@@ -22,10 +22,11 @@ FACE = {
     "Prompt", "load_prompt", "Suite", "Case", "load_suite", "diff",
     # running, results, scoring
     "run", "arun", "estimate", "load_eval", "Results", "Budget", "ResponseCache", "Score", "ExactMatch", "Contains",
-    "AnyOf",
+    "AnyOf", "runs", "load_run",
     "Regex", "JsonValid", "JsonSchema", "JsonField", "Numeric", "judge",
     # comparing and plotting
     "compare", "Comparison", "plot_accuracy", "plot_latency", "plot_significance", "plot_cost_quality", "explore",
+    "view",
     # registry, providers, fakes
     "Registry", "FakeProvider", "OpenAIProvider", "AnthropicProvider", "FakeLLMServer",
     # errors users catch

@@ -97,6 +97,10 @@ class Suite:
         self.description = description
         self.labels = tuple(labels) if labels is not None else None
         self._label_set = _label_set(name, self.labels)
+        # where the cases came from, for a run's provenance: the file (path, sha256, cases in it) set by
+        # `load_suite`, and how this suite was cut from it (a sample, a filter), both kept by `sample`/`filter`
+        self.source: dict[str, Any] | None = None
+        self.subset: list[dict[str, Any]] = []
         self._cases: dict[str, Case] = {}
         for case in cases:
             self._add(case)
@@ -199,19 +203,25 @@ class Suite:
                     and (difficulty is None or case.difficulty == difficulty)
                     and (predicate is None or predicate(case)))
 
-        return self._derive([case for case in self if keep(case)])
+        asked = {"category": sorted(categories), "tags": sorted(wanted_tags), "difficulty": difficulty,
+                 "predicate": predicate is not None}
+        cut = {"filter": {key: value for key, value in asked.items() if value}}
+        return self._derive([case for case in self if keep(case)], cut)
 
     def sample(self, n: int, *, seed: int = 0) -> Suite:
         """A reproducible random sample of ``n`` cases, kept in suite order (all cases if ``n >= len``)."""
         if n < 0:
             raise ArgumentError(f"sample size must be >= 0, got {n!r}")
+        cut = {"sample": {"n": n, "seed": seed, "of": len(self)}}
         if n >= len(self):
-            return self._derive(self.cases)
+            return self._derive(self.cases, cut)
         chosen = set(random.Random(seed).sample(list(self._cases), n))
-        return self._derive([case for case in self if case.id in chosen])
+        return self._derive([case for case in self if case.id in chosen], cut)
 
-    def _derive(self, cases: Iterable[Case]) -> Suite:
-        return Suite(self.name, cases, labels=self.labels, description=self.description)
+    def _derive(self, cases: Iterable[Case], cut: dict[str, Any]) -> Suite:
+        derived = Suite(self.name, cases, labels=self.labels, description=self.description)
+        derived.source, derived.subset = self.source, [*self.subset, cut]
+        return derived
 
     def to_frame(self) -> pd.DataFrame:
         """One row per case: id, input, expected, category, difficulty, tags."""
@@ -354,7 +364,7 @@ def load_suite(path: str | Path, *, input: str | list[str] | dict[str, str] | No
     columns = dict(input=input, expected=expected, id=id, category=category, difficulty=difficulty, tags=tags)
     given = sorted(key for key, value in columns.items() if value is not None)
     if is_table(path, bool(given)):
-        return _table_suite(read_table(path), columns, labels, name, require_expected)
+        return _with_source(_table_suite(read_table(path), columns, labels, name, require_expected), path)
     if given:
         raise ArgumentError(f"{', '.join(given)}= map a table's columns, but {str(path)!r} is a suite file, whose "
                             "cases name their fields. Drop the column arguments, or load a table (.csv, .tsv, .json, "
@@ -365,7 +375,16 @@ def load_suite(path: str | Path, *, input: str | list[str] | dict[str, str] | No
     parsed.header.name = name or parsed.header.name or path.stem
     if labels is not None:
         parsed.header.labels = _declared(labels)
-    return _build(str(path), parsed, require_expected, _jsonl_table_hint(parsed) if jsonl else "")
+    return _with_source(_build(str(path), parsed, require_expected, _jsonl_table_hint(parsed) if jsonl else ""), path)
+
+
+def _with_source(suite: Suite, path: Path) -> Suite:
+    """The suite, recording the file it was read from: its path, the sha256 of its bytes, its number of cases."""
+    import hashlib
+
+    digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    suite.source = {"path": str(path.resolve()), "sha256": digest, "cases": len(suite)}
+    return suite
 
 
 def _table_suite(table: Any, columns: dict[str, Any], labels: Any, name: str | None, require_expected: bool) -> Suite:

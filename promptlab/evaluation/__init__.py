@@ -7,7 +7,7 @@ declare(__name__, globals(), {
     "ModelConfig": "._plan", "Transform": "._transforms", "load_eval": "._evalfile", "EvalSpec": "._evalspec",
     "Results": "._results", "COLUMNS": "._results", "accuracy_row": "._summaries",
     "ACCURACY_COLUMNS": "._summaries", "ClassificationTable": "._classification",
-    "ResponseCache": "._cache",
+    "ResponseCache": "._cache", "runs": "._runstore", "load_run": "._runstore", "runs_dir": "._runstore",
     "Budget": "._cost", "prices": "promptlab.providers._prices", "set_price": "promptlab.providers._prices",
     "load_prices": "promptlab.providers._prices",
     "count_tokens": "._cost",
@@ -21,4 +21,5 @@ declare(__name__, globals(), {
     "calibrate": "._calibration", "agreement": "._calibration", "Agreement": "._calibration",
     "JudgeCard": "._calibration", "load_judge_card": "._calibration", "position_swap": "._judge_probes",
     "length_bias": "._judge_probes", "score_answers": "._calibration",
+    "load_reviews": "._reviews", "REVIEW_COLUMNS": "._reviews",
 })

@@ -139,6 +139,33 @@ class Results:
 
         return accuracy_table(self.df, self._columns(by or GROUP), confidence)
 
+    def human_accuracy(self, reviews: Any = None, by: list[str] | None = None,
+                       confidence: float = 0.95) -> pd.DataFrame:
+        """`accuracy` with the human verdicts of the review file in place of the scorer's where a human judged.
+
+        Same columns as `accuracy`, plus ``reviewed`` (calls a human verdict covers) and ``overridden`` (calls
+        whose verdict the human changed); ``accuracy_scorer`` is the scorer's accuracy beside it.
+
+        Args:
+            reviews: the verdicts: a frame from `promptlab.evaluation.load_reviews`, a review or suite file path,
+                or a `Suite`; default: the review file of the suite these results ran (see ``pl.view``).
+            by: the groups (default variant × model).
+            confidence: coverage of the intervals.
+        """
+        from ._reviews import apply_reviews, load_reviews
+        from ._summaries import accuracy_table
+
+        frame = reviews if isinstance(reviews, pd.DataFrame) else load_reviews(self if reviews is None else reviews)
+        by = self._columns(by or GROUP)
+        corrected = apply_reviews(self.df, frame)
+        table = accuracy_table(corrected, by, confidence)
+        scorer = accuracy_table(self.df, by, confidence)["accuracy"].to_numpy() if len(table) else []
+        counts = corrected.groupby(by, sort=False, dropna=False).agg(
+            reviewed=("human", lambda s: int(s.notna().sum())), overridden=("overridden", "sum")).reset_index()
+        table = table.merge(counts, on=by, how="left", sort=False)
+        return table.assign(accuracy_scorer=scorer, reviewed=table["reviewed"].astype("Int64"),
+                            overridden=table["overridden"].astype("Int64"))
+
     def by_category(self, confidence: float = 0.95) -> pd.DataFrame:
         """`accuracy` per variant × model × category."""
         return self.accuracy(GROUP + ["category"], confidence)

@@ -46,6 +46,7 @@ from ._plan import (  # noqa: F401 - Job, ProviderPool, as_variants and plan are
     plan,
 )
 from ._retry import RetryPolicy, call_with_retries
+from ._runstore import RunRecorder, start_recording, suite_provenance
 from ._transforms import Transform, TransformFailed, as_transform
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ class RunOptions:
     providers: Mapping[str, Provider] | None = None
     params: Mapping[str, Any] | None = None
     transform: Callable[[str], str] | Transform | None = None
+    record: bool = True  # keep the run in the run store (`promptlab.evaluation._runstore`)
 
 
 @dataclass
@@ -91,8 +93,9 @@ class Outcome:
 class _Run:
     """The mutable state of one run in progress: providers, cache, budget, counters and the progress bar."""
 
-    def __init__(self, options: RunOptions, pool: ProviderPool, total: int):
+    def __init__(self, options: RunOptions, pool: ProviderPool, total: int, recorder: RunRecorder | None = None):
         self.options = options
+        self.recorder = recorder
         self.pool = pool
         self.cache = _open_cache(options.cache)
         self.hits = self.misses = self.errors = self.done = 0
@@ -173,6 +176,8 @@ class _Run:
         self.done += 1
         self.errors += outcome.completion is None
         self.answered += outcome.completion is not None
+        if self.recorder is not None:  # the journal: a crash keeps the calls made so far
+            self.recorder.record(outcome)
         if not outcome.cached and outcome.completion is not None:  # "cost so far" is what this run paid
             if outcome.cost_usd is None:
                 self.cost_unknown = True
@@ -365,7 +370,7 @@ def _metadata(run_id: str, prepared: _Prepared, state: _Run, started: dt.datetim
     return {
         "run_id": run_id, "promptlab_version": __version__, "seed": state.options.seed,
         # the label set travels with the results: classification metrics read the answers against it
-        "suite": {"name": suite.name, "labels": list(suite.labels) if suite.labels else None},
+        "suite": suite_provenance(suite),
         "started_at": started.isoformat(), "finished_at": dt.datetime.now(dt.UTC).isoformat(),
         "prompts": {name: {"ref": p.ref, "hash": p.content_hash, "model_pinned": p.model}
                     for name, p in variants.items()},
@@ -452,18 +457,25 @@ async def _execute(prepared: _Prepared) -> Results:
     """Make the planned calls, score the answers and build the `Results`."""
     suite, opts, pool, jobs = prepared.suite, prepared.opts, prepared.pool, prepared.jobs
     run_id, started = uuid.uuid4().hex[:12], dt.datetime.now(dt.UTC)
-    state = _Run(opts, pool, len(jobs))
+    state = _Run(opts, pool, len(jobs), start_recording(run_id, prepared, started))
     on_interrupt(state.interrupted)
     try:
-        outcomes = await _drain(state, jobs)
-    finally:
-        state.close()
-        await pool.aclose()
-    # scoring closes the scorers' connections (judges) when done
-    rows = await _score(outcomes, suite, opts.scorer, prepared.transform)
-    from ._results import Results, build_frame  # pandas loads after the calls, not before the first one
+        try:
+            outcomes = await _drain(state, jobs)
+        finally:
+            state.close()
+            await pool.aclose()
+        # scoring closes the scorers' connections (judges) when done
+        rows = await _score(outcomes, suite, opts.scorer, prepared.transform)
+        from ._results import Results, build_frame  # pandas loads after the calls, not before the first one
 
-    results = Results(build_frame(rows, run_id), _metadata(run_id, prepared, state, started, outcomes))
+        results = Results(build_frame(rows, run_id), _metadata(run_id, prepared, state, started, outcomes))
+    except BaseException as exc:  # Ctrl-C, a cancelled task, a bug: the run is kept, marked as stopped
+        if state.recorder is not None:
+            state.recorder.stop(state, exc)
+        raise
+    if state.recorder is not None:
+        state.recorder.finish(results, state)
     _raise_past_error_rate(results, state)
     return results
 

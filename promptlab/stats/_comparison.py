@@ -85,6 +85,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import StatsError
+from ._crossrun import is_runs, runs_frame
 from ._family import _borderline_note, _fmt_diff, _intervals, _levels, _verdicts
 from ._multiplicity import benjamini_hochberg, holm
 from ._pair_stats import _variant_rows
@@ -109,7 +110,8 @@ def _frame(results: Any, metric: str) -> pd.DataFrame:
     frame = getattr(results, "df", results)
     if not isinstance(frame, pd.DataFrame):
         raise StatsError(f"compare() needs a promptlab Results or a results DataFrame; got "
-                         f"{type(results).__name__!r}. Pass the object `pl.run(...)` returned.")
+                         f"{type(results).__name__!r}. Pass the object `pl.run(...)` returned; for stored runs, "
+                         "pl.compare(pl.load_run(id_a), pl.load_run(id_b)).")
     if metric not in METRICS:
         raise StatsError(f"metric={metric!r} is not one of {METRICS!r}; use 'passed' for pass/fail, "
                          "'format_ok' for format compliance or 'score' for graded scores.")
@@ -214,13 +216,16 @@ def _without_verdicts(frame: pd.DataFrame, metric: str) -> list[str]:
             for name, any_verdict in has.items() if not any_verdict]
 
 
-def compare(results: Any, baseline: str = "A", *, metric: str = "passed", seed: int = 0,
+def compare(results: Any, baseline: Any = "A", *, metric: str = "passed", seed: int = 0,
             alpha: float = 0.05) -> Comparison:
     """Compare every variant with the baseline, paired by case, with honest statistics.
 
     Args:
-        results: a promptlab `Results` (its ``.df`` is used) or a DataFrame in the results schema.
-        baseline: the variant the others are compared with.
+        results: a promptlab `Results` (its ``.df`` is used) or a DataFrame in the results schema; or a run to
+            compare with the run given as ``baseline`` (``compare(run_a, run_b)``), or a list of runs: runs are
+            paired by case, the first is the baseline, and each run's variants are named after its run id
+            (``pl.load_run(id)`` gives a stored run; see `promptlab.stats._crossrun`).
+        baseline: the variant the others are compared with (or, comparing runs, the second run).
         metric: ``"passed"`` (pass rate; McNemar), ``"format_ok"`` (format compliance, paired the same way;
             failed calls have no verdict and are dropped) or ``"score"`` (graded; paired t + paired bootstrap).
         seed: seed of the bootstrap, so the same data give the same intervals.
@@ -235,9 +240,12 @@ def compare(results: Any, baseline: str = "A", *, metric: str = "passed", seed: 
     """
     if not 0 < alpha < 1:
         raise StatsError(f"alpha={alpha!r} must be between 0 and 1, e.g. 0.05.")
+    notes: list[str] = []
+    if is_runs(results, baseline):  # compare(run_a, run_b): runs paired by case, the first as baseline
+        results, baseline, notes = runs_frame(results, None if isinstance(baseline, str) else baseline)
     frame = _frame(results, metric)
     df, messages = _run(frame, baseline, metric, seed, alpha, by_category=False)
-    return Comparison(df, baseline=baseline, metric=metric, alpha=alpha, seed=seed, messages=messages,
+    return Comparison(df, baseline=baseline, metric=metric, alpha=alpha, seed=seed, messages=notes + messages,
                       source=frame)
 
 
