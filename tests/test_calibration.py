@@ -314,3 +314,22 @@ def test_score_answers_judges_a_labelled_set_for_calibration():
     assert found.kappa == pytest.approx(cohen_kappa_score(labelled["human"], ["pass", "fail"] * 2))  # 1.0
     with pytest.raises(ArgumentError, match=r"no column \['output'\]"):
         pl.evaluation.score_answers(labelled.drop(columns="output"), the_judge)
+
+
+def test_labels_from_the_review_file_beside_the_suite(tmp_path):
+    from promptlab.evaluation._reviews import record_verdict, review_path
+
+    suite_file = tmp_path / "suite.yaml"
+    suite_file.write_text("name: s\ncases:\n" + "".join(f"  - {{id: c{i}, input: question {i}, expected: answer}}\n"
+                                                      for i in range(8)), encoding="utf-8")
+    results, labels, the_judge = labelled_run(AGREE)
+    suite = pl.load_suite(suite_file)
+    results = pl.run(suite, pl.Prompt(name="p", version="1", model="fake:m", system="s"), pl.FakeProvider("answer"),
+                     scorer=the_judge, progress=False, cache=False)
+    path = review_path(suite_file)
+    for case_id, human in zip(labels["case_id"], labels["human"], strict=True):
+        record_verdict(path, case_id, human, variant="A", reviewer="ann", suite_file=suite_file)
+    from_file = agreement(results, suite_file, judge=the_judge, n_boot=0)
+    assert from_file.n == 8 and from_file.kappa == pytest.approx(cohen_kappa_score(AGREE, ["pass", "fail"] * 4))
+    assert agreement(results, judge=the_judge, n_boot=0).n == 8  # None: the review file of the run's suite
+    assert calibrate(results, suite_file, the_judge, probes=False, n_boot=0).labels == "review file"

@@ -1,7 +1,7 @@
 """Judge calibration: how far an LLM judge agrees with human labels, two bias probes, and the judge card.
 
 ``agreement(judged, labels)`` pairs the judge's verdicts (the ``passed`` column of a judged run) with human
-verdicts (the review file's frame from `load_reviews`, or any labelled set: ``case_id`` plus ``human``
+verdicts (the review file, read by `load_reviews`, or any labelled set: ``case_id`` plus ``human``
 pass/fail and/or ``score`` on the judge's scale) and reports:
 
 * **Cohen's κ**, raw agreement and the **confusion matrix** (rows: human, columns: judge, a judge failure in
@@ -111,10 +111,14 @@ def _judge_rows(frame: pd.DataFrame, judge: Judge | None) -> pd.DataFrame:
     return frame[frame["output"].notna()] if "output" in frame else frame
 
 
-def paired_labels(judged: Any, labels: pd.DataFrame, judge: Judge | None = None) -> pd.DataFrame:
+def paired_labels(judged: Any, labels: Any = None, judge: Judge | None = None) -> pd.DataFrame:
     """One row per judged answer that has a human label: case_id, variant, judge (boolean, NA: judge failure),
     judge_score (on the judge's scale), human, human_score. A label without a variant applies to every variant."""
     rows = _judge_rows(_frame(judged), judge)
+    if not isinstance(labels, pd.DataFrame):  # the review file of a suite (path, Suite) or of the run's suite
+        from ._reviews import load_reviews
+
+        labels = load_reviews(judged if labels is None else labels)
     human = human_labels(labels, judge.pass_threshold if judge else None).dropna(subset=["human"])
     mine = pd.DataFrame({"case_id": rows["case_id"].astype("string"),
                          "variant": rows["variant"].astype("string") if "variant" in rows else pd.NA,
@@ -245,13 +249,15 @@ def bootstrap_alpha(coders: np.ndarray, cases: np.ndarray, level: str, *, n_boot
     return float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))
 
 
-def agreement(judged: Any, labels: pd.DataFrame, *, judge: Judge | None = None, confidence: float = 0.95,
+def agreement(judged: Any, labels: Any = None, *, judge: Judge | None = None, confidence: float = 0.95,
               n_boot: int = 2000, seed: int = 0) -> Agreement:
     """How far the judge's verdicts agree with human labels: κ, α, confusion matrix, intervals over cases.
 
     Args:
         judged: the `Results` (or its frame) of a run scored by the judge (the judge needs a ``pass_threshold``).
-        labels: human labels: `load_reviews(...)` or a DataFrame with ``case_id`` and ``human`` and/or ``score``.
+        labels: human labels: a DataFrame with ``case_id`` and ``human`` and/or ``score`` (`load_reviews`' frame
+            is one), or what `load_reviews` reads (a suite file, a `Suite`, a review file); None: the review file
+            of the run's suite.
         judge: the judge, to pick its rows when several judges scored the run.
         confidence, n_boot, seed: the bootstrap intervals.
     """
@@ -370,20 +376,20 @@ def load_judge_card(judge_or_key: Judge | str, folder: str | Path | None = None)
                             "pl.evaluation.calibrate(results, labels, judge).") from None
 
 
-def calibrate(judged: Any, labels: pd.DataFrame, judge: Judge, *, probes: bool = True, max_probe_items: int = 50,
+def calibrate(judged: Any, labels: Any, judge: Judge, *, probes: bool = True, max_probe_items: int = 50,
               confidence: float = 0.95, n_boot: int = 2000, seed: int = 0, save: bool = True,
-              source: str = "labelled set") -> JudgeCard:
+              source: str | None = None) -> JudgeCard:
     """Measure ``judge`` against human labels (and probe it), and save its `JudgeCard`.
 
     Args:
         judged: the `Results` of a run scored by ``judge``.
-        labels: `load_reviews(...)` or a DataFrame with ``case_id`` and ``human`` (pass/fail) and/or ``score``.
+        labels: human labels, as for `agreement` (None: the review file of the run's suite).
         judge: the judge calibrated (its `Judge.key` keys the card).
         probes: also run the position-swap and length probes (they call the judge's model).
         max_probe_items: pairs / answers each probe asks about at most.
         confidence, n_boot, seed: the agreement's intervals.
         save: write the card under `judges_dir` (the registry's gates read it there).
-        source: where the labels come from, in words, for the card.
+        source: where the labels come from, in words, for the card (default: the review file or a labelled set).
     """
     from ._judge_probes import length_bias, position_swap
 
@@ -396,6 +402,7 @@ def calibrate(judged: Any, labels: pd.DataFrame, judge: Judge, *, probes: bool =
     if probes:
         probed = {p.probe: p.to_dict() for p in (position_swap(judged, judge, max_probe_items),
                                                  length_bias(judged, judge, max_probe_items))}
+    source = source or ("labelled set" if isinstance(labels, pd.DataFrame) else "review file")
     card = JudgeCard(judge.key, judge.rubric_hash, judge.model_id, [c.name for c in judge.criteria],
                      list(judge.scale), judge.pass_threshold, numbers, confusion, probed, source,
                      dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
