@@ -156,6 +156,8 @@ def test_labels_from_an_ugly_csv(tmp_path):
     labels = pd.read_csv(path, encoding="utf-8-sig")
     read = human_labels(labels)
     assert read["case_id"].tolist() == ["c0", "c1", "c2"] and read["human"].tolist() == [True, False, True]
+    numbers = human_labels(pd.DataFrame({"case_id": ["a", "b", "c"], "human": [1.0, 0.0, np.nan]}))
+    assert numbers["human"].tolist()[:2] == [True, False] and numbers["human"].isna().tolist() == [False, False, True]
     scored = human_labels(pd.DataFrame({"case_id": ["c0", "c1"], "score": ["4", ""]}), pass_threshold=3.5)
     assert scored["human"].tolist()[0] is True and scored["human"].isna().tolist() == [False, True]
 

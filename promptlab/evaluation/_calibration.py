@@ -60,6 +60,8 @@ def _need(frame: pd.DataFrame, columns: tuple[str, ...], what: str, hint: str) -
 def _verdict(value: Any) -> bool | None:
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return None
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and value in (0, 1):
+        return bool(value)  # 1 / 0 from a spreadsheet, also as 1.0 / 0.0
     text = str(value).strip().lower()
     if text in _TRUE or value is True:
         return True
