@@ -288,7 +288,7 @@ def test_gates_refuse_evidence_from_a_judge_without_a_card_or_below_the_agreemen
     evidence.df["score_judge"] = the_judge.key  # the same eval, its scores now from the judge
     refused = reg.gate(ref, "test", evidence=evidence)
     assert not refused.passed and "has no judge card" in refused.failures[0]
-    assert any("calibrate" in n for n in refused.needed)
+    assert len(refused.needed) == 1 and "pl.evaluation.calibrate(results, labels, judge)" in refused.needed[0]
     calibrate(results, labels, the_judge, probes=False, n_boot=50)
     with pytest.raises(GateRefused, match="below min_judge_agreement 0.6"):
         reg.promote(ref, "test", evidence=evidence, actor="ann")

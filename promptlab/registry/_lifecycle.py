@@ -238,8 +238,9 @@ def gate_test(prompt: Prompt, evidence: Sequence[Evidence], t: Thresholds, suite
         return GateResult("test", prompt.ref, False, (f"no eval evidence is attached to {prompt.ref}",),
                           (needed_eval(prompt, t, suite),))
     failures = tuple(eval_failures(record.eval, prompt, t))
-    needed = (needed_eval(prompt, t, suite),) if failures else ()
-    needed += (JUDGE_NEEDED,) if judge_failures(record.eval, t) else ()
+    judged = judge_failures(record.eval, t)
+    needed = (needed_eval(prompt, t, suite),) if len(failures) > len(judged) else ()
+    needed += (JUDGE_NEEDED,) if judged else ()
     return GateResult("test", prompt.ref, not failures, failures, needed, details=record)
 
 
