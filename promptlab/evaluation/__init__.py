@@ -18,5 +18,8 @@ declare(__name__, globals(), {
     "FORMAT_COLUMNS": "._summaries",
     "judge": "._judge", "Criterion": "._judge", "Judge": "._judge", "rejudge": "._judge",
     "noise_decomposition": "._judge", "SECURITY_REVIEW_CRITERIA": "._judge",
+    "calibrate": "._calibration", "agreement": "._calibration", "Agreement": "._calibration",
+    "JudgeCard": "._calibration", "load_judge_card": "._calibration", "position_swap": "._judge_probes",
+    "length_bias": "._judge_probes", "score_answers": "._calibration",
     "load_reviews": "._reviews", "REVIEW_COLUMNS": "._reviews",
 })

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -94,6 +95,23 @@ class Judge:
         self._model = model
         self.model_id = _model_id(model)
         self.cache = cache if isinstance(cache, ResponseCache) else (ResponseCache() if cache else None)
+
+    @functools.cached_property
+    def rubric_hash(self) -> str:
+        """sha256 of what the judge is told (its system prompt, criteria with weights, scale, pass threshold,
+        temperature and worked example): a changed rubric is a new judge that needs its own calibration."""
+        low, high = self.scale
+        told = {"system": _SYSTEM.format(low=low, high=high), "scale": list(self.scale),
+                "criteria": [[c.name, c.description, c.weight] for c in self.criteria],
+                "pass_threshold": self.pass_threshold, "temperature": self.temperature,
+                "example": [m.content for m in self._worked_example()]}
+        return hashlib.sha256(json.dumps(told, sort_keys=True).encode()).hexdigest()
+
+    @property
+    def key(self) -> str:
+        """``<rubric hash, 16 hex>@<model id>``: the judge's identity, recorded on every row it scores (the
+        ``score_judge`` column) and the key of its judge card (`promptlab.evaluation._calibration`)."""
+        return f"{self.rubric_hash[:16]}@{self.model_id}"
 
     @functools.cached_property
     def provider(self) -> Provider:
@@ -180,7 +198,7 @@ class Judge:
                 return self._score(verdict)
             last_problem = problem
         return Score(None, None, f"judge failure after {self.retries + 1} attempts: {last_problem}",
-                     error_type="judge_failure")
+                     details={"judge": self.key}, error_type="judge_failure")
 
     @property
     def structured(self) -> bool:
@@ -223,7 +241,7 @@ class Judge:
         passed = None if self.pass_threshold is None else raw >= self.pass_threshold
         reasons = "; ".join(f"{c.name} {int(scores[c.name])}: {verdict[c.name].get('reason', '')}"
                             for c in self.criteria)
-        details = {**scores, "overall_raw": raw}
+        details = {**scores, "overall_raw": raw, "judge": self.key}  # who scored: the gate checks its card
         return Score((raw - low) / (high - low), passed, reasons, details=details)
 
     def __repr__(self) -> str:
@@ -307,7 +325,8 @@ async def arejudge(results: Any, judge_: Judge, k: int = 3) -> pd.DataFrame:
             score = await judge_.ascore(case, str(row.output), judge_repeat=judge_repeat)
         return {"case_id": row.case_id, "variant": row.variant, "model": row.model, "repeat": row.repeat,
                 "judge_repeat": judge_repeat, "score": score.value, "judge_error": score.error_type,
-                **{f"score_{n}": v for n, v in (score.details or {}).items() if n != "overall_raw"}}
+                **{f"score_{n}": v for n, v in (score.details or {}).items()
+                   if n not in ("overall_raw", "judge")}}
 
     try:
         rows = await asyncio.gather(*[one(row, r) for row in answered.itertuples() for r in range(1, k + 1)])

@@ -6,7 +6,8 @@ The article's checklist, each item evaluated from recorded evidence and configur
 item         passes when
 ============ ========================================================================================
 suite        the latest suite eval ran ≥ ``min_cases`` cases covering happy path, edge and adversarial
-accuracy     its accuracy (no verdict counts as a failure) is at or over ``min_accuracy``
+accuracy     its accuracy (no verdict counts as a failure) is at or over ``min_accuracy``; scored by an LLM judge:
+             the judge's card has Cohen's κ ≥ ``min_judge_agreement``
 format       format compliance ≥ ``min_format_compliance`` for structured output: the rows' ``format_ok`` when the
              prompt declares its ``output:``, else answers checked against ``output_format`` (n/a for free text)
 latency      its p95 latency is within the SLA ``max_p95_latency_s``
@@ -39,6 +40,7 @@ from ..errors import RegistryError, UnknownNameError
 from ..production._alertrules import AlertRules, RuleSpec, load_alert_rules
 from ..providers._pinning import pin_status
 from ._lifecycle import (
+    JUDGE_NEEDED,
     EvalSummary,
     HistoryEvent,
     Thresholds,
@@ -46,6 +48,7 @@ from ._lifecycle import (
     format_failures,
     format_gated,
     format_what,
+    judge_failures,
 )
 
 Status = Literal["pass", "fail", "n/a"]
@@ -228,6 +231,9 @@ def _accuracy(f: Facts) -> CheckItem:
     if t.evidence_model == "pinned" and not e.on_pinned_model:
         return _item("accuracy", title, False, reason + f"; measured on {list(e.models)!r}, not the pinned "
                      f"{f.prompt.model!r}", f"an eval on the pinned model {f.prompt.model!r}")
+    judged = judge_failures(e, t)  # judge scores count only from a calibrated judge
+    if judged:
+        return _item("accuracy", title, False, reason + "; " + "; ".join(judged), JUDGE_NEEDED)
     return _item("accuracy", title, e.accuracy >= t.min_accuracy, reason,
                  f"accuracy ≥ {t.min_accuracy:.0%}: improve the prompt (a new version) and re-run the eval")
 

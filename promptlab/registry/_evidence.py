@@ -55,6 +55,8 @@ class EvalSummary:
     they are left out and counted in ``format_failed_calls``; ``format_answers`` is the denominator and
     ``format_ci_low`` / ``format_ci_high`` its Wilson interval. Latency and cost are None when unknown (all
     answers cached, an unpriced model); latency leaves cached answers out.
+    ``judges`` are the LLM judges whose scores the rows carry (`Judge.key`, the ``score_judge`` column): the
+    gates accept them only with a judge card at the configured agreement (`promptlab.evaluation._calibration`).
     """
 
     cases: int
@@ -76,6 +78,7 @@ class EvalSummary:
     format_failed_calls: int | None = None
     format_ci_low: float | None = None
     format_ci_high: float | None = None
+    judges: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,8 @@ class Evidence:
         try:
             ev = data.get("eval")
             rows = tuple(ComparisonRow(**_nan_back(r)) for r in data.get("comparison") or ())
-            summary = EvalSummary(**{**_nan_back(ev), "models": tuple(ev["models"])}) if ev else None
+            summary = (EvalSummary(**{**_nan_back(ev), "models": tuple(ev["models"]),
+                                       "judges": tuple(ev.get("judges") or ())}) if ev else None)
             return cls(**{**data, "eval": summary, "comparison": rows})
         except (TypeError, KeyError) as exc:
             raise EvidenceError(f"evidence record {data.get('id')!r} does not follow the evidence format "
@@ -234,7 +238,14 @@ def summarise_eval(rows: pd.DataFrame, prompt: Prompt, thresholds: Thresholds,
         no_verdict=int(used["passed"].isna().sum()), output_format=thresholds.output_format,
         p95_latency_s=_p95(used), cost_per_call_usd=_cost_per_call(used),
         models=tuple(sorted(used["model"].dropna().astype(str).unique())), on_pinned_model=bool(pinned.any()),
-        cases_outside_suite=outside, **fmt)
+        cases_outside_suite=outside, judges=_judges(used), **fmt)
+
+
+def _judges(rows: pd.DataFrame) -> tuple[str, ...]:
+    """The judges that scored these rows (their keys in ``score_judge``, written by `Judge`), sorted."""
+    if "score_judge" not in rows:
+        return ()
+    return tuple(sorted(str(k) for k in rows["score_judge"].dropna().unique()))
 
 
 def _format_evidence(rows: pd.DataFrame, prompt: Prompt, thresholds: Thresholds) -> dict[str, Any]:

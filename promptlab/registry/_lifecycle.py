@@ -13,9 +13,11 @@ gate        what lets a version in
 =========== ======================================================================================
 test        an attached eval of this exact version (its content hash) on its suite: accuracy at or over
             the threshold, and ≥ 99% format compliance when the output is structured (the prompt declares its
-            ``output:``, or ``output_format`` in configs/gates.yaml says so)
+            ``output:``, or ``output_format`` in configs/gates.yaml says so); when an LLM judge scored it, a
+            judge card for that judge with Cohen's κ ≥ ``min_judge_agreement``
 review      approval by a named reviewer who is not the author
-staging     recorded shadow or canary evidence without regression against what is live
+staging     recorded shadow or canary evidence without regression against what is live (judge-scored
+            evidence: calibrated judges, as for test)
 production  every item of the production `Checklist` (see `promptlab.registry._checklist`)
 =========== ======================================================================================
 
@@ -79,6 +81,7 @@ class Thresholds(BaseModel):
     max_p95_latency_s: float = Field(default=5.0, gt=0)
     max_cost_per_call_usd: float | None = Field(default=0.01, ge=0)
     evidence_model: Literal["pinned", "any"] = "pinned"
+    min_judge_agreement: float = Field(default=0.6, ge=-1.0, le=1.0)
 
     @property
     def structured(self) -> bool:
@@ -172,7 +175,23 @@ def eval_failures(summary: EvalSummary, prompt: Prompt, t: Thresholds) -> list[s
         failures.append(f"accuracy {summary.accuracy:.1%} [95% CI {summary.ci_low:.1%}, {summary.ci_high:.1%}] "
                         f"on {summary.calls} calls is below the threshold {t.min_accuracy:.0%}")
     failures += format_failures(summary, t)
+    failures += judge_failures(summary, t)
     return failures
+
+
+def judge_failures(summary: EvalSummary | None, t: Thresholds) -> list[str]:
+    """Why the LLM judges behind an eval's scores cannot back it: a judge without a judge card, or with Cohen's
+    κ against human labels below ``min_judge_agreement`` (empty when no judge scored it, or all are calibrated)."""
+    if summary is None or not summary.judges:
+        return []
+    from ..evaluation._calibration import card_failures
+
+    return card_failures(summary.judges, t.min_judge_agreement)
+
+
+JUDGE_NEEDED = ("a judge card at Cohen's κ ≥ min_judge_agreement (configs/gates.yaml) for every judge that scored "
+                "the eval: label cases (pl.view or a labelled set), then pl.evaluation.calibrate(results, labels, "
+                "judge); or a better judge (rubric, model) calibrated the same way")
 
 
 def format_gated(summary: EvalSummary | None, t: Thresholds) -> bool:
@@ -219,7 +238,9 @@ def gate_test(prompt: Prompt, evidence: Sequence[Evidence], t: Thresholds, suite
         return GateResult("test", prompt.ref, False, (f"no eval evidence is attached to {prompt.ref}",),
                           (needed_eval(prompt, t, suite),))
     failures = tuple(eval_failures(record.eval, prompt, t))
-    needed = (needed_eval(prompt, t, suite),) if failures else ()
+    judged = judge_failures(record.eval, t)
+    needed = (needed_eval(prompt, t, suite),) if len(failures) > len(judged) else ()
+    needed += (JUDGE_NEEDED,) if judged else ()
     return GateResult("test", prompt.ref, not failures, failures, needed, details=record)
 
 
@@ -246,12 +267,15 @@ def gate_staging(prompt: Prompt, evidence: Sequence[Evidence], t: Thresholds) ->
         return GateResult("staging", prompt.ref, False, (f"no shadow or canary evidence for {prompt.ref}",), needed)
     failures = [f"{record.kind}: {r.verdict} than {r.baseline_ref or r.baseline} on {r.model} "
                 f"({points(r)}, p_adj {r.p_adj:.3g})" for r in record.comparison if r.verdict == "worse"]
+    judged = judge_failures(record.eval, t)
+    failures += judged
     if not record.comparison:
         if record.eval is None:
             failures.append(f"the {record.kind} evidence has neither a comparison nor an eval summary")
         elif not record.eval.accuracy >= t.min_accuracy:
             failures.append(f"{record.kind} accuracy {record.eval.accuracy:.1%} is below {t.min_accuracy:.0%} "
                             "(nothing live to compare with)")
+    needed += (JUDGE_NEEDED,) if judged else ()
     return GateResult("staging", prompt.ref, not failures, tuple(failures), needed if failures else (),
                       details=record)
 
