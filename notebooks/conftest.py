@@ -1,4 +1,5 @@
-"""Notebooks under test: a small sample of cases, and each notebook its own empty response cache and run store.
+"""Notebooks under test: a small sample of cases, and each notebook its own empty response cache, run store and
+judge cards.
 
 Hermetic: a notebook must not pass because another notebook (or an earlier run on this machine) left its
 answers in a shared cache. nbmake starts each notebook's kernel inside the test, after this hook, so the
@@ -12,8 +13,9 @@ os.environ.setdefault("PROMPTLAB_NOTEBOOK_SAMPLE", "10")
 
 
 def pytest_runtest_setup(item):
-    """Point ``PROMPTLAB_CACHE_DIR`` and ``PROMPTLAB_RUNS_DIR`` at fresh folders for every notebook (no notebook
-    under test writes its runs into the repository)."""
+    """Point ``PROMPTLAB_CACHE_DIR``, ``PROMPTLAB_RUNS_DIR`` and ``PROMPTLAB_JUDGES_DIR`` at fresh folders for every
+    notebook (no notebook under test writes its runs or judge cards into the repository, or reads another's)."""
     if str(item.fspath).endswith(".ipynb"):
         os.environ["PROMPTLAB_CACHE_DIR"] = tempfile.mkdtemp(prefix=f"promptlab-cache-{item.fspath.purebasename}-")
         os.environ["PROMPTLAB_RUNS_DIR"] = tempfile.mkdtemp(prefix=f"promptlab-runs-{item.fspath.purebasename}-")
+        os.environ["PROMPTLAB_JUDGES_DIR"] = tempfile.mkdtemp(prefix=f"promptlab-judges-{item.fspath.purebasename}-")

@@ -1,4 +1,4 @@
-"""Shared fixtures: every test gets its own response cache and its own run store, so no test sees another's
+"""Shared fixtures: every test gets its own response cache, run store and judge cards, so no test sees another's
 answers or runs, and no test writes a run into the repository."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ def _isolated_cache(tmp_path, monkeypatch):
 @pytest.fixture(autouse=True)
 def _isolated_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("PROMPTLAB_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("PROMPTLAB_JUDGES_DIR", str(tmp_path / "judges"))
 
 
 @pytest.fixture
