@@ -44,7 +44,7 @@ FACE: dict[str, str] = {
     "JsonSchema": "promptlab.evaluation", "JsonField": "promptlab.evaluation", "Numeric": "promptlab.evaluation",
     "judge": "promptlab.evaluation",
     # comparing and plotting
-    "compare": "promptlab.stats", "Comparison": "promptlab.stats",
+    "compare": "promptlab.evaluation", "Comparison": "promptlab.stats",
     "plot_accuracy": "promptlab.notebook", "plot_latency": "promptlab.notebook",
     "plot_significance": "promptlab.notebook", "plot_cost_quality": "promptlab.notebook",
     "explore": "promptlab.notebook",

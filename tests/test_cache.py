@@ -237,3 +237,29 @@ def test_a_cache_file_from_before_the_endpoint_column_opens_and_keeps_its_rows(t
     cache = ResponseCache(path)
     assert cache.get("k").text == "ok"
     assert cache.stats()["groups"] == [{"provider": "fake", "model": "fake:m", "endpoint": None, "entries": 1}]
+
+
+def _open_cache_after(path: str, barrier) -> None:
+    from promptlab.evaluation._cache import ResponseCache
+
+    barrier.wait()  # every process opens the new file at the same moment
+    ResponseCache(path).close()
+
+
+def test_processes_opening_a_new_cache_at_once_all_succeed(tmp_path):
+    import multiprocessing
+
+    # Before the set-up was serialised, about 1 process in 20 failed here (forked, they start together):
+    # "database is locked" on the switch to WAL, or "duplicate column name" when two added the same column.
+    context = multiprocessing.get_context("fork")
+    failed = 0
+    for trial in range(30):
+        barrier = context.Barrier(4)
+        path = str(tmp_path / f"cache-{trial}.sqlite")
+        processes = [context.Process(target=_open_cache_after, args=(path, barrier)) for _ in range(4)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(timeout=120)
+        failed += sum(process.exitcode != 0 for process in processes)
+    assert failed == 0

@@ -213,12 +213,45 @@ def test_runs_on_different_suite_files_say_so(project):
     assert comparison.df.iloc[0]["n"] == 10
 
 
-def test_compare_refuses_the_same_run_twice_and_run_ids_as_text(project):
+def test_compare_refuses_the_same_run_twice_and_an_unknown_run_id(project):
     results = pl.run(pl.load_suite("suites/tiny.yaml"), PROMPT, pl.FakeProvider("positive"), progress=False)
     with pytest.raises(pl.errors.StatsError, match="given twice"):
         pl.compare(results, pl.load_run(results.meta["run_id"]))
-    with pytest.raises(pl.errors.StatsError, match="load_run"):
+    with pytest.raises(pl.errors.UnknownNameError, match=results.meta["run_id"]):  # the message lists the runs
         pl.compare(results.meta["run_id"], "other")
+    with pytest.raises(pl.errors.StatsError, match="load_run"):  # the pure statistic takes no ids
+        pl.stats.compare(results.meta["run_id"], "other")
+
+
+def test_comparisons_and_judge_passes_are_recorded_with_the_runs_they_read(project):
+    from scipy import stats
+
+    suite = pl.load_suite("suites/tiny.yaml")
+    first = pl.run(suite, PROMPT, pl.FakeProvider("positive"), progress=False)
+    second = pl.run(suite, PROMPT, pl.FakeProvider("negative"), progress=False)
+    by_id = pl.compare(first.meta["run_id"], second.meta["run_id"])  # ids, resolved from the store
+    by_runs = pl.compare(pl.load_run(first.meta["run_id"]), pl.load_run(second.meta["run_id"]), record=False)
+    assert by_id.df[["diff", "p_value", "n"]].equals(by_runs.df[["diff", "p_value", "n"]])
+    listed = pl.runs(kind="comparison")
+    assert len(listed) == 1 and set(pl.runs()["kind"]) == {"run", "comparison"}
+    table = pl.load_run(listed["run_id"][0])
+    entry = table.attrs["promptlab"]
+    assert entry["sources"] == [first.meta["run_id"], second.meta["run_id"]]
+    assert table["p_value"].astype(float).tolist() == pytest.approx(by_id.df["p_value"].tolist())
+    (row,) = by_id.df.to_dict("records")
+    b, c = row["b"], row["c"]  # discordant pairs; exact McNemar = binomial test on them
+    assert row["p_exact"] == pytest.approx(stats.binomtest(min(b, c), b + c, 0.5).pvalue)  # scipy reference
+
+    rubric = pl.judge(["accuracy"], model=pl.FakeProvider('{"accuracy": {"score": 4, "reason": "fine"}}'),
+                      cache=False)
+    judged = pl.evaluation.rejudge(first, rubric, k=2)
+    (record,) = pl.runs(kind="judge")["run_id"]
+    stored = pl.load_run(record)
+    assert len(stored) == len(judged) == 2 * len(first.df)
+    assert stored.attrs["promptlab"]["sources"] == [first.meta["run_id"]]
+    assert stored.attrs["promptlab"]["details"]["k"] == 2
+    with pytest.raises(pl.errors.ArgumentError, match="kind"):
+        pl.runs(kind="comparisons")
 
 
 # ---- processes ---------------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from ..errors import ArgumentError
 from ..providers._base import Completion, Request
 
@@ -98,11 +100,14 @@ class ResponseCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
-        self._add_missing_columns()
-        self._db.commit()
+        # One process at a time sets the file up: two opening a new cache at once would otherwise race on the
+        # switch to WAL ("database is locked") and on adding columns ("duplicate column name").
+        with FileLock(f"{self.path}.lock", timeout=60):
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(_SCHEMA)
+            self._add_missing_columns()
+            self._db.commit()
 
     def _add_missing_columns(self) -> None:
         present = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}

@@ -335,11 +335,19 @@ async def arejudge(results: Any, judge_: Judge, k: int = 3) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def rejudge(results: Any, judge_: Judge, k: int = 3) -> pd.DataFrame:
-    """Synchronous `arejudge` (works inside Jupyter too)."""
+def rejudge(results: Any, judge_: Judge, k: int = 3, *, record: bool = True) -> pd.DataFrame:
+    """Synchronous `arejudge` (works inside Jupyter too); the judge pass is recorded in the run store (kind
+    ``judge``, naming the run it judged and the judge) unless ``record=False``."""
     from .._sync import run_sync
+    from ._runstore import record_artifact
 
-    return run_sync(arejudge(results, judge_, k))
+    rejudged = run_sync(arejudge(results, judge_, k))
+    if record:
+        meta = getattr(results, "meta", None) or {}
+        sources = [run["run_id"] for run in (meta.get("runs") or [meta]) if run.get("run_id")]
+        record_artifact("judge", rejudged, sources=sources,
+                        details={"judge": judge_.key, "model": judge_.model_id, "k": k})
+    return rejudged
 
 
 def noise_decomposition(rejudged: pd.DataFrame) -> pd.DataFrame:

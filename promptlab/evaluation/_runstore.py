@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import threading
+import uuid
 import warnings
 from decimal import Decimal
 from pathlib import Path
@@ -44,9 +45,10 @@ if TYPE_CHECKING:
     from ._results import Results
 
 STATUSES = ("running", "complete", "interrupted", "incomplete")
-LIST_COLUMNS = ["run_id", "started_at", "status", "suite", "suite_sha256", "cases", "sample", "variants", "prompts",
-                "models", "rows", "errors", "passed", "cost_usd", "cache_hits", "cache_misses", "git_commit",
-                "git_dirty", "promptlab_version", "finished_at", "host", "pid"]
+KINDS = ("run", "comparison", "judge")
+LIST_COLUMNS = ["run_id", "started_at", "status", "kind", "suite", "suite_sha256", "cases", "sample", "variants",
+                "prompts", "models", "rows", "errors", "passed", "cost_usd", "cache_hits", "cache_misses",
+                "git_commit", "git_dirty", "promptlab_version", "finished_at", "host", "pid"]
 
 
 def runs_dir() -> Path:
@@ -166,14 +168,45 @@ def suite_provenance(suite: Any, case_ids: bool = True) -> dict[str, Any]:
             "labels": list(suite.labels) if suite.labels else None}
 
 
+def record_artifact(kind: str, table: pd.DataFrame, *, sources: list[str], details: dict[str, Any]) -> str | None:
+    """Record a comparison or a judge pass: an entry naming the runs it read (``sources``) and its table.
+
+    Returns the record's id, or None when the store cannot be written (a warning says why; the caller's
+    result is never lost to the store).
+    """
+    if kind not in KINDS[1:]:
+        raise ArgumentError(f"kind={kind!r}: records besides runs are {list(KINDS[1:])}.")
+    now = dt.datetime.now(dt.UTC).isoformat()
+    record_id = uuid.uuid4().hex[:12]
+    entry = {"run_id": record_id, "kind": kind, "status": "complete", "started_at": now, "finished_at": now,
+             "sources": list(sources), "details": details, "rows": len(table), "promptlab_version": __version__,
+             "git": _GitProbe(project_root()).result(), "host": socket.gethostname(), "pid": os.getpid(),
+             "entry_point": _entry_point(), "suite": {}}
+    folder = runs_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        rows = folder / f"{record_id}.parquet"
+        tmp = rows.with_name(f".{rows.name}.{os.getpid()}.tmp")
+        table.astype({c: "string" for c in table.columns if table[c].dtype == object}).to_parquet(tmp, index=False)
+        os.replace(tmp, rows)
+        _write_json(folder / f"{record_id}.json", entry)
+    except OSError as exc:
+        warnings.warn(f"the {kind} was not recorded in the run store ({folder}): {exc}", stacklevel=3)
+        return None
+    return record_id
+
+
 # ---- reading --------------------------------------------------------------------------------------------
-def runs(status: str | None = None, suite: str | None = None, limit: int | None = None) -> pd.DataFrame:
+def runs(status: str | None = None, suite: str | None = None, limit: int | None = None,
+         kind: str | None = None) -> pd.DataFrame:
     """The recorded runs as a DataFrame, newest first (columns `LIST_COLUMNS`).
 
     Args:
         status: keep runs with this status (``complete``, ``interrupted``, ``incomplete``, ``running``).
         suite: keep runs of this suite (its name, or its file's path as recorded).
         limit: at most this many (the newest).
+        kind: keep one kind of record: ``run`` (an evaluation), ``comparison`` (`pl.compare`) or ``judge``
+            (a judge pass, `rejudge`).
 
     A run left ``running`` by a process that no longer exists shows as ``incomplete``.
     """
@@ -181,8 +214,11 @@ def runs(status: str | None = None, suite: str | None = None, limit: int | None 
 
     if status is not None and status not in STATUSES:
         raise ArgumentError(f"status={status!r} is not a run status; use one of {list(STATUSES)}.")
+    if kind is not None and kind not in KINDS:
+        raise ArgumentError(f"kind={kind!r} is not a kind of record; use one of {list(KINDS)}.")
     entries = [e for e in _entries() if (status is None or e["status"] == status)
-               and (suite is None or suite in (e["suite"].get("name"), e["suite"].get("path")))]
+               and (kind is None or e.get("kind", "run") == kind)
+               and (suite is None or suite in ((e.get("suite") or {}).get("name"), (e.get("suite") or {}).get("path")))]
     frame = pd.DataFrame([_list_row(e) for e in entries], columns=LIST_COLUMNS)
     frame = frame.sort_values("started_at", ascending=False, kind="stable").reset_index(drop=True)
     return frame.head(limit) if limit is not None else frame
@@ -193,8 +229,9 @@ def run_entry(run_id: str) -> dict[str, Any]:
     return _read_entry(_resolve(run_id))
 
 
-def load_run(run_id: str) -> Results:
-    """The `Results` of a recorded run, by its id or a unique prefix of it (``pl.runs()`` lists them).
+def load_run(run_id: str) -> Results | pd.DataFrame:
+    """The `Results` of a recorded run, by its id or a unique prefix of it (``pl.runs()`` lists them); for a
+    recorded comparison or judge pass, its table (a DataFrame; ``.attrs["promptlab"]`` holds the entry).
 
     A run that did not complete gives the rows it had (a crashed run's come from its journal, unscored); its
     ``meta["status"]`` says so.
@@ -204,6 +241,12 @@ def load_run(run_id: str) -> Results:
     path = _resolve(run_id)
     entry = _read_entry(path)
     rows = path.with_suffix(".parquet")
+    if entry.get("kind", "run") != "run":  # a comparison's or a judge pass's table
+        import pandas as pd
+
+        table = pd.read_parquet(rows)
+        table.attrs["promptlab"] = entry
+        return table
     if rows.exists():
         results = Results.load(rows)
     else:
@@ -293,6 +336,7 @@ def _list_row(entry: dict[str, Any]) -> dict[str, Any]:
     prompts = entry.get("prompts") or {}
     return {
         "run_id": entry["run_id"], "started_at": entry.get("started_at"), "status": entry.get("status"),
+        "kind": entry.get("kind", "run"),
         "suite": suite.get("path") or suite.get("name"), "suite_sha256": suite.get("sha256"),
         "cases": suite.get("cases"), "sample": _subset_text(suite.get("subset")), "variants": ", ".join(prompts),
         "prompts": ", ".join(f"{p['name']}@{p['version']}" for p in prompts.values()),
