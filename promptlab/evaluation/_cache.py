@@ -63,12 +63,17 @@ def project_root(start: str | Path | None = None) -> Path:
     return here
 
 
+def project_folder(kind: str) -> Path:
+    """The project-local folder of one kind of state — ``cache``, ``runs`` or ``judges``: the environment's
+    ``$PROMPTLAB_<KIND>_DIR`` when set, else ``<project root>/.promptlab/<kind>`` (see `project_root`)."""
+    override = os.environ.get(f"PROMPTLAB_{kind.upper()}_DIR")
+    return Path(override) if override else project_root() / ".promptlab" / kind
+
+
 def default_cache_path() -> Path:
     """Where the cache lives unless a path is given: ``$PROMPTLAB_CACHE_DIR/responses.sqlite``, else
-    ``<project root>/.promptlab/cache/responses.sqlite`` (see `project_root`)."""
-    override = os.environ.get("PROMPTLAB_CACHE_DIR")
-    root = Path(override) if override else project_root() / ".promptlab" / "cache"
-    return root / "responses.sqlite"
+    ``<project root>/.promptlab/cache/responses.sqlite``."""
+    return project_folder("cache") / "responses.sqlite"
 
 
 def cache_key(identity: Mapping[str, Any], request: Request, repeat: int, namespace: str = "") -> str:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -296,10 +295,9 @@ def agreement(judged: Any, labels: Any = None, *, judge: Judge | None = None, co
 # ---- the judge card -----------------------------------------------------------------------------------------
 def judges_dir() -> Path:
     """Where judge cards live: ``$PROMPTLAB_JUDGES_DIR``, else ``<project root>/.promptlab/judges/``."""
-    from ._cache import project_root
+    from ._cache import project_folder
 
-    override = os.environ.get("PROMPTLAB_JUDGES_DIR")
-    return Path(override) if override else project_root() / ".promptlab" / "judges"
+    return project_folder("judges")
 
 
 def card_path(key: str, folder: Path | None = None) -> Path:

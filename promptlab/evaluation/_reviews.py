@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .._files import atomic_write, current_actor
 from .._yaml import load_model
 from ..errors import ArgumentError, SuiteFileError
+from ._cache import project_folder, project_root
 
 REVIEW_SUFFIX = ".review.yaml"
 REVIEW_COLUMNS: dict[str, str] = {
@@ -77,7 +78,6 @@ class ReviewFile(BaseModel):
 def suite_file_of(source: Any) -> Path | None:
     """The suite file behind ``source`` (a path, a `Suite` loaded from a file, or `Results` whose run recorded
     its suite file), or None when nothing records one."""
-    from ._cache import project_root
 
     if isinstance(source, str | os.PathLike):
         return Path(source)
@@ -114,16 +114,9 @@ def review_path(source: Any) -> Path:
         raise ArgumentError(f"cannot tell which suite {type(source).__name__} {str(source)[:80]!r} belongs to, so "
                             "not where its review file is. Pass the suite file's path, the Suite, or review_file=.")
     safe = re.sub(r"[^\w.-]+", "_", str(name)).strip("._") or "suite"
-    return _runs_dir() / "reviews" / f"{safe}{REVIEW_SUFFIX}"
+    return project_folder("runs") / "reviews" / f"{safe}{REVIEW_SUFFIX}"  # beside the run store
 
 
-def _runs_dir() -> Path:
-    """The run store's folder, by the rule `_runstore.runs_dir` follows (``$PROMPTLAB_RUNS_DIR``, else
-    ``<project root>/.promptlab/runs``); importing it would close a circle (_runstore → _results → here)."""
-    from ._cache import project_root
-
-    override = os.environ.get("PROMPTLAB_RUNS_DIR")
-    return Path(override) if override else project_root() / ".promptlab" / "runs"
 
 
 def file_hash(path: Path) -> str | None:

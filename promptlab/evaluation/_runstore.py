@@ -37,7 +37,7 @@ from typing import IO, TYPE_CHECKING, Any
 from .._files import atomic_write
 from .._version import __version__
 from ..errors import ArgumentError, UnknownNameError
-from ._cache import project_root
+from ._cache import project_folder, project_root
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,8 +53,7 @@ LIST_COLUMNS = ["run_id", "started_at", "status", "kind", "suite", "suite_sha256
 
 def runs_dir() -> Path:
     """The run store's folder: ``$PROMPTLAB_RUNS_DIR``, else ``<project root>/.promptlab/runs``."""
-    override = os.environ.get("PROMPTLAB_RUNS_DIR")
-    return Path(override) if override else project_root() / ".promptlab" / "runs"
+    return project_folder("runs")
 
 
 # ---- recording ------------------------------------------------------------------------------------------
