@@ -22,4 +22,5 @@ declare(__name__, globals(), {
     "sample_size_paired": "._planning", "smallest_detectable_difference": "._planning",
     "paired_plan_from_pilot": "._planning",
     "compare_macro_f1": "._classification",
+    "relative_lift": "._lift", "LiftInterval": "._lift",
 })
