@@ -23,4 +23,7 @@ declare(__name__, globals(), {
     "paired_plan_from_pilot": "._planning",
     "compare_macro_f1": "._classification",
     "relative_lift": "._lift", "LiftInterval": "._lift",
+    "bayesian_effect": "._bayesian", "bayesian_proportions": "._bayesian", "beta_binomial": "._bayesian",
+    "GaussianPrior": "._bayesian", "BetaPrior": "._bayesian", "BayesianRead": "._bayesian",
+    "BetaBinomialRead": "._bayesian",
 })
