@@ -11,13 +11,20 @@ import math
 
 import numpy as np
 import pytest
-from scipy import integrate, optimize
+from scipy import integrate
 from scipy import stats as st
 from scipy.special import betaln
 
 from promptlab.errors import StatsError
-from promptlab.stats import (BetaPrior, GaussianPrior, LiftInterval, bayesian_effect, bayesian_proportions,
-                             beta_binomial, relative_lift)
+from promptlab.stats import (
+    BetaPrior,
+    GaussianPrior,
+    LiftInterval,
+    bayesian_effect,
+    bayesian_proportions,
+    beta_binomial,
+    relative_lift,
+)
 
 try:  # gbstats is optional here: the written values stand in when it is missing
     from gbstats.bayesian.tests import EffectBayesianABTest, EffectBayesianConfig

@@ -26,4 +26,5 @@ declare(__name__, globals(), {
     "bayesian_effect": "._bayesian", "bayesian_proportions": "._bayesian", "beta_binomial": "._bayesian",
     "GaussianPrior": "._bayesian", "BetaPrior": "._bayesian", "BayesianRead": "._bayesian",
     "BetaBinomialRead": "._bayesian",
+    "cuped": "._cuped", "cuped_bayesian": "._cuped", "CupedArm": "._cuped", "CupedResult": "._cuped",
 })

@@ -103,11 +103,19 @@ def relative_lift(mean_c: float, var_c: float, n_c: float, mean_t: float, var_t:
         return LiftInterval(math.nan, math.nan, math.nan, confidence, method, df=df, absolute=absolute,
                             note=f"the control mean is 0 (mean_c={mean_c!r}): a relative lift over 0 is unknown")
     lift = absolute / mean_c
-    se = math.sqrt(relative_variance(mean_c, var_c, n_c, mean_t, var_t, n_t))
-    if se == 0:  # neither arm varies: the lift is known exactly
-        return LiftInterval(lift, lift, lift, confidence, method, se=0.0, df=df, p_value=float(lift == 0),
-                            absolute=absolute)
-    half = float(st.t.ppf(0.5 + confidence / 2, df)) * se
-    p = float(2 * st.t.sf(abs(lift) / se, df))
-    return LiftInterval(lift, lift - half, lift + half, confidence, method, se=se, df=df, p_value=p,
+    variance = relative_variance(mean_c, var_c, n_c, mean_t, var_t, n_t)
+    low, high, p = t_interval(lift, variance, df, confidence)
+    return LiftInterval(lift, low, high, confidence, method, se=math.sqrt(variance), df=df, p_value=p,
                         absolute=absolute)
+
+
+def t_interval(estimate: float, variance: float, df: float, confidence: float) -> tuple[float, float, float]:
+    """(low, high, two-sided p of "the effect is 0") of a t interval ``estimate ± t_{df}·sqrt(variance)``.
+
+    No variance means the estimate is known exactly: a zero-width interval, and p 0 (or 1 for an estimate of 0).
+    """
+    if variance == 0:
+        return estimate, estimate, float(estimate == 0)
+    se = math.sqrt(variance)
+    half = float(st.t.ppf(0.5 + confidence / 2, df)) * se
+    return estimate - half, estimate + half, float(2 * st.t.sf(abs(estimate) / se, df))
