@@ -300,7 +300,12 @@ def comparison_html(comparison: Any) -> str:
                        "the adjusted p and the interval to agree (borderline when they do not)", "pl-muted")
     power = "".join(paragraph(f"{_cmp_label(r, by_cat)}: {r.power_note}" + (f" — {r.note}" if r.note else ""),
                               "pl-muted") for r in df.itertuples())
-    return card(title, table(headers, rows, raw_columns=[verdict_col]), method, power, notes)
+    return card(title, table(headers, rows, raw_columns=[verdict_col]), method, power, notes, *extras(comparison))
+
+
+def extras(obj: Any) -> list[str]:
+    """The reads asked for beside a card's main table (Bayesian, CUPED): ``obj.extra_tables`` as text rows."""
+    return [f"<b>{esc(t)}</b>" + table(h, r) + paragraph(n, "pl-muted") for t, h, r, n in obj.extra_tables]
 
 
 # ---- optimization (promptlab.optimize) -------------------------------------------------------------------
@@ -543,7 +548,7 @@ def abtest_html(report: Any) -> str:
     if report.arms["n"].sum() == 0:
         return card(f"A/B test {design.experiment}", head, reasons)
     return card(f"A/B test {design.experiment}", head, reasons, _abtest_arms(report), _abtest_decision(report),
-                _abtest_guardrails(report), srm, method)
+                _abtest_guardrails(report), srm, method, *extras(report))
 
 
 def metrics_html(report: Any, limit: int = 24) -> str:

@@ -16,21 +16,21 @@ from ._runstore import load_run, record_artifact
 
 
 def compare(results: Any, baseline: Any = "A", *, metric: str = "passed", seed: int = 0, alpha: float = 0.05,
-            record: bool = True) -> Comparison:
+            record: bool = True, bayesian: Any = False) -> Comparison:
     """Compare variants paired by case (`promptlab.stats.compare`), or recorded runs by their ids.
 
     Args:
         results: a `Results`, or a run id (then ``baseline`` is the other run's id: ``compare(run_a, run_b)``),
             or a list of runs or run ids (the first is the baseline).
         baseline: the baseline variant; comparing two runs, the second run.
-        metric, seed, alpha: as `promptlab.stats.compare`.
+        metric, seed, alpha, bayesian: as `promptlab.stats.compare` (``bayesian=True`` adds the Beta-Binomial read).
         record: record the comparison in the run store (``pl.runs(kind="comparison")``).
     """
     if isinstance(results, str):  # compare("id_a", "id_b"): both are runs in the store
         results, baseline = load_run(results), load_run(baseline) if isinstance(baseline, str) else baseline
     elif isinstance(results, list | tuple):
         results = [load_run(item) if isinstance(item, str) else item for item in results]
-    comparison = paired_compare(results, baseline, metric=metric, seed=seed, alpha=alpha)
+    comparison = paired_compare(results, baseline, metric=metric, seed=seed, alpha=alpha, bayesian=bayesian)
     if record:
         record_artifact("comparison", comparison.df, sources=_run_ids(results, baseline),
                         details={"baseline": str(comparison.baseline), "metric": metric, "alpha": alpha,

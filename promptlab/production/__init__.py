@@ -6,7 +6,8 @@ module          what it gives
 ``eventlog``    `EventLog` (SQLite WAL, append-only, batched), `ParquetLog` (DuckDB), `Event`, `hash_unit`
 ``query``       the aggregation SQL shared by both engines (`aggregate`, `EventFilter`)
 ``abtest``      `PromptABTest`: sticky hashing, outcomes to the log, `analyze()`
-``experiment``  `analyze_experiment`: always-valid decision, SRM, guardrails, status (`ABTestReport`)
+``experiment``  `analyze_experiment`: always-valid decision, SRM, guardrails, status (`ABTestReport`); on
+                request the Bayesian read and the CUPED-adjusted read (`PrePeriod`: the pre-period covariate)
 ``client``      `ProductionClient`: cached registry resolution, retries, fallbacks, escalation, budget, logging
 ``monitor``     `prompt_metrics` → `MetricsReport` (the article's `PromptMetrics` per version and window)
 ``alerts``      `AlertManager` with rules from YAML (`load_alert_rules`), sinks (callable, logging, webhook)
@@ -47,6 +48,7 @@ declare(__name__, globals(), {
     "Design": "._experiment",
     "Guardrails": "._experiment",
     "analyze_experiment": "._experiment",
+    "PrePeriod": "._preperiod",
     "MetricsReport": "._monitor",
     "PromptMetrics": "._monitor",
     "prompt_metrics": "._monitor",

@@ -163,16 +163,19 @@ class PromptABTest:
                                unit_id=unit_id, success=success, **values)
 
     def analyze(self, source: Source | None = None, *, look_every_s: float = DEFAULT_LOOK_S,
-                where: EventFilter | None = None) -> ABTestReport:
+                where: EventFilter | None = None, bayesian: Any = False, cuped: Any = False) -> ABTestReport:
         """Read the test (from this test's log, or any `Source` such as a `ParquetLog` export).
 
         Args:
             source: where to read; the test's own log by default.
             look_every_s: look window for the running minimum of the always-valid p (hourly by default).
             where: an optional time range (`EventFilter.between`).
+            bayesian: also GrowthBook's Bayesian read: True (flat prior) or a `promptlab.stats.GaussianPrior`.
+            cuped: also the CUPED-adjusted read: True (success rate per unit, 14-day pre-period) or a
+                `promptlab.production.PrePeriod`.
         """
         return analyze_experiment(self.log if source is None else source, self.design, look_every_s=look_every_s,
-                                  where=where)
+                                  where=where, bayesian=bayesian, cuped=cuped)
 
     def __repr__(self) -> str:
         split = ", ".join(f"{a}={w:g}" for a, w in zip(self.design.arms, self.design.weights, strict=True))

@@ -37,9 +37,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ExperimentError
+from ..stats._bayesian import GaussianPrior
 from ..stats._intervals import wilson_interval
 from ..stats._quantiles import QUANTILE_METHOD
 from ..stats._sequential import DEFAULT_TUNING, SRMResult, always_valid, always_valid_proportions, srm_check
+from ._experiment_reads import bayesian_option, bayesian_table, cuped_option, cuped_table, extra_tables
+from ._preperiod import PrePeriod
 from ._query import EventFilter, Source, aggregate, latency_values, mean_var, quantile_row
 
 STATUS_KEEP = "keep running"
@@ -126,6 +129,10 @@ class ABTestReport:
         srm: the sample-ratio check (on distinct units when the events carry units, else on calls).
         status: ``"keep running"``, ``"ship B"`` or ``"stop B"`` (arm names as in the design).
         reasons: the sentences behind the status.
+        bayesian: on request (``bayesian=``), one row per challenger (`BAYESIAN_COLUMNS`): GrowthBook's read of
+            the success rate's lift — chance to win, credible interval, risk per arm; None otherwise.
+        cuped: on request (``cuped=``), one row per challenger (`CUPED_COLUMNS`): the effect per unit adjusted
+            by its pre-period value, beside the unadjusted one, with the variance reduction; None otherwise.
     """
 
     design: Design
@@ -136,6 +143,13 @@ class ABTestReport:
     srm: SRMResult | None
     status: str
     reasons: tuple[str, ...]
+    bayesian: pd.DataFrame | None = None
+    cuped: pd.DataFrame | None = None
+
+    @property
+    def extra_tables(self) -> list[tuple[str, list[str], list[list[str]], str]]:
+        """The reads asked for beside the decision (Bayesian, CUPED) as (title, headers, rows, note)."""
+        return extra_tables(self)
 
     @property
     def n(self) -> int:
@@ -171,7 +185,8 @@ class ABTestReport:
 
 # ---- reading the log -----------------------------------------------------------------------------------------
 def analyze_experiment(source: Source, design: Design, *, look_every_s: float = DEFAULT_LOOK_S,
-                       where: EventFilter | None = None) -> ABTestReport:
+                       where: EventFilter | None = None, bayesian: bool | GaussianPrior = False,
+                       cuped: bool | PrePeriod = False) -> ABTestReport:
     """Read an experiment from an event log (see the module docstring for the statistics).
 
     Args:
@@ -180,7 +195,14 @@ def analyze_experiment(source: Source, design: Design, *, look_every_s: float = 
         look_every_s: the look window: cumulative counts are taken at the end of every window of this many
             seconds (hourly by default), and the running minimum of p runs over them.
         where: extra filters (a time range); the experiment and arms are always filtered on.
+        bayesian: also GrowthBook's Bayesian read of the success rate (`ABTestReport.bayesian`): True for
+            its flat prior, or a `promptlab.stats.GaussianPrior` on the relative lift.
+        cuped: also the CUPED-adjusted read (`ABTestReport.cuped`): True for the success rate per unit with
+            14 days of pre-period, or a `PrePeriod` (metric, per-unit mean or sum, look-back, start).
+            Both are fixed-horizon reads beside the decision, which they never change
+            (`promptlab.production._experiment_reads`).
     """
+    prior, pre = bayesian_option(bayesian), cuped_option(cuped)
     base = where or EventFilter()
     filt = EventFilter(experiment=design.experiment, arms=design.arms, since_ms=base.since_ms,
                        until_ms=base.until_ms)
@@ -197,7 +219,13 @@ def analyze_experiment(source: Source, design: Design, *, look_every_s: float = 
     decision, looks = _decision(design, cumulative)
     guardrails = _guardrails(design, cumulative)
     status, reasons = _status(design, arms, decision, guardrails, srm)
-    return ABTestReport(design, arms, decision, guardrails, looks, srm, status, reasons)
+    finals = {arm: (int(_final(cumulative, arm, "successes")), int(_final(cumulative, arm, "success_n")))
+              for arm in design.arms}
+    bayes = None if prior is False else bayesian_table(finals, design.challengers, design.baseline, prior,
+                                                       1 - design.alpha)
+    adjusted = None if pre is None else cuped_table(source, filt, design.challengers, design.baseline, pre,
+                                                    1 - _family(design), prior)
+    return ABTestReport(design, arms, decision, guardrails, looks, srm, status, reasons, bayes, adjusted)
 
 
 def _cumulative(windows: pd.DataFrame, arms: Sequence[str]) -> dict[str, pd.DataFrame]:

@@ -85,6 +85,7 @@ from typing import Any
 import pandas as pd
 
 from ..errors import StatsError
+from ._bayesian import BetaPrior, beta_binomial
 from ._crossrun import is_runs, runs_frame
 from ._family import _borderline_note, _fmt_diff, _intervals, _levels, _verdicts
 from ._multiplicity import benjamini_hochberg, holm
@@ -103,6 +104,9 @@ GUARD_COLUMNS = ["baseline_cost_usd", "variant_cost_usd", "cost_diff_usd", "base
                  "p95_diff_s", "baseline_error_rate", "variant_error_rate", "error_rate_diff"]
 COLUMNS = ["variant", "baseline", "model", "metric", *STAT_COLUMNS, *GUARD_COLUMNS]
 """Columns of `Comparison.df` (`Comparison.by_category` adds ``category`` after ``model``)."""
+BAYESIAN_COLUMNS = ["variant", "baseline", "model", "metric", "cases", "baseline_rate", "variant_rate", "diff",
+                    "ci_low", "ci_high", "chance_to_beat", "risk_baseline", "risk_variant", "prior", "note"]
+"""Columns of `Comparison.bayesian` (``compare(..., bayesian=True)``; ``category`` after ``model`` by category)."""
 
 
 # ---- assembling ------------------------------------------------------------------------------------------
@@ -217,7 +221,7 @@ def _without_verdicts(frame: pd.DataFrame, metric: str) -> list[str]:
 
 
 def compare(results: Any, baseline: Any = "A", *, metric: str = "passed", seed: int = 0,
-            alpha: float = 0.05) -> Comparison:
+            alpha: float = 0.05, bayesian: bool | BetaPrior = False) -> Comparison:
     """Compare every variant with the baseline, paired by case, with honest statistics.
 
     Args:
@@ -230,6 +234,9 @@ def compare(results: Any, baseline: Any = "A", *, metric: str = "passed", seed: 
             failed calls have no verdict and are dropped) or ``"score"`` (graded; paired t + paired bootstrap).
         seed: seed of the bootstrap, so the same data give the same intervals.
         alpha: the level a verdict needs (on the Holm-adjusted p and the simultaneous interval).
+        bayesian: also a Beta-Binomial read of each variant's pass rate against the baseline's
+            (`Comparison.bayesian`): True for uniform Beta(1, 1) priors, or a `promptlab.stats.BetaPrior`.
+            Pass/fail metrics only; a description beside the paired test, which stays the decision.
 
     Returns:
         A `Comparison`; its ``df`` has the columns in `COLUMNS` (see the module docstring).
@@ -244,9 +251,45 @@ def compare(results: Any, baseline: Any = "A", *, metric: str = "passed", seed: 
     if is_runs(results, baseline):  # compare(run_a, run_b): runs paired by case, the first as baseline
         results, baseline, notes = runs_frame(results, None if isinstance(baseline, str) else baseline)
     frame = _frame(results, metric)
+    prior = _beta_prior(bayesian, metric)
     df, messages = _run(frame, baseline, metric, seed, alpha, by_category=False)
     return Comparison(df, baseline=baseline, metric=metric, alpha=alpha, seed=seed, messages=notes + messages,
-                      source=frame)
+                      source=frame, prior=prior)
+
+
+def _beta_prior(bayesian: Any, metric: str) -> BetaPrior | None:
+    """``bayesian=`` as a prior (None: not asked for)."""
+    if bayesian is None or bayesian is False:
+        return None
+    if not (bayesian is True or isinstance(bayesian, BetaPrior)):
+        raise StatsError(f"bayesian={bayesian!r} is not understood; pass True (uniform Beta(1, 1) priors) or a "
+                         "promptlab.stats.BetaPrior(alpha, beta).")
+    if BINARY.get(metric, metric) != "passed":
+        raise StatsError(f"the Beta-Binomial read is for pass/fail metrics; metric={metric!r} is graded. Use "
+                         "metric='passed' or 'format_ok', or promptlab.stats.bayesian_effect on the means.")
+    return BetaPrior() if bayesian is True else bayesian
+
+
+def bayesian_table(df: pd.DataFrame, prior: BetaPrior, credibility: float = 0.95) -> pd.DataFrame:
+    """The Beta-Binomial read of every row of a comparison table (`BAYESIAN_COLUMNS`).
+
+    Counted over cases: a case's pass rate over its complete pairs is its share of a pass, so with repeats
+    the counts are fractional (answers to one case are not independent; counting them would overstate the
+    certainty). The two posteriors are independent: the read ignores the pairing the paired test uses.
+    """
+    keys = ["variant", "baseline", "model", *(["category"] if "category" in df else []), "metric"]
+    rows = []
+    for row in df.to_dict("records"):
+        cases = int(row["cases"])
+        if not cases:
+            rows.append([*(row[k] for k in keys), 0, *[float("nan")] * 8, "", "no complete pairs"])
+            continue
+        read = beta_binomial(row["baseline_mean"] * cases, cases, row["variant_mean"] * cases, cases,
+                             prior=prior, credibility=credibility)
+        rows.append([*(row[k] for k in keys), cases, read.rate_a, read.rate_b, read.diff, read.ci_low,
+                     read.ci_high, read.chance_to_beat, read.risk_a, read.risk_b, read.prior, read.note])
+    columns = [*keys, *BAYESIAN_COLUMNS[4:]]
+    return pd.DataFrame(rows, columns=columns)
 
 
 class Comparison:
@@ -261,12 +304,17 @@ class Comparison:
         messages: notes about the comparison as a whole (one variant only, pairing across models …).
         level: ``"variant"`` or ``"category"``.
         source: the results rows the comparison was computed from (None when built from a table alone).
+        prior: the `BetaPrior` of the Bayesian read, None when it was not asked for.
+        bayesian: the Beta-Binomial read per row (`BAYESIAN_COLUMNS`) on request, else None: chance to beat
+            the baseline, the credible interval of the difference, the risk (expected loss) of each choice.
     """
 
     def __init__(self, df: pd.DataFrame, *, baseline: str, metric: str, alpha: float = 0.05, seed: int = 0,
                  messages: list[str] | None = None, source: pd.DataFrame | None = None,
-                 level: str = "variant"):
+                 level: str = "variant", prior: BetaPrior | None = None):
         self.df = df
+        self.prior = prior
+        self.bayesian = None if prior is None else bayesian_table(df, prior, 1 - alpha)
         self.baseline = baseline
         self.metric = metric
         self.alpha = alpha
@@ -282,7 +330,7 @@ class Comparison:
                              "compare(results, ...).")
         df, messages = _run(self.source, self.baseline, self.metric, self.seed, self.alpha, by_category=True)
         return Comparison(df, baseline=self.baseline, metric=self.metric, alpha=self.alpha, seed=self.seed,
-                          messages=messages, source=self.source, level="category")
+                          messages=messages, source=self.source, level="category", prior=self.prior)
 
     @property
     def verdicts(self) -> dict[str, str]:
@@ -297,7 +345,27 @@ class Comparison:
                  f"{self.interval_footing}):"]
         lines += [_row_text(row, BINARY.get(self.metric, self.metric)) for row in self.df.to_dict("records")]
         lines += [f"note: {m}" for m in self.messages]
+        for _, headers, rows, note in self.extra_tables:
+            lines += [f"Bayesian ({note}):"] + ["  " + ", ".join(f"{h} {v}" for h, v in zip(headers, r, strict=True))
+                                                for r in rows]
         return "\n".join(lines)
+
+    @property
+    def extra_tables(self) -> list[tuple[str, list[str], list[list[str]], str]]:
+        """The Beta-Binomial read as (title, headers, text rows, note) for the card; empty when not asked for."""
+        if self.bayesian is None or self.bayesian.empty:
+            return []
+        by_cat = "category" in self.bayesian
+        rows = [[r["variant"], r["model"], *([r["category"]] if by_cat else []), _pct(r["variant_rate"], ".1f"),
+                 f"{_pct(r['diff'], '+.1f')} [{_pct(r['ci_low'], '+.1f')}, {_pct(r['ci_high'], '+.1f')}]",
+                 _pct(r["chance_to_beat"], ".1f"), _pct(r["risk_baseline"], ".2f"), _pct(r["risk_variant"], ".2f")]
+                for r in self.bayesian.to_dict("records")]
+        headers = ["variant", "model", *(["category"] if by_cat else []), "posterior rate",
+                   f"diff [{_level(1 - self.alpha)} credible]", f"chance to beat {self.baseline}",
+                   f"risk of keeping {self.baseline}", "risk of switching"]
+        note = (f"prior {self.bayesian['prior'].iloc[0]}; counted over cases, arms independent (the paired test "
+                "above is the decision); not protected against peeking")
+        return [(f"Bayesian read (Beta-Binomial): pass rate vs {self.baseline!r}", headers, rows, note)]
 
     @property
     def interval_footing(self) -> str:
@@ -339,3 +407,8 @@ def _row_text(row: dict[str, Any], metric: str) -> str:
 def _level(level: float) -> str:
     """``97.5%`` for 0.975."""
     return f"{100 * level:.4g}%"
+
+
+def _pct(value: float, spec: str) -> str:
+    """A share as a percentage (points for a difference), NA for unknown."""
+    return "NA" if value != value else f"{format(100 * value, spec)}%"
