@@ -36,27 +36,24 @@ def counts_rows(arm: str, n: int, successes: int) -> pd.DataFrame:
 
 def unit_traffic(seed: int = 0, units: int = 400, lift: float = 0.08) -> pd.DataFrame:
     """Units with a propensity: each makes 1–6 calls in the 10 days before the start (no experiment) and 1–6 in
-    its arm after it; B's success probability is ``lift`` higher. Some units have no pre-period call."""
+    its arm after it; B's success probability is ``lift`` higher. A tenth of the units have no pre-period call."""
     rng = np.random.default_rng(seed)
-    frames = []
-    for i in range(units):
-        unit, arm = hash_unit(f"user{i}"), "AB"[i % 2]
-        p = float(np.clip(rng.beta(2, 2), 0.02, 0.9))
-        k_pre = 0 if i % 10 == 0 else int(rng.integers(1, 7))  # a tenth of the units are new
-        k_post = int(rng.integers(1, 7))
-        pre_ts = START - rng.integers(1, 10 * DAY, k_pre)
-        post_ts = START + rng.integers(0, 3 * DAY, k_post)
-        frames.append(pd.DataFrame({"ts_ms": pre_ts, "experiment": None, "prompt": "p", "version": "v1",
-                                    "arm": None, "unit_hash": unit, "success": rng.random(k_pre) < p,
-                                    "latency_s": 0.4}))
-        frames.append(pd.DataFrame({"ts_ms": post_ts, "experiment": "exp", "prompt": "p", "version": arm,
-                                    "arm": arm, "unit_hash": unit,
-                                    "success": rng.random(k_post) < p + (lift if arm == "B" else 0.0),
-                                    "latency_s": 0.5}))
-    frame = pd.concat(frames, ignore_index=True)
-    frame["success"] = frame["success"].astype(int)
-    frame.loc[0, "ts_ms"] = START  # the experiment's first event is the start
-    return frame.sort_values("ts_ms", kind="stable").reset_index(drop=True)
+    ids = np.array([hash_unit(f"user{i}") for i in range(units)], dtype=object)
+    arms = np.array(["A", "B"] * (units // 2) + ["A"] * (units % 2), dtype=object)
+    p = np.clip(rng.beta(2, 2, units), 0.02, 0.9)
+    k_pre = np.where(np.arange(units) % 10 == 0, 0, rng.integers(1, 7, units))
+    k_post = rng.integers(1, 7, units)
+    pre_unit, post_unit = np.repeat(np.arange(units), k_pre), np.repeat(np.arange(units), k_post)
+    post_p = p[post_unit] + np.where(arms[post_unit] == "B", lift, 0.0)
+    pre = pd.DataFrame({"ts_ms": START - rng.integers(1, 10 * DAY, pre_unit.size), "experiment": None,
+                        "prompt": "p", "version": "v1", "arm": None, "unit_hash": ids[pre_unit],
+                        "success": (rng.random(pre_unit.size) < p[pre_unit]).astype(int), "latency_s": 0.4})
+    post = pd.DataFrame({"ts_ms": START + rng.integers(0, 3 * DAY, post_unit.size), "experiment": "exp",
+                         "prompt": "p", "version": arms[post_unit], "arm": arms[post_unit],
+                         "unit_hash": ids[post_unit], "success": (rng.random(post_unit.size) < post_p).astype(int),
+                         "latency_s": 0.5})
+    post.loc[0, "ts_ms"] = START  # the experiment's first event is the start
+    return pd.concat([pre, post], ignore_index=True).sort_values("ts_ms", kind="stable").reset_index(drop=True)
 
 
 def log_of(tmp_path, frame: pd.DataFrame) -> EventLog:

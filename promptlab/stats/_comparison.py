@@ -282,7 +282,8 @@ def bayesian_table(df: pd.DataFrame, prior: BetaPrior, credibility: float = 0.95
     for row in df.to_dict("records"):
         cases = int(row["cases"])
         if not cases:
-            rows.append([*(row[k] for k in keys), 0, *[float("nan")] * 8, "", "no complete pairs"])
+            rows.append([*(row[k] for k in keys), 0, *[float("nan")] * 8,
+                         f"Beta({prior.alpha:g}, {prior.beta:g}) on each rate", "no complete pairs"])
             continue
         read = beta_binomial(row["baseline_mean"] * cases, cases, row["variant_mean"] * cases, cases,
                              prior=prior, credibility=credibility)

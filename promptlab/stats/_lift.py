@@ -56,7 +56,8 @@ def relative_variance(mean_c: float, var_c: float, n_c: float, mean_t: float, va
     """
     if mean_c == 0:
         return math.nan
-    return var_t / (mean_c ** 2 * n_t) + var_c * mean_t ** 2 / (mean_c ** 4 * n_c)
+    ratio = mean_t / mean_c  # divided step by step: mean_c⁴ underflows to 0 for tiny (valid) means
+    return (var_t / n_t + var_c * ratio * ratio / n_c) / mean_c / mean_c
 
 
 def welch_df(var_c: float, n_c: float, var_t: float, n_t: float) -> float:
