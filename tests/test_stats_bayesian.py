@@ -291,3 +291,19 @@ def test_beta_binomial_takes_fractional_counts_and_empty_arms():
 def test_beta_binomial_rejects_impossible_counts(args):
     with pytest.raises(StatsError, match="valid count"):
         beta_binomial(*args)
+
+
+def test_chance_to_win_watched_at_every_look_is_not_protected_against_peeking():
+    """The docs' warning, measured: 2,000 A/A tests (p = 0.2 in both arms, 100 calls per arm per look) read at
+    20 looks. At the last look alone "chance to win ≥ 95%" happens about 5% of the time, as a one-sided 5% test
+    would (binomial tolerance of 5 SE); at any of the 20 looks about three times as often."""
+    rng = np.random.default_rng(20261202)
+    sims, looks, per_look = 2000, 20, 100
+    xa = rng.binomial(per_look, 0.2, (sims, looks)).cumsum(axis=1)
+    xb = rng.binomial(per_look, 0.2, (sims, looks)).cumsum(axis=1)
+    wins = np.array([[bayesian_proportions(int(xa[s, k]), per_look * (k + 1), int(xb[s, k]),
+                                           per_look * (k + 1)).chance_to_win for k in range(looks)]
+                     for s in range(sims)])
+    last, anywhere = np.mean(wins[:, -1] >= 0.95), np.mean(wins.max(axis=1) >= 0.95)
+    assert abs(last - 0.05) < 5 * math.sqrt(0.05 * 0.95 / sims)
+    assert anywhere > 0.12 and anywhere > 2.5 * last

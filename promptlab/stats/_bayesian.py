@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import optimize
+from scipy import optimize, special
 from scipy import stats as st
 
 from ..errors import StatsError
-from ._checks import _check_confidence, _check_counts, _z
+from ._checks import _check_confidence, _check_counts
 from ._lift import relative_variance
 
 SCALES = ("relative", "absolute")
@@ -129,8 +129,8 @@ def _prior_text(prior: GaussianPrior | None) -> str:
 
 def expected_positive_part(mu: float, sigma: float) -> float:
     """E[max(X, 0)] for X ~ N(mu, sigma²): mu·Φ(mu/sigma) + sigma·φ(mu/sigma) (sigma > 0)."""
-    z = mu / sigma
-    return float(mu * st.norm.cdf(z) + sigma * st.norm.pdf(z))
+    z = mu / sigma  # scipy.special's ufuncs: the same values as scipy.stats.norm, without its per-call overhead
+    return float(mu * special.ndtr(z) + sigma * math.exp(-z * z / 2) / math.sqrt(2 * math.pi))
 
 
 def gaussian_read(estimate: float, variance: float, *, relative: bool, prior: GaussianPrior | None = None,
@@ -157,9 +157,9 @@ def gaussian_read(estimate: float, variance: float, *, relative: bool, prior: Ga
         m0, v0 = prior.on(relative, control_mean)
         precision = 1 / variance + 1 / v0
         mu, sd = (estimate / variance + m0 / v0) / precision, math.sqrt(1 / precision)
-    half = _z(credibility) * sd
+    half = float(special.ndtri(0.5 + credibility / 2)) * sd
     up, down = expected_positive_part(mu, sd), expected_positive_part(-mu, sd)
-    win = float(st.norm.sf(0, mu, sd)) if not inverse else float(st.norm.cdf(0, mu, sd))
+    win = float(special.ndtr(mu / sd)) if not inverse else float(special.ndtr(-mu / sd))  # P(δ > 0), P(δ < 0)
     risk_control, risk_treatment = (up, down) if not inverse else (down, up)
     return BayesianRead(mu, sd, mu - half, mu + half, win, risk_control, risk_treatment, relative, credibility,
                         text)
