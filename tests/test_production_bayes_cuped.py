@@ -143,6 +143,7 @@ def test_cuped_read_matches_ols_and_welch_on_units_computed_independently(tmp_pa
     assert row["variance_reduction"] == pytest.approx(1 - adjusted_var / raw_var, abs=1e-10)
     assert row["variance_reduction"] > 0.05  # a unit's past success rate predicts its present one
     assert (row["units"], row["units_with_pre"]) == (len(b), int(b["has_pre"].sum()))
+    assert (row["baseline_units"], row["baseline_units_with_pre"]) == (len(a), int(a["has_pre"].sum()))
     assert "pooled pre-period mean" in row["note"]
 
 

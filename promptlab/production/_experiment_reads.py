@@ -27,9 +27,10 @@ from ._query import EventFilter, Source
 
 BAYESIAN_COLUMNS = ["arm", "baseline_rate", "arm_rate", "lift", "ci_low", "ci_high", "chance_to_win",
                     "risk_baseline", "risk_arm", "prior", "note"]
-CUPED_COLUMNS = ["arm", "metric", "units", "units_with_pre", "theta", "baseline_mean", "arm_mean", "diff",
-                 "ci_low", "ci_high", "p_value", "lift", "lift_low", "lift_high", "unadjusted_diff",
-                 "unadjusted_low", "unadjusted_high", "variance_reduction", "chance_to_win", "confidence", "note"]
+CUPED_COLUMNS = ["arm", "metric", "baseline_units", "baseline_units_with_pre", "units", "units_with_pre", "theta",
+                 "baseline_mean", "arm_mean", "diff", "ci_low", "ci_high", "p_value", "lift", "lift_low", "lift_high",
+                 "unadjusted_diff", "unadjusted_low", "unadjusted_high", "variance_reduction", "chance_to_win",
+                 "confidence", "note"]
 PEEKING = ("fixed-horizon reads: valid once, at the planned size — not protected against peeking (the status "
            "follows the always-valid decision)")
 
@@ -81,22 +82,23 @@ def cuped_table(source: Source, filt: EventFilter, challengers: tuple[str, ...],
 
 def _cuped_row(data: UnitCovariates, arm: str, baseline: str, options: PrePeriod, confidence: float,
                prior: GaussianPrior | None | bool) -> list[Any]:
-    units, with_pre = data.units.get(arm, 0), data.with_pre.get(arm, 0)
+    counts = [data.units.get(baseline, 0), data.with_pre.get(baseline, 0), data.units.get(arm, 0),
+              data.with_pre.get(arm, 0)]
     a, b = data.arms.get(baseline), data.arms.get(arm)
     nan = math.nan
     if a is None or b is None or a.n < 2 or b.n < 2:
-        note = f"needs 2+ units with a {options.metric} value in both arms (units seen: {units})"
-        return [arm, options.metric, units, with_pre, *[nan] * 15, confidence, note]
+        note = f"needs 2+ units with a {options.metric} value in both arms (units: {counts[0]} and {counts[2]})"
+        return [arm, options.metric, *counts, *[nan] * 15, confidence, note]
     res = cuped(a, b, confidence=confidence)
     win = cuped_bayesian(a, b, prior=prior, credibility=confidence).chance_to_win if prior is not False else nan
     notes = [res.note]
     if data.ambiguous:
         notes.append(f"{data.ambiguous} unit(s) seen in more than one arm left out")
-    missing = a.n - data.with_pre.get(baseline, 0) + b.n - with_pre
+    missing = a.n - counts[1] + b.n - counts[3]
     if missing:
         notes.append(f"{missing} unit(s) without a pre-period value given the pooled pre-period mean"
                      + ("" if not math.isnan(data.pre_mean) else " (none had one: no adjustment)"))
-    return [arm, options.metric, units, with_pre, res.theta, res.mean_a, res.mean_b, res.diff, res.diff_low,
+    return [arm, options.metric, *counts, res.theta, res.mean_a, res.mean_b, res.diff, res.diff_low,
             res.diff_high, res.p_value, res.lift, res.lift_low, res.lift_high, res.unadjusted_diff,
             res.unadjusted_low, res.unadjusted_high, res.variance_reduction, win, confidence,
             "; ".join(n for n in notes if n)]
@@ -115,14 +117,15 @@ def extra_tables(report: Any) -> list[tuple[str, list[str], list[list[str]], str
                      "risk of shipping the arm", "note"], rows,
                     f"prior: {report.bayesian['prior'].iloc[0]}; {PEEKING}"))
     if report.cuped is not None and len(report.cuped):
-        rows = [[f"{r.arm} vs {base}", f"{r.units_with_pre} of {r.units}", f"{_num(r.diff)} [{_num(r.ci_low)}, "
+        rows = [[f"{r.arm} vs {base}", f"{r.baseline_units_with_pre} of {r.baseline_units} · {r.units_with_pre} of "
+                 f"{r.units}", f"{_num(r.diff)} [{_num(r.ci_low)}, "
                  f"{_num(r.ci_high)}]", f"{_pct(r.lift, '+.2f')} [{_pct(r.lift_low, '+.2f')}, "
                  f"{_pct(r.lift_high, '+.2f')}]", f"{_num(r.unadjusted_diff)} [{_num(r.unadjusted_low)}, "
                  f"{_num(r.unadjusted_high)}]", _pct(r.variance_reduction, ".0f"), r.note]
                 for r in report.cuped.itertuples()]
         metric = report.cuped["metric"].iloc[0]
         out.append((f"CUPED-adjusted read: {metric} per unit, adjusted by its pre-period value",
-                    ["comparison", "units with pre-period", "difference [CI]", "relative [CI]",
+                    ["comparison", f"units with pre-period ({base} · arm)", "difference [CI]", "relative [CI]",
                      "unadjusted difference [CI]", "variance removed", "note"], rows,
                     f"{100 * report.cuped['confidence'].iloc[0]:.4g}% t intervals; {PEEKING}"))
     return out
