@@ -22,5 +22,9 @@ declare(__name__, globals(), {
     "sample_size_paired": "._planning", "smallest_detectable_difference": "._planning",
     "paired_plan_from_pilot": "._planning",
     "compare_macro_f1": "._classification",
+    "proportion_interval": "._intervals", "PROPORTION_METHODS": "._intervals", "bonferroni": "._multiplicity",
+    "welch_interval": "._sequential", "power_two_proportions": "._planning", "power_paired": "._planning",
+    "one_sided_sequence": "._confseq", "one_sided_boundary": "._confseq", "sequential_srm": "._srm",
+    "quantile_difference": "._quantiles", "quantile_difference_from_histograms": "._quantiles",
     "relative_lift": "._lift", "LiftInterval": "._lift",
 })
