@@ -40,7 +40,7 @@ STATSMODELS_NAME = {"jeffreys": "jeffreys", "clopper-pearson": "beta", "agresti-
 @pytest.mark.parametrize("confidence", [0.95, 0.99])
 def test_proportion_interval_matches_statsmodels(method, x, n, confidence):
     got = proportion_interval(x, n, confidence, method=method)
-    # statsmodels proportion_confint(x, n, alpha=1 - confidence, method="jeffreys" | "beta" | "agresti_coull" | "wilson")
+    # statsmodels proportion_confint(x, n, alpha=1 - confidence, method="jeffreys"|"beta"|"agresti_coull"|"wilson")
     low, high = proportion_confint(x, n, alpha=1 - confidence, method=STATSMODELS_NAME[method])
     if method == "jeffreys" and x == 0:
         low = 0.0  # Brown, Cai & DasGupta (2001) set the bound to 0 at 0 events; statsmodels keeps the quantile

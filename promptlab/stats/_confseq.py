@@ -27,8 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
-from scipy import special
+from scipy import optimize, special
 
 from ..errors import StatsError
 from ._sequential import DEFAULT_TUNING

@@ -1,10 +1,10 @@
 """Online A/B reads: fixed-horizon tests of two independent arms, always-valid inference, and the SRM check.
 
-`two_proportion_ztest`, `welch_test` and `is_significant` are for a test read once, at its planned size
-(`promptlab.stats._planning` sizes it): a fixed-horizon p-value is valid once, at the planned sample size; read it at
-10 looks and the false positive rate is about 19% at a nominal 5%. The normal-mixture martingale (mSPRT;
-GrowthBook's ``SequentialTwoSidedTTest``, confseq's ``normal_log_mixture``) gives a p-value and a confidence
-sequence that hold at every look, at the price of wider intervals. Formulas (two-sided), with θ̂ the
+`two_proportion_ztest`, `welch_test`, `welch_interval` and `is_significant` are for a test read once, at its
+planned size (`promptlab.stats._planning` sizes it): a fixed-horizon p-value is valid once, at the planned sample
+size; read it at 10 looks and the false positive rate is about 19% at a nominal 5%. The normal-mixture
+martingale (mSPRT; GrowthBook's ``SequentialTwoSidedTTest``, confseq's ``normal_log_mixture``) gives a p-value
+and a confidence sequence that hold at every look, at the price of wider intervals. Formulas (two-sided), with θ̂ the
 estimate, v = Var(θ̂), N the units in both arms and S the tuning ("expected sample size", default 5,000)::
 
     ρ² = (−2 ln α + ln(1 − 2 ln α)) / S          τ² = N·v·ρ²
