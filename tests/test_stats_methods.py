@@ -172,7 +172,8 @@ def test_power_paired_matches_statsmodels(n, omega2, delta):
         TTestPower().power(d, nobs=n, alpha=0.05, alternative="larger"), rel=1e-9)
 
 
-@pytest.mark.parametrize("omega2,delta,power", [(0.1161, 0.03, 0.8), (0.25, 0.1, 0.9), (1.0, 1.0, 0.8)])
+@pytest.mark.parametrize("omega2,delta,power", [(0.1161, 0.03, 0.8), (0.25, 0.1, 0.9), (1.0, 1.0, 0.8),
+                                               (1.0, 5.0, 0.8)])
 def test_sample_size_paired_t_matches_ttest_power(omega2, delta, power):
     # statsmodels TTestPower().solve_power(effect_size=δ/ω, alpha=0.05, power=power), rounded up
     ref = TTestPower().solve_power(effect_size=delta / math.sqrt(omega2), alpha=0.05, power=power)

@@ -219,7 +219,11 @@ def power_paired(n: float, omega2: float, delta: float, alpha: float = 0.05, *, 
     df, tail = n - 1, alpha / 2 if alternative == "two-sided" else alpha
     crit = float(st.t.isf(tail, df))
     power = float(st.nct.sf(crit, df, shift))
-    return power if alternative == "one-sided" else power + float(st.nct.cdf(-crit, df, shift))
+    if alternative == "one-sided":
+        return power
+    far = float(st.nct.cdf(-crit, df, shift))
+    # the far tail is below 1e-14 wherever scipy's noncentral t returns NaN for it (large noncentrality)
+    return power + (0.0 if math.isnan(far) else far)
 
 
 def smallest_detectable_difference(n: int, omega2: float, alpha: float = 0.05, power: float = 0.8, *,
