@@ -193,10 +193,10 @@ def analyze_experiment(source: Source, design: Design, *, look_every_s: float = 
     threshold = float(np.quantile(pooled, 0.95, method=QUANTILE_METHOD)) if pooled.size else math.inf
     windows = aggregate(source, ["arm"], where=filt, window_s=look_every_s,
                         latency_over_s=threshold if math.isfinite(threshold) else 1e300)
-    units = aggregate(source, ["arm"], where=filt, units=True)[["arm", "units"]] if len(windows) else None
     cumulative = _cumulative(windows, design.arms)
-    arms = _arm_table(design, cumulative, by_arm, units)
-    srm = _srm(design, arms, _srm_looks(source, filt, design, cumulative, look_every_s))
+    srm_looks = _srm_looks(source, filt, design, cumulative, look_every_s)
+    arms = _arm_table(design, cumulative, by_arm, _units(design, srm_looks))
+    srm = _srm(design, arms, srm_looks)
     decision, looks = _decision(design, cumulative)
     guardrails = _guardrails(design, cumulative)
     status, reasons = _status(design, arms, decision, guardrails, srm)
@@ -247,6 +247,13 @@ def _srm(design: Design, arms: pd.DataFrame, looks: dict[str, np.ndarray]) -> SR
         return None
     per_look = looks["units" if use_units else "n"]
     return replace(srm_check(counts, list(design.weights)), sequential=sequential_srm(per_look, design.weights))
+
+
+def _units(design: Design, looks: dict[str, np.ndarray]) -> pd.DataFrame | None:
+    """Distinct units per arm: the last look of the cumulative first-seen counts (one query serves both)."""
+    if not len(looks["units"]):
+        return None
+    return pd.DataFrame({"arm": list(design.arms), "units": looks["units"][-1].astype(np.int64)})
 
 
 def _srm_looks(source: Source, filt: EventFilter, design: Design, cumulative: dict[str, pd.DataFrame],
