@@ -159,6 +159,13 @@ def test_sample_size_arcsine_matches_normal_ind_power(p1, p2):
     assert planning.power_two_proportions(p1, p2, n) >= 0.8 > planning.power_two_proportions(p1, p2, n - 2)
 
 
+@pytest.mark.parametrize("p_base,n", [(0.20, 6510), (0.10, 3841), (0.5, 200)])
+def test_mde_has_the_planned_power_by_statsmodels(p_base, n):
+    mde = planning.mde_two_proportions(p_base, n)
+    # statsmodels power_proportions_2indep(mde, p_base, n).power: 0.8 (its far tail adds under 1e-5)
+    assert power_proportions_2indep(mde, p_base, n, alpha=0.05).power == pytest.approx(0.8, abs=1e-5)
+
+
 @pytest.mark.parametrize("n,omega2,delta", [(1013, 0.1161, 0.03), (50, 0.25, 0.1), (8, 1.0, 1.0)])
 def test_power_paired_matches_statsmodels(n, omega2, delta):
     d = delta / math.sqrt(omega2)
