@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -41,9 +41,11 @@ from ..stats._bayesian import GaussianPrior
 from ..stats._intervals import wilson_interval
 from ..stats._quantiles import QUANTILE_METHOD
 from ..stats._sequential import DEFAULT_TUNING, SRMResult, always_valid, always_valid_proportions, srm_check
+from ..stats._srm import sequential_srm
 from ._experiment_reads import bayesian_option, bayesian_table, cuped_option, cuped_table, extra_tables
 from ._preperiod import PrePeriod
 from ._query import EventFilter, Source, aggregate, latency_values, mean_var, quantile_row
+from ._schema import TABLE
 
 STATUS_KEEP = "keep running"
 DEFAULT_LOOK_S = 3600.0
@@ -126,7 +128,8 @@ class ABTestReport:
         guardrails: one row per challenger × guardrail (`GUARDRAIL_COLUMNS`).
         looks: per challenger and look: cumulative n, estimate, p (running minimum) and interval — what
             `plot` draws.
-        srm: the sample-ratio check (on distinct units when the events carry units, else on calls).
+        srm: the sample-ratio check (on distinct units when the events carry units, else on calls): the fixed χ²
+            on the final counts with the always-valid sequential test over the looks (``srm.sequential``).
         status: ``"keep running"``, ``"ship B"`` or ``"stop B"`` (arm names as in the design).
         reasons: the sentences behind the status.
         bayesian: on request (``bayesian=``), one row per challenger (`BAYESIAN_COLUMNS`): GrowthBook's read of
@@ -174,7 +177,7 @@ class ABTestReport:
             row = self.decision.iloc[0]
             head += (f", {row['arm']}−{self.design.baseline}={row['diff']:+.3f} "
                      f"[{row['ci_low']:+.3f}, {row['ci_high']:+.3f}], p={row['p_value']:.3g}")
-        srm = "no data" if self.srm is None else ("SRM!" if self.srm.mismatch else "SRM ok")
+        srm = "no data" if self.srm is None else ("SRM!" if self.srm.flagged else "SRM ok")
         return head + f", {srm})"
 
     def _repr_html_(self) -> str:
@@ -212,10 +215,10 @@ def analyze_experiment(source: Source, design: Design, *, look_every_s: float = 
     threshold = float(np.quantile(pooled, 0.95, method=QUANTILE_METHOD)) if pooled.size else math.inf
     windows = aggregate(source, ["arm"], where=filt, window_s=look_every_s,
                         latency_over_s=threshold if math.isfinite(threshold) else 1e300)
-    units = aggregate(source, ["arm"], where=filt, units=True)[["arm", "units"]] if len(windows) else None
     cumulative = _cumulative(windows, design.arms)
-    arms = _arm_table(design, cumulative, by_arm, units)
-    srm = _srm(design, arms)
+    srm_looks = _srm_looks(source, filt, design, cumulative, look_every_s)
+    arms = _arm_table(design, cumulative, by_arm, _units(design, srm_looks))
+    srm = _srm(design, arms, srm_looks)
     decision, looks = _decision(design, cumulative)
     guardrails = _guardrails(design, cumulative)
     status, reasons = _status(design, arms, decision, guardrails, srm)
@@ -263,12 +266,42 @@ def _arm_table(design: Design, cumulative: dict[str, pd.DataFrame], latencies: d
     return pd.DataFrame(rows, columns=ARM_COLUMNS)
 
 
-def _srm(design: Design, arms: pd.DataFrame) -> SRMResult | None:
+def _srm(design: Design, arms: pd.DataFrame, looks: dict[str, np.ndarray]) -> SRMResult | None:
+    """The fixed χ² check on the final counts, with the always-valid sequential test over the looks beside it
+    (units when the events carry them, else calls, in both)."""
     use_units = arms["units"].sum() > 0
     counts = arms["units" if use_units else "n"].astype(int).tolist()
     if sum(counts) == 0:
         return None
-    return srm_check(counts, list(design.weights))
+    per_look = looks["units" if use_units else "n"]
+    return replace(srm_check(counts, list(design.weights)), sequential=sequential_srm(per_look, design.weights))
+
+
+def _units(design: Design, looks: dict[str, np.ndarray]) -> pd.DataFrame | None:
+    """Distinct units per arm: the last look of the cumulative first-seen counts (one query serves both)."""
+    if not len(looks["units"]):
+        return None
+    return pd.DataFrame({"arm": list(design.arms), "units": looks["units"][-1].astype(np.int64)})
+
+
+def _srm_looks(source: Source, filt: EventFilter, design: Design, cumulative: dict[str, pd.DataFrame],
+               look_every_s: float) -> dict[str, np.ndarray]:
+    """Cumulative calls and distinct units per look (rows) and arm (columns). A unit counts from the look
+    window of its first event, so the last look's units are the arms' distinct units."""
+    if not len(cumulative[design.arms[0]]):  # no events: no looks
+        return {"n": np.empty((0, len(design.arms))), "units": np.empty((0, len(design.arms)))}
+    calls = np.column_stack([cumulative[arm]["n"].to_numpy(dtype=float) for arm in design.arms])
+    looks = cumulative[design.arms[0]]["window_ms"].to_numpy()
+    window = int(round(look_every_s * 1000))
+    clause, params = filt.sql()
+    first = source.query(
+        f"SELECT arm, (first_ms - first_ms % {window}) AS window_ms, COUNT(*) AS units FROM ("
+        f"SELECT arm, unit_hash, MIN(ts_ms) AS first_ms FROM {TABLE} WHERE {clause} AND unit_hash IS NOT NULL "
+        f"GROUP BY arm, unit_hash) AS firsts GROUP BY arm, (first_ms - first_ms % {window})", params)
+    first["window_ms"] = pd.to_numeric(first["window_ms"]).astype(np.int64)
+    table = first.pivot_table(index="window_ms", columns="arm", values="units", aggfunc="sum")
+    table = table.reindex(index=looks, columns=list(design.arms)).fillna(0).cumsum()
+    return {"n": calls, "units": table.to_numpy(dtype=float).reshape(len(looks), len(design.arms))}
 
 
 def _family(design: Design) -> float:
@@ -384,7 +417,7 @@ def _status(design: Design, arms: pd.DataFrame, decision: pd.DataFrame, guardrai
                            f"{row.p_adj:.3g})")
         elif row.verdict == "better":
             winners.append(row)
-    if srm.mismatch:
+    if srm.flagged:
         reasons.insert(0, srm.message)
         winners = []
     for row in winners:

@@ -1,5 +1,6 @@
-"""Intervals for proportions: Wilson (whole or effective counts), the exact zero-event bound, Newcombe's
-interval for two independent proportions, and the pass rate over cases answered several times.
+"""Intervals for proportions: Wilson (whole or effective counts; the default), the intervals users ask for by
+name (Jeffreys, Clopper–Pearson, Agresti–Coull), the exact zero-event bound, Newcombe's interval for two
+independent proportions, and the pass rate over cases answered several times.
 
 The paired (same cases) Newcombe interval lives with McNemar in `promptlab.stats._paired`.
 """
@@ -109,6 +110,66 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Proport
     bound = zero_event_upper_bound(n, confidence) if successes in (0, n) else None
     return ProportionInterval(successes / n, float(ci.low), float(ci.high), confidence, "wilson",
                               int(successes), int(n), bound)
+
+
+PROPORTION_METHODS = ("wilson", "jeffreys", "clopper-pearson", "agresti-coull")
+"""The intervals `proportion_interval` makes; Wilson is the default everywhere in promptlab."""
+
+
+def _beta_bounds(successes: int, n: int, alpha: float, jeffreys: bool) -> tuple[float, float]:
+    """Beta-quantile bounds: Jeffreys (the Beta(½, ½)-prior posterior's equal tails) or Clopper–Pearson (the
+    exact tail inversion: Beta(x, n − x + 1) below, Beta(x + 1, n − x) above). The bound is 0 at 0 events and
+    1 at n, where the Clopper–Pearson quantile is undefined and Jeffreys' would needlessly leave 0 out (Brown,
+    Cai & DasGupta 2001)."""
+    x = successes
+    lower_shape = (x + 0.5, n - x + 0.5) if jeffreys else (x, n - x + 1)
+    upper_shape = (x + 0.5, n - x + 0.5) if jeffreys else (x + 1, n - x)
+    low = 0.0 if x == 0 else float(st.beta.ppf(alpha / 2, *lower_shape))
+    high = 1.0 if x == n else float(st.beta.isf(alpha / 2, *upper_shape))
+    return low, high
+
+
+def _agresti_coull(successes: int, n: int, confidence: float) -> tuple[float, float]:
+    """Add z²/2 successes and z²/2 failures, then Wald: p̃ ± z·sqrt(p̃(1 − p̃)/ñ), clipped to [0, 1]."""
+    z = _z(confidence)
+    n_tilde = n + z * z
+    p_tilde = (successes + z * z / 2) / n_tilde
+    half = z * math.sqrt(p_tilde * (1 - p_tilde) / n_tilde)
+    return max(0.0, p_tilde - half), min(1.0, p_tilde + half)
+
+
+def proportion_interval(successes: int, n: int, confidence: float = 0.95, *,
+                        method: str = "wilson") -> ProportionInterval:
+    """A proportion with the interval asked for by name (Wilson stays promptlab's default).
+
+    Methods (references in docs/statistics.md):
+
+    * ``"wilson"`` — `wilson_interval`.
+    * ``"jeffreys"`` — the equal-tailed Beta(x + ½, n − x + ½) interval (Brown, Cai & DasGupta 2001), with the
+      lower bound 0 at x = 0 and the upper bound 1 at x = n, as they recommend.
+    * ``"clopper-pearson"`` — the exact interval (Clopper & Pearson 1934): Beta(x, n − x + 1) and
+      Beta(x + 1, n − x) quantiles; conservative (coverage at least the nominal).
+    * ``"agresti-coull"`` — add z²/2 successes and failures, then Wald (Agresti & Coull 1998).
+
+    Each equals statsmodels ``proportion_confint(x, n, alpha=1 − confidence, method=...)`` (``"jeffreys"``,
+    ``"beta"``, ``"agresti_coull"``). With n = 0 the estimate is NaN and the interval [0, 1]. At 0 or n
+    events ``zero_event_bound`` carries the exact one-sided bound of `zero_event_upper_bound`.
+    """
+    if method not in PROPORTION_METHODS:
+        raise StatsError(f"method={method!r} is not one of {PROPORTION_METHODS!r}; Wilson is the default.")
+    if method == "wilson":
+        return wilson_interval(successes, n, confidence)
+    _check_counts(successes, n)
+    _check_confidence(confidence)
+    if n == 0:
+        return ProportionInterval(math.nan, 0.0, 1.0, confidence, method, 0, 0, None)
+    x, n = int(successes), int(n)
+    if method == "agresti-coull":
+        low, high = _agresti_coull(x, n, confidence)
+    else:
+        low, high = _beta_bounds(x, n, 1 - confidence, jeffreys=method == "jeffreys")
+    bound = zero_event_upper_bound(n, confidence) if x in (0, n) else None
+    return ProportionInterval(x / n, low, high, confidence, method, x, n, bound)
 
 
 def newcombe_interval(x_a: int, n_a: int, x_b: int, n_b: int, confidence: float = 0.95) -> Interval:

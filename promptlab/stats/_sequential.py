@@ -1,10 +1,10 @@
 """Online A/B reads: fixed-horizon tests of two independent arms, always-valid inference, and the SRM check.
 
-`two_proportion_ztest`, `welch_test` and `is_significant` are for a test read once, at its planned size
-(`promptlab.stats._planning` sizes it): a fixed-horizon p-value is valid once, at the planned sample size; read it at
-10 looks and the false positive rate is about 19% at a nominal 5%. The normal-mixture martingale (mSPRT;
-GrowthBook's ``SequentialTwoSidedTTest``, confseq's ``normal_log_mixture``) gives a p-value and a confidence
-sequence that hold at every look, at the price of wider intervals. Formulas (two-sided), with θ̂ the
+`two_proportion_ztest`, `welch_test`, `welch_interval` and `is_significant` are for a test read once, at its
+planned size (`promptlab.stats._planning` sizes it): a fixed-horizon p-value is valid once, at the planned sample
+size; read it at 10 looks and the false positive rate is about 19% at a nominal 5%. The normal-mixture
+martingale (mSPRT; GrowthBook's ``SequentialTwoSidedTTest``, confseq's ``normal_log_mixture``) gives a p-value
+and a confidence sequence that hold at every look, at the price of wider intervals. Formulas (two-sided), with θ̂ the
 estimate, v = Var(θ̂), N the units in both arms and S the tuning ("expected sample size", default 5,000)::
 
     ρ² = (−2 ln α + ln(1 − 2 ln α)) / S          τ² = N·v·ρ²
@@ -19,13 +19,19 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import stats as st
 
 from ..errors import StatsError
-from ._checks import _check_alternative, _check_counts, _p_from_z
+from ._checks import _check_alternative, _check_confidence, _check_counts, _p_from_z
+from ._intervals import Interval
+from ._lift import LiftInterval, relative_lift, welch_df
+
+if TYPE_CHECKING:
+    from ._srm import SequentialSRM
 
 DEFAULT_TUNING = 5000
 """GrowthBook's default S: the sample size around which the test is most sensitive."""
@@ -126,8 +132,55 @@ def welch_test(mean_a: float, var_a: float, n_a: int, mean_b: float, var_b: floa
         return TwoArmResult(0.0, 0.0 if agrees else 1.0, diff, alternative, "welch t")
     res = st.ttest_ind_from_stats(mean_b, math.sqrt(var_b), n_b, mean_a, math.sqrt(var_a), n_a,
                                   equal_var=False, alternative=alternative)
-    df = (var_a / n_a + var_b / n_b) ** 2 / ((var_a / n_a) ** 2 / (n_a - 1) + (var_b / n_b) ** 2 / (n_b - 1))
+    df = welch_df(var_a, n_a, var_b, n_b)
     return TwoArmResult(float(res.statistic), float(res.pvalue), mean_b - mean_a, alternative, "welch t", df)
+
+
+@dataclass(frozen=True)
+class WelchInterval(Interval):
+    """mean_B − mean_A with its fixed-horizon Welch t interval, and the relative lift beside it.
+
+    Attributes:
+        se: sqrt(var_A/n_A + var_B/n_B).
+        df: Welch–Satterthwaite degrees of freedom (inf when neither arm varies).
+        p_value: two-sided Welch p of "no difference".
+        relative: (mean_B − mean_A)/mean_A with its delta-method interval (`promptlab.stats.relative_lift`;
+            NaN with a note when mean_A is 0).
+    """
+
+    se: float = math.nan
+    df: float = math.nan
+    p_value: float = math.nan
+    relative: LiftInterval | None = None
+
+
+def welch_interval(mean_a: float, var_a: float, n_a: int, mean_b: float, var_b: float, n_b: int, *,
+                   confidence: float = 0.95) -> WelchInterval:
+    """Fixed-horizon interval for mean_B − mean_A from per-arm summaries (Welch's t, unequal variances), with
+    the relative lift and its delta-method interval.
+
+    ``diff ± t_{df, 1−α/2} · sqrt(var_A/n_A + var_B/n_B)``, df by Welch–Satterthwaite. Read once, at the
+    planned size; while the test runs use `always_valid_means`. Reference: scipy
+    ``ttest_ind(b, a, equal_var=False).confidence_interval(confidence)`` on the raw values.
+
+    Args:
+        mean_a, var_a, n_a: baseline mean, per-unit variance (ddof 1) and count.
+        mean_b, var_b, n_b: the same for the variant.
+        confidence: coverage of both intervals.
+    """
+    _check_confidence(confidence)
+    if n_a < 2 or n_b < 2:
+        raise StatsError(f"welch_interval needs at least 2 units per arm; got n_a={n_a!r}, n_b={n_b!r}.")
+    if min(var_a, var_b) < 0 or not all(map(math.isfinite, (mean_a, var_a, mean_b, var_b))):
+        raise StatsError(f"welch_interval needs finite means and variances >= 0; got var_a={var_a!r}, "
+                         f"var_b={var_b!r}, mean_a={mean_a!r}, mean_b={mean_b!r}. Drop NaN values first.")
+    diff, se, df = mean_b - mean_a, math.sqrt(var_a / n_a + var_b / n_b), welch_df(var_a, n_a, var_b, n_b)
+    relative = relative_lift(mean_a, var_a, n_a, mean_b, var_b, n_b, confidence=confidence)
+    if se == 0:  # no spread in either arm: the difference is known exactly
+        return WelchInterval(diff, diff, diff, confidence, "welch t", 0.0, df, float(diff == 0), relative)
+    half = float(st.t.ppf(0.5 + confidence / 2, df)) * se
+    p = float(2 * st.t.sf(abs(diff) / se, df))
+    return WelchInterval(diff, diff - half, diff + half, confidence, "welch t", se, df, p, relative)
 
 
 def is_significant(control_successes: int, control_n: int, treatment_successes: int, treatment_n: int,
@@ -271,6 +324,8 @@ class SRMResult:
         p_value: its p-value.
         threshold: the p below which the split is flagged (0.001).
         mismatch: p_value < threshold — do not trust the test's results until the cause is found.
+        sequential: the always-valid SRM test over the looks (`promptlab.stats.sequential_srm`) when the read
+            had looks, else None.
     """
 
     observed: tuple[int, ...]
@@ -280,15 +335,26 @@ class SRMResult:
     p_value: float
     threshold: float
     mismatch: bool
+    sequential: SequentialSRM | None = None
+
+    @property
+    def flagged(self) -> bool:
+        """The χ² check or the sequential test flags the split: either blocks shipping."""
+        return self.mismatch or (self.sequential is not None and self.sequential.mismatch)
 
     @property
     def message(self) -> str:
-        """One sentence saying whether the split looks as planned."""
+        """One sentence saying whether the split looks as planned (both checks when the read had looks)."""
         if self.mismatch:
-            return (f"sample ratio mismatch: observed {list(self.observed)!r} vs expected "
-                    f"{[round(e, 1) for e in self.expected]!r} (p = {self.p_value:.2g} < {self.threshold}); "
-                    "find the cause (assignment, logging, bot filtering) before reading the results.")
-        return f"no sample ratio mismatch (p = {self.p_value:.3g} ≥ {self.threshold})"
+            text = (f"sample ratio mismatch: observed {list(self.observed)!r} vs expected "
+                    f"{[round(e, 1) for e in self.expected]!r} (χ² p = {self.p_value:.2g} < {self.threshold})")
+        else:
+            text = f"no sample ratio mismatch (χ² p = {self.p_value:.3g} ≥ {self.threshold})"
+        if self.sequential is not None:
+            text += f"; {self.sequential.message}"
+        if self.flagged:
+            text += "; find the cause (assignment, logging, bot filtering) before reading the results."
+        return text
 
 
 def srm_check(observed_counts: Sequence[int], weights: Sequence[float] | None = None,
