@@ -5,12 +5,15 @@
 * `routing` — the cheapest model per task whose accuracy lower bound meets the bar; the Pareto frontier;
   a routing table file the production client reads.
 * `pinning` — floating model aliases, served-model drift, the model lockfile.
+* `Candidate` — one prompt variant the prompt search may try; `start_candidate` is the search's starting point.
 * `compatibility` — a prompt on several models: accuracy, categories, failures, paired against the current.
 """
 
 from .._face import declare
 
 declare(__name__, globals(), {
+    "Candidate": "._candidates",
+    "start_candidate": "._candidates",
     "floating_aliases": "._lockfile",
     "served_model_drift": "._lockfile",
     "Lockfile": "._lockfile",
