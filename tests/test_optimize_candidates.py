@@ -162,6 +162,7 @@ def test_a_set_equal_to_the_base_or_to_another_is_left_out():
 def test_bootstrap_and_similar_are_skipped_without_demos_or_embed(base, suite):
     found = fewshot_candidates(base, suite, ks=(2,), strategies=("bootstrap", "similar"))
     assert found == []
+    assert fewshot_candidates(base, suite, strategies=("bootstrap",), demos=pl.Suite("none")) == []
 
 
 def test_bad_arguments_and_unlabelled_pools_are_refused(base, suite):
