@@ -196,7 +196,7 @@ def test_similar_picks_the_cases_nearest_each_labels_mean_vector():
     assert [c.name for c in found] == ["fewshot:similar:k2", "fewshot:similar:k4"]
     # the reference: numpy cosine to each label's centroid, highest first (independent of our own arithmetic)
     expected = []
-    for label, items in texts.items():
+    for items in texts.values():
         vectors = np.array(embed_by_letters(items), dtype=float)
         centre = vectors.mean(axis=0)
         cosine = vectors @ centre / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(centre))
@@ -264,8 +264,9 @@ def test_bootstrap_can_sample_the_pool(base):
     found = bootstrap_demos(start_candidate(pl.Prompt(name="t", version="1", model="fake:m",
                                                       template="{{ subject }}")),
                             pool, FakeProvider("a"), max_cases=5, progress=False)
-    assert found.calls == 5
-    assert all(case.expected == "a" for case in found.demos)
+    asked = pool.sample(5, seed=0)
+    assert found.calls == 5 and set(found.results.df["case_id"]) == {case.id for case in asked}
+    assert [case.id for case in found.demos] == [case.id for case in asked if case.expected == "a"]
 
 
 # ---- instruction rewrites ---------------------------------------------------------------------------------------
