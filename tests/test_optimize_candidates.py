@@ -180,6 +180,13 @@ def test_bad_arguments_and_unlabelled_pools_are_refused(base, suite):
         pool_examples([pl.Case(id="n", input="x", expected=float("nan"))])
 
 
+def test_a_pool_whose_inputs_miss_the_templates_variables_is_refused_clearly(base):
+    pool = pl.Suite("text-only", labels=["billing"])
+    pool.add_case("my card was charged twice", "billing")
+    with pytest.raises(ArgumentError, match=r"invalid prompt from ticket_intent@1.0.0: .*subject"):
+        fewshot_candidates(base, pool, ks=(1,), strategies=("random",))
+
+
 def embed_by_letters(texts):
     """A toy embedding: letter counts of a, e, i, o, u, x (deterministic, no model)."""
     return [[text.count(ch) for ch in "aeioux"] for text in texts]
