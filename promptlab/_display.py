@@ -540,7 +540,7 @@ def abtest_html(report: Any) -> str:
     status_good = True if report.status.startswith("ship") else False if report.status.startswith("stop") else None
     head = f"<p><b>status: {_prod_state(report.status, status_good)}</b></p>"
     reasons = "".join(paragraph(r, "pl-muted") for r in report.reasons)
-    srm = paragraph(report.srm.message, "pl-bad" if report.srm.mismatch else "pl-muted") if report.srm else ""
+    srm = paragraph(report.srm.message, "pl-bad" if report.srm.flagged else "pl-muted") if report.srm else ""
     design = report.design
     method = paragraph(f"normal-mixture always-valid test, S = {design.tuning:g}, α = {design.alpha:g}"
                        + (f" (Bonferroni over {len(design.challengers)} arms)" if len(design.challengers) > 1 else "")
