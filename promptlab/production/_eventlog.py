@@ -224,6 +224,9 @@ class EventLog:
         unit_salt: a secret mixed into `hash_unit` for ``unit_id`` values (never stored).
     """
 
+    dialect = "sqlite"
+    """The SQL dialect `query` speaks (the pushed-down aggregations are rendered for it)."""
+
     def __init__(self, path: str | Path, *, batch_size: int = 1000, max_delay_s: float = 1.0,
                  unit_salt: str = ""):
         if batch_size < 1:
@@ -470,6 +473,9 @@ class ParquetLog:
         path: a Parquet file, a folder of them, or a glob such as ``logs/*.parquet``.
         threads: DuckDB worker threads (None: DuckDB's default, all cores).
     """
+
+    dialect = "duckdb"
+    """The SQL dialect `query` speaks (the pushed-down aggregations are rendered for it)."""
 
     def __init__(self, path: str | Path, *, threads: int | None = None):
         self.path = Path(path)
