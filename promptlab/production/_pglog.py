@@ -20,8 +20,12 @@ SQLite and DuckDB logs. How it holds up:
 * **Append-only.** Triggers refuse UPDATE, DELETE and TRUNCATE on the table.
 * **Read-only queries.** `query` runs one statement (the extended protocol refuses several) in a ``READ
   ONLY`` transaction on its own connection and rolls it back, so SQL passed to it cannot write.
-* **Time-window reads.** A BRIN index on ``ts_ms`` (tiny; events arrive in time order) and B-tree indexes on
-  ``(experiment, arm, ts_ms)`` and ``(prompt, ts_ms)``.
+* **Time-window reads.** A BRIN index on ``ts_ms``: events arrive in time order, so block ranges map to time
+  ranges and a window reads only its blocks; it is a few kB per million rows and costs COPY nothing. B-trees
+  are left out on purpose: measured here, B-trees on ``(experiment, arm, ts_ms)`` and ``(prompt, ts_ms)`` and a
+  primary key on ``event_id`` (an identity column, unique by construction) cut COPY from about 98k to 36k
+  rows/s, and the analyses read whole experiments or windows, where a scan of the window wins anyway. Add a
+  B-tree yourself if you read narrow slices of a huge table by prompt or experiment.
 
 The URL's password never appears in `repr`, `summary` or error messages (`_redact`). psycopg 3 is an optional
 dependency (``pip install "psycopg[binary]"``), imported when a PostgreSQL log is opened.
@@ -49,8 +53,12 @@ from ._schema import COLUMN_NAMES, EVENT_COLUMNS, TABLE
 
 _LOG = logging.getLogger("promptlab.production")
 _SCHEMES = ("postgresql://", "postgres://")
-_PG_TYPES = {"INTEGER": "INTEGER", "REAL": "DOUBLE PRECISION", "TEXT": "TEXT"}
-_COPY_SQL = f"COPY {TABLE} ({', '.join(COLUMN_NAMES)}) FROM STDIN"
+# PostgreSQL types of the columns: 64-bit integers like SQLite's (token counts, Unix ms), 0/1 flags as smallint
+_PG_TYPES = {"ts_ms": "int8", "input_tokens": "int8", "output_tokens": "int8", "success": "int2",
+             "format_ok": "int2", **{name: "float8" for name, kind in EVENT_COLUMNS if kind.startswith("REAL")}}
+_COPY_TYPES = [_PG_TYPES.get(name, "text") for name in COLUMN_NAMES]
+# binary COPY: psycopg's C dumpers pack each value (a third of the client CPU of text COPY, measured)
+_COPY_SQL = f"COPY {TABLE} ({', '.join(COLUMN_NAMES)}) FROM STDIN (FORMAT BINARY)"
 
 
 def is_postgres_url(value: Any) -> bool:
@@ -118,18 +126,16 @@ def _numeric_as_float() -> type:
 
 # ---- schema --------------------------------------------------------------------------------------------------
 def _column_sql() -> str:
-    return ", ".join(f"{name} {'BIGINT NOT NULL' if name == 'ts_ms' else _PG_TYPES[kind.split()[0]]}"
-                     f"{' NOT NULL' if 'NOT NULL' in kind and name != 'ts_ms' else ''}" for name, kind in EVENT_COLUMNS)
+    return ", ".join(f"{name} {pg}{' NOT NULL' if 'NOT NULL' in kind else ''}"
+                     for (name, kind), pg in zip(EVENT_COLUMNS, _COPY_TYPES, strict=True))
 
 
 def _schema_sql() -> list[str]:
     """The table, its indexes and the append-only triggers (run once, under an advisory lock)."""
     refuse = f"{TABLE}_append_only"
     return [
-        f"CREATE TABLE {TABLE} (event_id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, {_column_sql()})",
+        f"CREATE TABLE {TABLE} (event_id BIGINT GENERATED ALWAYS AS IDENTITY, {_column_sql()})",
         f"CREATE INDEX {TABLE}_ts_brin ON {TABLE} USING brin (ts_ms)",
-        f"CREATE INDEX {TABLE}_experiment_ts ON {TABLE} (experiment, arm, ts_ms)",
-        f"CREATE INDEX {TABLE}_prompt_ts ON {TABLE} (prompt, ts_ms)",
         f"CREATE OR REPLACE FUNCTION {refuse}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
         "RAISE EXCEPTION 'the promptlab event log is append-only'; END $$",
         f"CREATE TRIGGER {TABLE}_no_change BEFORE UPDATE OR DELETE ON {TABLE} FOR EACH ROW "
@@ -179,6 +185,8 @@ class _Writer:
         self.accepted = self.written = 0
         self.flush_to = 0
         self.error: str | None = None
+        self.rejected, self.reported = 0, 0  # rows the server refused; how many of them flush has raised about
+        self.problem = ""
         self.closing = False
         self.conn = _connect(url)
         _ensure_schema(self.conn)
@@ -229,6 +237,11 @@ class _Writer:
                                         f"{_redact(self.url)!r} within {timeout_s:g} s{self._why()}; they stay "
                                         "buffered and are retried. Check the server and call flush() again.")
                 self.cond.wait(min(left, 0.5))
+            if self.rejected > self.reported:
+                self.reported = self.rejected
+                raise EventLogError(f"PostgreSQL refused events at {_redact(self.url)!r}: {self.problem}; every "
+                                    "other event was stored. Log text without NUL characters and numbers in "
+                                    "range.")
 
     def _why(self) -> str:
         return f" (last error: {self.error})" if self.error else ""
@@ -265,8 +278,8 @@ class _Writer:
                 rows, self.buffer = self.buffer, []
                 self.inflight, taken_at = len(rows), self.oldest
             try:
-                self._copy(rows)
-            except Exception as exc:  # noqa: BLE001 - any failure keeps the rows and is retried
+                rejected = self._copy(rows)
+            except Exception as exc:  # noqa: BLE001 - the server or the network failed: keep the rows, retry
                 failures += 1
                 with self.cond:
                     self.buffer[:0] = rows  # back in front, in order, retried
@@ -281,12 +294,43 @@ class _Writer:
             with self.cond:
                 self.written += len(rows)
                 self.inflight, self.error = 0, None
+                self.rejected += rejected
                 self.cond.notify_all()
 
-    def _copy(self, rows: list[tuple]) -> None:
+    def _copy(self, rows: list[tuple]) -> int:
+        """COPY the rows in one transaction; returns how many were rejected as unstorable.
+
+        A row the server or the dumpers refuse (a NUL character in a text, a number out of range, a value of the
+        wrong type) must not block the log forever: the batch is then written row by row, the refused rows are
+        counted and reported (`flush` raises once, the log records the reason), the others are stored.
+        """
+        psycopg = _psycopg()
         if self.conn.closed or self.conn.broken:
             self.conn = _connect(self.url)
+        try:
+            self._copy_batch(rows)
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            raise
+        except (psycopg.Error, TypeError, ValueError, OverflowError) as exc:
+            if self.conn.broken:
+                raise
+            bad = 0
+            for row in rows:
+                try:
+                    self._copy_batch([row])
+                except (psycopg.OperationalError, psycopg.InterfaceError):
+                    raise
+                except (psycopg.Error, TypeError, ValueError, OverflowError):
+                    bad += 1
+            reason = f"{bad} event(s) could not be stored ({type(exc).__name__}: {str(exc).strip()[:200]})"
+            self.problem = _scrub(reason, self.url)
+            _LOG.error("promptlab event log %s: %s", _redact(self.url), self.problem)
+            return bad
+        return 0
+
+    def _copy_batch(self, rows: list[tuple]) -> None:
         with self.conn.cursor() as cur, cur.copy(_COPY_SQL) as copy:
+            copy.set_types(_COPY_TYPES)
             for row in rows:
                 copy.write_row(row)
 
