@@ -7,8 +7,9 @@ fsync on, PostgreSQL's default settings otherwise) and removed afterwards. Each 
 
 * `ingest` — ``writers`` processes each open ``EventLog(url)`` and call ``log.record(...)`` in a loop (an
   application's logging path: build and check an `Event`, hash the unit id, buffer; the background thread
-  COPYs batches), then close. Timed from the moment all writers are ready until the last one has closed (so
-  everything is committed); ``lost`` = events recorded − rows in the table for that run. Target: ≥ 50,000
+  COPYs batches), then close; then the same with ``log.append_frame`` of 10,000-event frames (the bulk
+  path). Timed from the moment all writers are ready until the last one has closed (so everything is
+  committed); ``lost`` = events recorded − rows in the table for that run. Target: ≥ 50,000
   events/s from 4 writers with 0 lost.
 * `load_events` — fills a schema with ``n`` simulated A/B events (two arms, 48 hours, 200,000 units) generated
   by SQL on the server (``INSERT … SELECT … generate_series``), so 10M rows need no 10M-row frame in Python.
@@ -50,12 +51,35 @@ def schema_url(url: str, prefix: str = "bench") -> str:
     return f"{url}{sep}options=-csearch_path%3D{schema}"
 
 
-def _writer(url: str, k: int, n: int, run: str, ready, go) -> None:
-    """One writer process: open the log, wait for the start signal, record ``n`` events, close (flushes)."""
+def _frames(k: int, n: int, run: str, rows: int = 10_000) -> list:
+    """The bulk path's input: the writer's events as DataFrames of ``rows`` events (built before the clock)."""
+    import numpy as np
+    import pandas as pd
+
+    from promptlab.production import hash_unit
+
+    units = np.array([hash_unit(u) for u in range(5000)], dtype=object)
+    out = []
+    for lo in range(0, n, rows):
+        i = np.arange(lo, min(n, lo + rows))
+        out.append(pd.DataFrame({
+            "ts_ms": T0_MS + i, "experiment": "ingest", "prompt": "sentiment_classifier", "version": "1.0.0",
+            "arm": np.where(i % 2 == 0, "A", "B"), "unit_hash": units[i % 5000],
+            "request_id": [f"{run}-{k}-{j}" for j in i], "latency_s": 0.4 + (i % 100) / 100, "input_tokens": 120,
+            "output_tokens": 3, "cost_usd": 0.0004, "success": (i % 31 != 0).astype(int), "format_ok": 1,
+            "model": "anthropic:claude-3-5-sonnet-20241022", "outcome": "answered"}))
+    return out
+
+
+def _writer(url: str, k: int, n: int, run: str, mode: str, ready, go) -> None:
+    """One writer process: open the log, wait for the start signal, log ``n`` events, close (flushes)."""
     log = EventLog(url)
+    frames = _frames(k, n, run) if mode == "frame" else []
     ready.release()
     go.wait()
-    for i in range(n):
+    for frame in frames:
+        log.append_frame(frame)
+    for i in range(n if mode == "record" else 0):
         log.record("sentiment_classifier", version="1.0.0", experiment="ingest", arm="AB"[i % 2],
                    unit_id=i % 5000, request_id=f"{run}-{k}-{i}", latency_s=0.4 + (i % 100) / 100,
                    input_tokens=120, output_tokens=3, cost_usd=0.0004, success=i % 31 != 0, format_ok=True,
@@ -63,10 +87,14 @@ def _writer(url: str, k: int, n: int, run: str, ready, go) -> None:
     log.close()
 
 
-def ingest(url: str, n_events: int, writers: int = 4) -> dict:
-    """Events/s of ``writers`` processes logging ``n_events`` in all through `EventLog.record`, and the lost count.
+def ingest(url: str, n_events: int, writers: int = 4, mode: str = "record") -> dict:
+    """Events/s of ``writers`` processes logging ``n_events`` in all, and the lost count.
 
-    Returns a dict: ``events``, ``writers``, ``seconds``, ``events_per_s``, ``lost`` (recorded − stored).
+    ``mode``: ``"record"`` — one `EventLog.record` call per event (the application's path); ``"frame"`` —
+    `EventLog.append_frame` of 10,000-event DataFrames (the bulk path: imports, log shippers).
+
+    Returns a dict: ``events``, ``writers``, ``mode``, ``seconds``, ``events_per_s``, ``lost`` (logged −
+    stored), ``failed_writers``.
     """
     url = schema_url(url, "ingest")
     EventLog(url).close()  # the table exists before the clock starts
@@ -74,7 +102,7 @@ def ingest(url: str, n_events: int, writers: int = 4) -> dict:
     ctx = multiprocessing.get_context("spawn")
     ready, go = ctx.Semaphore(0), ctx.Event()
     share = [n_events // writers + (1 if k < n_events % writers else 0) for k in range(writers)]
-    procs = [ctx.Process(target=_writer, args=(url, k, share[k], run, ready, go)) for k in range(writers)]
+    procs = [ctx.Process(target=_writer, args=(url, k, share[k], run, mode, ready, go)) for k in range(writers)]
     for proc in procs:
         proc.start()
     for _ in procs:
@@ -85,9 +113,10 @@ def ingest(url: str, n_events: int, writers: int = 4) -> dict:
         proc.join()
     seconds = time.perf_counter() - started
     with EventLog(url) as log:
-        stored = int(log.query("SELECT COUNT(*) AS n FROM events WHERE request_id LIKE ?", [f"{run}-%"])["n"].iloc[0])
-    return {"events": n_events, "writers": writers, "seconds": seconds, "events_per_s": n_events / seconds,
-            "lost": n_events - stored, "failed_writers": sum(p.exitcode != 0 for p in procs)}
+        stored = log.query("SELECT COUNT(*) AS n FROM events WHERE request_id LIKE ?", [f"{run}-%"])["n"].iloc[0]
+    return {"events": n_events, "writers": writers, "mode": mode, "seconds": seconds,
+            "events_per_s": n_events / seconds, "lost": n_events - int(stored),
+            "failed_writers": sum(p.exitcode != 0 for p in procs)}
 
 
 _LOAD_SQL = f"""
@@ -144,11 +173,12 @@ def main() -> None:
         server = ThrowawayPostgres(durable=True).start()
         url = server.url
     try:
-        got = ingest(url, args.ingest, args.writers)
-        ok = got["events_per_s"] >= 50_000 and got["lost"] == 0
-        print(f"ingest   {got['events']:,} events, {got['writers']} writer processes: {got['seconds']:.2f} s = "
-              f"{got['events_per_s']:,.0f} events/s, lost {got['lost']}  (target ≥ 50,000/s, 0 lost: "
-              f"{'met' if ok else 'NOT met'})")
+        for mode in ("record", "frame"):
+            got = ingest(url, args.ingest, args.writers, mode)
+            ok = got["events_per_s"] >= 50_000 and got["lost"] == 0 and not got["failed_writers"]
+            print(f"ingest   {got['events']:,} events, {got['writers']} writer processes, {mode:>6}: "
+                  f"{got['seconds']:.2f} s = {got['events_per_s']:,.0f} events/s, lost {got['lost']}  "
+                  f"(target ≥ 50,000/s, 0 lost: {'met' if ok else 'NOT met'})  · load {os.getloadavg()[0]:.2f}")
         if args.events:
             started = time.perf_counter()
             data = load_events(url, args.events)
