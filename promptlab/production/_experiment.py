@@ -47,6 +47,8 @@ from ._sketch import LatencySketch, group_sketches, merge_all
 STATUS_KEEP = "keep running"
 DEFAULT_LOOK_S = 3600.0
 GUARDRAILS = ("error_rate", "latency_tail", "cost_per_call_usd")
+LOOK_MEASURES = ("successes", "success_n", "errors", "latency_n", "latency_sum", "cost_n", "cost_sum", "cost_sumsq")
+"""The sums the looks need (`promptlab.production._query.MEASURES`): fewer sums, a faster scan of big logs."""
 ARM_COLUMNS = ["arm", "weight", "n", "units", "success_rate", "success_low", "success_high", "error_rate",
                "mean_latency_s", "p50_s", "p95_s", "p95_low_s", "p95_high_s", "cost_per_call_usd"]
 DECISION_COLUMNS = ["arm", "n", "baseline_rate", "arm_rate", "diff", "ci_low", "ci_high", "p_value", "p_adj",
@@ -191,9 +193,10 @@ def analyze_experiment(source: Source, design: Design, *, look_every_s: float = 
                                                                 ["arm"]).items()}
     pooled = merge_all(by_arm.values())  # sketches merge exactly: the pooled p95 needs no second read
     threshold = pooled.quantile(0.95) if pooled.n else math.inf
-    windows = aggregate(source, ["arm"], where=filt, window_s=look_every_s,
+    windows = aggregate(source, ["arm"], where=filt, window_s=look_every_s, measures=LOOK_MEASURES,
                         latency_over_s=threshold if math.isfinite(threshold) else 1e300)
-    units = aggregate(source, ["arm"], where=filt, units=True)[["arm", "units"]] if len(windows) else None
+    units = aggregate(source, ["arm"], where=filt, units=True, measures=())[["arm", "units"]] if len(windows) \
+        else None
     cumulative = _cumulative(windows, design.arms)
     arms = _arm_table(design, cumulative, by_arm, units)
     srm = _srm(design, arms)
