@@ -4,7 +4,10 @@
 module          what it gives
 =============== ========================================================================================
 ``eventlog``    `EventLog` (SQLite WAL, append-only, batched), `ParquetLog` (DuckDB), `Event`, `hash_unit`
-``query``       the aggregation SQL shared by both engines (`aggregate`, `EventFilter`)
+``query``       the aggregation SQL, written once, rendered per engine and warehouse (`aggregate`, `EventFilter`,
+                `warehouse_sql`)
+``sketch``      `LatencySketch`: latency percentiles from bucket counts the engine computes (DDSketch)
+``analyze``     `analyze`: the A/B report of an aggregate table computed in your own warehouse
 ``abtest``      `PromptABTest`: sticky hashing, outcomes to the log, `analyze()`
 ``experiment``  `analyze_experiment`: always-valid decision, SRM, guardrails, status (`ABTestReport`)
 ``client``      `ProductionClient`: cached registry resolution, retries, fallbacks, escalation, budget, logging
@@ -52,6 +55,9 @@ declare(__name__, globals(), {
     "prompt_metrics": "._monitor",
     "EventFilter": "._query",
     "aggregate": "._query",
+    "warehouse_sql": "._query",
+    "LatencySketch": "._sketch",
+    "analyze": "._analyze",
     "ArmBehaviour": "._simulate",
     "Degradation": "._simulate",
     "TrafficSpec": "._simulate",
