@@ -271,3 +271,25 @@ def test_analyze_reports_missing_guardrails_as_unknown_and_handles_one_empty_arm
     assert report.decision.iloc[0]["verdict"] == "better"
     empty_b = analyze(only_counts.iloc[:1], Design("x", ("A", "B"), (1, 1), "A"))
     assert empty_b.decision.iloc[0]["verdict"] == "inconclusive" and empty_b.arms.set_index("arm").loc["B", "n"] == 0
+
+
+# ---- the columnar SQLite reader ----------------------------------------------------------------------------
+def test_columnar_sqlite_reader_equals_the_tuple_path_on_ugly_rows(tmp_path):
+    pytest.importorskip("adbc_driver_sqlite")
+    from promptlab.production._columnar import sqlite_frame
+    from promptlab.production._eventlog import conform
+    from promptlab.production._schema import COLUMN_NAMES
+
+    n = 3000  # the text column is NULL for far more rows than one default Arrow batch, then holds text
+    frame = pd.DataFrame({"prompt": "p ✓ 日本", "ts_ms": T0 + np.arange(n),
+                          "latency_s": np.where(np.arange(n) % 7, 0.5, np.nan),
+                          "error_type": [None] * (n - 5) + ["timeout"] * 5, "success": np.arange(n) % 2})
+    with EventLog(tmp_path / "e.db") as log:
+        log.append_frame(frame)
+        sql = f"SELECT {', '.join(COLUMN_NAMES)} FROM events WHERE ts_ms >= ? ORDER BY ts_ms, event_id"
+        expected = conform(log.query(sql, [T0]))
+        got = sqlite_frame(log.path, sql, [T0])
+        assert got is not None
+        pd.testing.assert_frame_equal(conform(got), expected)
+        assert sqlite_frame(log.path, "DELETE FROM events") is None and len(log) == n  # read-only: refused
+        assert sqlite_frame(log.path, "SELECT nonsense FROM nowhere") is None  # the caller's path raises it
