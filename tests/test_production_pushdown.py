@@ -29,8 +29,8 @@ from promptlab.production._query import (
     render,
 )
 from promptlab.production._schema import to_ms
-from promptlab.production._sketch import ZERO_KEY, group_sketches, keys_of, rank_interval
 from promptlab.production._simulate import Degradation, TrafficSpec, simulate_traffic
+from promptlab.production._sketch import ZERO_KEY, group_sketches, keys_of, rank_interval
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "sql"
 WAREHOUSES = ("bigquery", "snowflake", "spark")
@@ -39,29 +39,6 @@ HOUR = 3_600_000
 ALPHA = 0.01
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
 DESIGN = Design("sentiment-rollout", ("A", "B"), (1.0, 1.0), "A")
-
-
-# ---- backends (the shared `event_backend` fixture of tests/conftest.py replaces this one after the merge) ----
-@pytest.fixture(params=["sqlite", "duckdb"])
-def event_backend(request, tmp_path):
-    """A factory: events (a DataFrame) → a Source of the parametrized backend holding them."""
-    opened = []
-
-    def make(frame: pd.DataFrame):
-        log = EventLog(tmp_path / f"e{len(opened)}.db")
-        log.append_frame(frame)
-        opened.append(log)
-        if request.param == "sqlite":
-            return log
-        from promptlab.production import ParquetLog
-
-        pq = ParquetLog(log.to_parquet(tmp_path / f"e{len(opened)}.parquet"))
-        opened.append(pq)
-        return pq
-
-    yield make
-    for source in opened:
-        source.close()
 
 
 def traffic(n_hours: float = 6, per_hour: float = 2000, seed: int = 3) -> pd.DataFrame:

@@ -208,7 +208,8 @@ def _check_q(q: float) -> None:
         raise EventLogError(f"q={q!r} is a quantile level and must be in [0, 1], e.g. 0.95 for p95.")
 
 
-def group_sketches(buckets: pd.DataFrame, keys: Sequence[str], alpha: float = DEFAULT_ALPHA) -> dict[tuple, LatencySketch]:
+def group_sketches(buckets: pd.DataFrame, keys: Sequence[str],
+                   alpha: float = DEFAULT_ALPHA) -> dict[tuple, LatencySketch]:
     """One sketch per group of a bucket table (group key columns, `KEY_COLUMN`, `COUNT_COLUMN`).
 
     Group values are returned as a tuple (a None key stays None); with no keys there is one group, ``()``.
