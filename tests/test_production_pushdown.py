@@ -270,3 +270,12 @@ def test_columnar_sqlite_reader_equals_the_tuple_path_on_ugly_rows(tmp_path):
         pd.testing.assert_frame_equal(conform(got), expected)
         assert sqlite_frame(log.path, "DELETE FROM events") is None and len(log) == n  # read-only: refused
         assert sqlite_frame(log.path, "SELECT nonsense FROM nowhere") is None  # the caller's path raises it
+
+
+def test_distinct_units_ignore_missing_units_on_every_backend(event_backend):
+    # DuckDB counts distinct hashes of the unit (faster); a missing unit must still not count as one
+    frame = pd.DataFrame({"prompt": "p", "ts_ms": T0, "arm": ["A"] * 5 + ["B"] * 3,
+                          "unit_hash": ["00000000000000a1", "00000000000000a1", "00000000000000a2", None, None,
+                                        None, None, None]})
+    got = aggregate(event_backend(frame), ["arm"], units=True, measures=())
+    assert got["units"].tolist() == [2, 0] and got["n"].tolist() == [5, 3]
