@@ -5,12 +5,12 @@
 * **DuckDB/Parquet** — ``--events`` simulated events (`simulate_traffic`, two arms, 48 hours: 48 hourly
   looks) in Parquet files; the full A/B read (`analyze_experiment`: counts and sums per arm and look, distinct
   units, latency sketches, the always-valid decision and guardrails). Target: < 3 s for 10M events.
-* **PostgreSQL** — when ``--postgres`` (or $PROMPTLAB_BENCH_POSTGRES) names a server and
-  bench/scale_postgres.py is present: ingest from 4 writer processes (target ≥ 50,000 events/s, 0 lost) and
-  the A/B read of what was ingested (target < 10 s for 10M events).
+* **PostgreSQL** — through bench/scale_postgres.py (``--postgres`` or $PROMPTLAB_BENCH_POSTGRES names a
+  server; without one a throwaway server is started): ingest from 4 writer processes, per event and in frames
+  (target ≥ 50,000 events/s, 0 lost), and the A/B read of ``--events`` events (target < 10 s for 10M).
 * **SQLite** — the same A/B read and the monitor on ``--sqlite-events`` events: every read is an aggregate or a
-  sketch, so no analysis builds a frame from raw rows; the raw-row path (``log.frame()``) is timed beside it
-  for scale.
+  sketch, so no analysis builds a frame from raw rows; reading every raw row is timed both ways for scale
+  (``sqlite3`` tuples, and the columnar ADBC reader `promptlab.production._columnar.sqlite_frame`).
 
 Timings are wall-clock medians of ``--repeats`` runs; the header prints the machine and its load average,
 since the numbers depend on both.
@@ -19,7 +19,7 @@ since the numbers depend on both.
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import os
 import platform
 import statistics
@@ -43,7 +43,9 @@ from promptlab.production import (  # noqa: E402
     prompt_metrics,
     simulate_traffic,
 )
+from promptlab.production._columnar import sqlite_frame  # noqa: E402
 from promptlab.production._eventlog import _arrow, conform  # noqa: E402
+from promptlab.production._schema import COLUMN_NAMES  # noqa: E402
 
 DESIGN = Design("sentiment-rollout", ("A", "B"), (1.0, 1.0), "A")
 CHUNK = 1_000_000
@@ -51,12 +53,19 @@ CHUNK = 1_000_000
 
 def timed(fn, repeats: int = 1) -> float:
     """Median wall seconds of ``repeats`` calls."""
-    times = []
+    return timed_cpu(fn, repeats)[0]
+
+
+def timed_cpu(fn, repeats: int = 1) -> tuple[float, float]:
+    """Median (wall seconds, CPU seconds of this process, all its threads) of ``repeats`` calls. On a machine
+    shared with other work the CPU time is the steadier number: wall ≥ CPU / cores when nothing else runs."""
+    walls, cpus = [], []
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - started)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def chunks(events: int, chunk: int = CHUNK):
@@ -97,30 +106,63 @@ def bench_duckdb(folder: Path, events: int, repeats: int) -> None:
     log = ParquetLog(folder)
     report = analyze_experiment(log, DESIGN)
     looks = len(report.looks) // max(1, len(DESIGN.challengers))
-    seconds = timed(lambda: analyze_experiment(log, DESIGN), repeats)
+    seconds, cpu = timed_cpu(lambda: analyze_experiment(log, DESIGN), repeats)
     target = 3.0 * events / 10_000_000
     print(f"  A/B read, {looks} looks      {seconds:8.2f} s   target < {target:.1f} s "
-          f"({verdict(seconds, target)})   [{load()}]")
-    print(f"  monitor (per version, hour) {timed(lambda: prompt_metrics(log), repeats):8.2f} s")
+          f"({verdict(seconds, target)}); CPU {cpu:.2f} s = {cpu / os.cpu_count():.2f} s on {os.cpu_count()} idle "
+          f"cores   [{load()}]")
+    seconds, cpu = timed_cpu(lambda: prompt_metrics(log), repeats)
+    print(f"  monitor (per version, hour) {seconds:8.2f} s   CPU {cpu:.2f} s")
     log.close()
 
 
-def bench_postgres(url: str, events: int) -> None:
-    path = HERE / "scale_postgres.py"
-    if not path.exists():
+def _scale_postgres():
+    """bench/scale_postgres.py (helper "postgres"'s ingest and read benchmark) as a module, or None."""
+    if not (HERE / "scale_postgres.py").exists():
+        return None
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))  # imported by name: its writer processes (spawned) import it again
+    return importlib.import_module("scale_postgres")
+
+
+def bench_postgres(url: str | None, events: int, ingest_events: int) -> None:
+    module = _scale_postgres()
+    if module is None:
         print("\nPostgreSQL: bench/scale_postgres.py is not here; skipped")
         return
-    spec = importlib.util.spec_from_file_location("scale_postgres", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    result = module.ingest(url, events, writers=4)
-    rate, lost = result.get("events_per_s", float("nan")), result.get("lost", None)
-    print(f"\nPostgreSQL: ingest from 4 writer processes {rate:12,.0f} events/s, lost {lost}   "
-          f"target ≥ 50,000/s and 0 lost ({verdict(rate, 50_000, below=False)}{'' if lost == 0 else ', LOST'})"
-          f"   [{load()}]")
-    seconds = module.ab_read(url)
-    target = 10.0 * events / 10_000_000
-    print(f"  A/B read of {events:,} events  {seconds:8.2f} s   target < {target:.1f} s ({verdict(seconds, target)})")
+    server = None
+    if url is None:
+        from promptlab.errors import SetupError
+        from promptlab.testing._postgres import ThrowawayPostgres
+
+        try:
+            server = ThrowawayPostgres(durable=True).start()
+        except SetupError as exc:
+            print(f"\nPostgreSQL: no server given and none can be started here ({exc}); skipped")
+            return
+        url = server.url
+    try:
+        print()
+        for mode in ("record", "frame"):
+            got = module.ingest(url, ingest_events, writers=4, mode=mode)
+            rate, lost = got["events_per_s"], got["lost"]
+            print(f"PostgreSQL ingest, 4 writer processes, {mode:>6}: {rate:10,.0f} events/s, lost {lost}   "
+                  f"target ≥ 50,000/s, 0 lost ({verdict(rate, 50_000, below=False)}"
+                  f"{'' if lost == 0 else ', LOST EVENTS'})   [{load()}]")
+        started = time.perf_counter()
+        try:
+            data = module.load_events(url, events)
+        except Exception as exc:  # a failure of the loader must not hide the other measurements
+            print(f"  loading {events:,} events failed: {type(exc).__name__}: {exc}")
+            return
+        print(f"  {events:,} events loaded by SQL in {time.perf_counter() - started:.0f} s")
+        seconds = module.ab_read(data)
+        target = 10.0 * events / 10_000_000
+        print(f"  A/B read of {events:,} events, 48 looks {seconds:8.2f} s   target < {target:.1f} s "
+              f"({verdict(seconds, target)})   [{load()}]")
+    finally:
+        if server is not None:
+            server.stop()
 
 
 def bench_sqlite(folder: Path, events: int, repeats: int) -> None:
@@ -130,10 +172,16 @@ def bench_sqlite(folder: Path, events: int, repeats: int) -> None:
     print(f"\nSQLite: {len(log):,} events")
     ab = timed(lambda: analyze_experiment(log, DESIGN), repeats)
     metrics = timed(lambda: prompt_metrics(log), repeats)
-    raw = timed(lambda: log.frame(), 1)
-    print(f"  A/B read (aggregates + sketches)   {ab:8.2f} s   [{load()}]")
-    print(f"  monitor (aggregates + sketches)    {metrics:8.2f} s")
-    print(f"  every raw row as a frame (for scale) {raw:6.2f} s   (no analysis reads this way)")
+    print(f"  A/B read (aggregates + sketches)     {ab:8.2f} s   [{load()}]")
+    print(f"  monitor (aggregates + sketches)      {metrics:8.2f} s")
+    sql = f"SELECT {', '.join(COLUMN_NAMES)} FROM events ORDER BY ts_ms, event_id"
+    tuples = timed(lambda: log.query(sql), 1)
+    print(f"  every raw row, sqlite3 tuples        {tuples:8.2f} s   (no analysis reads raw rows)")
+    if sqlite_frame(log.path, "SELECT 1 AS one") is None:
+        print("  every raw row, columnar (ADBC)       not installed: pip install adbc-driver-sqlite")
+    else:
+        columnar = timed(lambda: sqlite_frame(log.path, sql), 1)
+        print(f"  every raw row, columnar (ADBC)       {columnar:8.2f} s   (_columnar.sqlite_frame)")
     log.close()
 
 
@@ -143,7 +191,9 @@ def main() -> None:
     parser.add_argument("--sqlite-events", type=int, default=1_000_000, help="events for SQLite")
     parser.add_argument("--repeats", type=int, default=3, help="repeats per timing (median)")
     parser.add_argument("--postgres", default=os.environ.get("PROMPTLAB_BENCH_POSTGRES"),
-                        help="postgresql:// URL of a server to benchmark (its events table is written)")
+                        help="postgresql:// URL of a server to benchmark (default: start a throwaway one)")
+    parser.add_argument("--postgres-ingest", type=int, default=400_000, help="events the 4 writers log")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["duckdb", "postgres", "sqlite"])
     args = parser.parse_args()
     import sqlite3
 
@@ -152,12 +202,12 @@ def main() -> None:
     print(f"machine: {platform.platform()}, {os.cpu_count()} cpus, python {platform.python_version()}, "
           f"sqlite {sqlite3.sqlite_version}, duckdb {duckdb.__version__}; {load()}")
     with tempfile.TemporaryDirectory() as tmp:
-        bench_duckdb(Path(tmp) / "parquet", args.events, args.repeats)
-        if args.postgres:
-            bench_postgres(args.postgres, args.events)
-        else:
-            print("\nPostgreSQL: no --postgres URL (or $PROMPTLAB_BENCH_POSTGRES); skipped")
-        bench_sqlite(Path(tmp), args.sqlite_events, args.repeats)
+        if "duckdb" not in args.skip:
+            bench_duckdb(Path(tmp) / "parquet", args.events, args.repeats)
+        if "postgres" not in args.skip:
+            bench_postgres(args.postgres, args.events, args.postgres_ingest)
+        if "sqlite" not in args.skip:
+            bench_sqlite(Path(tmp), args.sqlite_events, args.repeats)
 
 
 if __name__ == "__main__":

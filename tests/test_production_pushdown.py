@@ -29,8 +29,8 @@ from promptlab.production._query import (
     render,
 )
 from promptlab.production._schema import to_ms
-from promptlab.production._sketch import ZERO_KEY, group_sketches, keys_of, rank_interval
 from promptlab.production._simulate import Degradation, TrafficSpec, simulate_traffic
+from promptlab.production._sketch import ZERO_KEY, group_sketches, keys_of, rank_interval
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "sql"
 WAREHOUSES = ("bigquery", "snowflake", "spark")
@@ -39,29 +39,6 @@ HOUR = 3_600_000
 ALPHA = 0.01
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
 DESIGN = Design("sentiment-rollout", ("A", "B"), (1.0, 1.0), "A")
-
-
-# ---- backends (the shared `event_backend` fixture of tests/conftest.py replaces this one after the merge) ----
-@pytest.fixture(params=["sqlite", "duckdb"])
-def event_backend(request, tmp_path):
-    """A factory: events (a DataFrame) → a Source of the parametrized backend holding them."""
-    opened = []
-
-    def make(frame: pd.DataFrame):
-        log = EventLog(tmp_path / f"e{len(opened)}.db")
-        log.append_frame(frame)
-        opened.append(log)
-        if request.param == "sqlite":
-            return log
-        from promptlab.production import ParquetLog
-
-        pq = ParquetLog(log.to_parquet(tmp_path / f"e{len(opened)}.parquet"))
-        opened.append(pq)
-        return pq
-
-    yield make
-    for source in opened:
-        source.close()
 
 
 def traffic(n_hours: float = 6, per_hour: float = 2000, seed: int = 3) -> pd.DataFrame:
@@ -271,3 +248,34 @@ def test_analyze_reports_missing_guardrails_as_unknown_and_handles_one_empty_arm
     assert report.decision.iloc[0]["verdict"] == "better"
     empty_b = analyze(only_counts.iloc[:1], Design("x", ("A", "B"), (1, 1), "A"))
     assert empty_b.decision.iloc[0]["verdict"] == "inconclusive" and empty_b.arms.set_index("arm").loc["B", "n"] == 0
+
+
+# ---- the columnar SQLite reader ----------------------------------------------------------------------------
+def test_columnar_sqlite_reader_equals_the_tuple_path_on_ugly_rows(tmp_path):
+    pytest.importorskip("adbc_driver_sqlite")
+    from promptlab.production._columnar import sqlite_frame
+    from promptlab.production._eventlog import conform
+    from promptlab.production._schema import COLUMN_NAMES
+
+    n = 3000  # the text column is NULL for far more rows than one default Arrow batch, then holds text
+    frame = pd.DataFrame({"prompt": "p ✓ 日本", "ts_ms": T0 + np.arange(n),
+                          "latency_s": np.where(np.arange(n) % 7, 0.5, np.nan),
+                          "error_type": [None] * (n - 5) + ["timeout"] * 5, "success": np.arange(n) % 2})
+    with EventLog(tmp_path / "e.db") as log:
+        log.append_frame(frame)
+        sql = f"SELECT {', '.join(COLUMN_NAMES)} FROM events WHERE ts_ms >= ? ORDER BY ts_ms, event_id"
+        expected = conform(log.query(sql, [T0]))
+        got = sqlite_frame(log.path, sql, [T0])
+        assert got is not None
+        pd.testing.assert_frame_equal(conform(got), expected)
+        assert sqlite_frame(log.path, "DELETE FROM events") is None and len(log) == n  # read-only: refused
+        assert sqlite_frame(log.path, "SELECT nonsense FROM nowhere") is None  # the caller's path raises it
+
+
+def test_distinct_units_ignore_missing_units_on_every_backend(event_backend):
+    # DuckDB counts distinct hashes of the unit (faster); a missing unit must still not count as one
+    frame = pd.DataFrame({"prompt": "p", "ts_ms": T0, "arm": ["A"] * 5 + ["B"] * 3,
+                          "unit_hash": ["00000000000000a1", "00000000000000a1", "00000000000000a2", None, None,
+                                        None, None, None]})
+    got = aggregate(event_backend(frame), ["arm"], units=True, measures=())
+    assert got["units"].tolist() == [2, 0] and got["n"].tolist() == [5, 3]

@@ -16,7 +16,9 @@ regression (p50/p95) more than the quantile's tail share of calls is slower than
 =================== ===================================================================================
 
 Latency quantiles come from DDSketch bucket counts the engine computes (`promptlab.production._sketch`,
-within 1% of the exact sample quantiles): no check reads raw rows. With 3 calls nothing fires ("insufficient data"); with a rate right at its threshold a check fires in about
+within 1% of the exact sample quantiles): no check reads raw rows.
+
+With 3 calls nothing fires ("insufficient data"); with a rate right at its threshold a check fires in about
 1 − confidence of windows (raise ``confidence`` for paging rules). Shadow calls are not alerted on.
 
 `AlertManager` runs the checks (`evaluate` now, `replay` over history), and notifies its sinks — a Python
@@ -44,8 +46,8 @@ from ..stats._intervals import wilson_interval
 from ..stats._sequential import welch_test
 from ._alertrules import HIGHER_IS_BETTER, AlertRules, RuleSpec, load_alert_rules
 from ._query import EventFilter, Source, aggregate, latency_sketches, mean_var
-from ._sketch import LatencySketch, group_sketches
 from ._schema import now_ms, to_ms
+from ._sketch import LatencySketch, group_sketches
 
 logger = logging.getLogger(__name__)
 

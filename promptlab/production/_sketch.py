@@ -80,8 +80,8 @@ def rank_interval(n: int, q: float, confidence: float) -> tuple[int | None, int 
     """0-based ranks of the order statistics bounding the q-quantile at ``confidence`` (two-sided): scipy
     ``quantile_test(...).confidence_interval`` picks the same order statistics. None: no bound reachable."""
     tail = (1 - confidence) / 2
-    dist = st.binom(n, q)
-    low, high = int(dist.ppf(tail)) - 1, int(dist.isf(tail))
+    # the same binomial quantiles scipy reads from its frozen st.binom(n, q), without the costly freeze
+    low, high = int(st.binom.ppf(tail, n, q)) - 1, int(st.binom.isf(tail, n, q))
     return (low if low >= 0 else None), (high if high < n else None)
 
 
@@ -193,7 +193,8 @@ class LatencySketch:
     def count_above(self, x: float) -> int:
         """Latencies certainly above ``x``: those in buckets whose lower edge is ≥ x. The bucket straddling x is
         left out, so this undercounts by at most that bucket (a tail test on it errs towards not firing)."""
-        lower = np.array([self.edges(int(k))[0] for k in self.keys], dtype=float)
+        with np.errstate(over="ignore"):
+            lower = np.where(self.keys == ZERO_KEY, -np.inf, gamma(self.alpha) ** (self.keys - 1.0))
         return int(self.counts[lower >= x].sum())
 
     def __repr__(self) -> str:
@@ -208,7 +209,8 @@ def _check_q(q: float) -> None:
         raise EventLogError(f"q={q!r} is a quantile level and must be in [0, 1], e.g. 0.95 for p95.")
 
 
-def group_sketches(buckets: pd.DataFrame, keys: Sequence[str], alpha: float = DEFAULT_ALPHA) -> dict[tuple, LatencySketch]:
+def group_sketches(buckets: pd.DataFrame, keys: Sequence[str],
+                   alpha: float = DEFAULT_ALPHA) -> dict[tuple, LatencySketch]:
     """One sketch per group of a bucket table (group key columns, `KEY_COLUMN`, `COUNT_COLUMN`).
 
     Group values are returned as a tuple (a None key stays None); with no keys there is one group, ``()``.
