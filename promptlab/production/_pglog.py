@@ -373,7 +373,11 @@ class PostgresLog(EventStore):
         self._salt = unit_salt
         self._lock = threading.Lock()
         self._writer = _Writer(url, batch_size, max_delay_s, max_buffer, block_s)
-        self._reader = _connect(url, read_only=True)
+        try:
+            self._reader = _connect(url, read_only=True)
+        except EventLogError:
+            self._writer.close()
+            raise
         self._pid = os.getpid()
         self._finalizer = weakref.finalize(self, _close_at_exit, self._writer, self._reader, self._pid)
 
