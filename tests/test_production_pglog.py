@@ -195,6 +195,20 @@ def test_back_pressure_blocks_then_raises_and_loses_nothing_it_accepted(pg_url):
     log.close()
 
 
+def test_the_writer_reconnects_when_its_connection_is_killed(pg_url):
+    import psycopg
+
+    with EventLog(pg_url, batch_size=10, max_delay_s=0.01) as log:
+        log.record("p")
+        log.flush()
+        with psycopg.connect(pg_url, autocommit=True) as admin:  # a server restart or a failover, for the writer
+            admin.execute("SELECT pg_terminate_backend(%s)", [log._writer.conn.info.backend_pid])
+        for _ in range(25):
+            log.record("p")
+        log.flush()  # retried on a new connection
+        assert len(log) == 26
+
+
 def test_unstorable_events_are_reported_and_do_not_block_the_others(pg_url):
     with EventLog(pg_url, batch_size=100, max_delay_s=3600) as log:
         log.record("p", request_id="ok-1")
