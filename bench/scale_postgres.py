@@ -71,12 +71,14 @@ def _frames(k: int, n: int, run: str, rows: int = 10_000) -> list:
     return out
 
 
-def _writer(url: str, k: int, n: int, run: str, mode: str, ready, go) -> None:
-    """One writer process: open the log, wait for the start signal, log ``n`` events, close (flushes)."""
+def _writer(url: str, k: int, n: int, run: str, mode: str, ready, go, cpu) -> None:
+    """One writer process: open the log, wait for the start signal, log ``n`` events, close (flushes); puts
+    its CPU seconds from the start signal on (all its threads) in ``cpu[k]``."""
     log = EventLog(url)
     frames = _frames(k, n, run) if mode == "frame" else []
     ready.release()
     go.wait()
+    cpu_started = time.process_time()
     for frame in frames:
         log.append_frame(frame)
     for i in range(n if mode == "record" else 0):
@@ -85,38 +87,72 @@ def _writer(url: str, k: int, n: int, run: str, mode: str, ready, go) -> None:
                    input_tokens=120, output_tokens=3, cost_usd=0.0004, success=i % 31 != 0, format_ok=True,
                    model="anthropic:claude-3-5-sonnet-20241022", outcome="answered")
     log.close()
+    cpu[k] = time.process_time() - cpu_started
 
 
-def ingest(url: str, n_events: int, writers: int = 4, mode: str = "record") -> dict:
+def server_cpu_s(pid: int | None) -> float:
+    """CPU seconds of a local PostgreSQL server: the postmaster, its finished children (cutime/cstime) and its
+    live ones, read from /proc (0.0 when unknown)."""
+    if not pid:
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def stat(p: int | str) -> list[str]:
+        text = Path(f"/proc/{p}/stat").read_text()
+        return text[text.rindex(")") + 2:].split()  # fields from the 3rd on
+
+    try:
+        own = stat(pid)
+        total = sum(int(v) for v in own[11:15])  # utime stime cutime cstime of the postmaster
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and entry.name != str(pid):
+                try:
+                    fields = stat(entry.name)
+                except (OSError, ValueError):
+                    continue
+                if fields[1] == str(pid):
+                    total += int(fields[11]) + int(fields[12])
+    except (OSError, ValueError):
+        return 0.0
+    return total / tick
+
+
+def ingest(url: str, n_events: int, writers: int = 4, mode: str = "record", server_pid: int | None = None) -> dict:
     """Events/s of ``writers`` processes logging ``n_events`` in all, and the lost count.
 
     ``mode``: ``"record"`` — one `EventLog.record` call per event (the application's path); ``"frame"`` —
     `EventLog.append_frame` of 10,000-event DataFrames (the bulk path: imports, log shippers).
 
     Returns a dict: ``events``, ``writers``, ``mode``, ``seconds``, ``events_per_s``, ``lost`` (logged −
-    stored), ``failed_writers``.
+    stored), ``failed_writers``, and the CPU seconds the writers (``client_cpu_s``) and, given the local
+    server's ``server_pid``, the server (``server_cpu_s``) spent — steadier than wall time on a shared machine.
     """
+
     url = schema_url(url, "ingest")
     EventLog(url).close()  # the table exists before the clock starts
     run = uuid.uuid4().hex[:8]
     ctx = multiprocessing.get_context("spawn")
-    ready, go = ctx.Semaphore(0), ctx.Event()
+    ready, go, cpu = ctx.Semaphore(0), ctx.Event(), ctx.Array("d", writers)
     share = [n_events // writers + (1 if k < n_events % writers else 0) for k in range(writers)]
-    procs = [ctx.Process(target=_writer, args=(url, k, share[k], run, mode, ready, go)) for k in range(writers)]
+    procs = [ctx.Process(target=_writer, args=(url, k, share[k], run, mode, ready, go, cpu)) for k in range(writers)]
     for proc in procs:
         proc.start()
     for _ in procs:
         ready.acquire()
+    server_before = server_cpu_s(server_pid)
     started = time.perf_counter()
     go.set()
     for proc in procs:
         proc.join()
     seconds = time.perf_counter() - started
+    client_cpu = sum(cpu)
+    server_cpu = server_cpu_s(server_pid) - server_before
     with EventLog(url) as log:
         stored = log.query("SELECT COUNT(*) AS n FROM events WHERE request_id LIKE ?", [f"{run}-%"])["n"].iloc[0]
     return {"events": n_events, "writers": writers, "mode": mode, "seconds": seconds,
             "events_per_s": n_events / seconds, "lost": n_events - int(stored),
-            "failed_writers": sum(p.exitcode != 0 for p in procs)}
+            "failed_writers": sum(p.exitcode != 0 for p in procs), "client_cpu_s": client_cpu,
+            "server_cpu_s": server_cpu}
 
 
 _LOAD_SQL = f"""
@@ -173,12 +209,18 @@ def main() -> None:
         server = ThrowawayPostgres(durable=True).start()
         url = server.url
     try:
+        pid = server.server_pid() if server is not None else None
         for mode in ("record", "frame") if args.ingest else ():
-            got = ingest(url, args.ingest, args.writers, mode)
+            got = ingest(url, args.ingest, args.writers, mode, server_pid=pid)
             ok = got["events_per_s"] >= 50_000 and got["lost"] == 0 and not got["failed_writers"]
             print(f"ingest   {got['events']:,} events, {got['writers']} writer processes, {mode:>6}: "
                   f"{got['seconds']:.2f} s = {got['events_per_s']:,.0f} events/s, lost {got['lost']}  "
                   f"(target ≥ 50,000/s, 0 lost: {'met' if ok else 'NOT met'})  · load {os.getloadavg()[0]:.2f}")
+            cpu = got["client_cpu_s"] + got["server_cpu_s"]
+            if cpu > 0:
+                print(f"         CPU: writers {1e6 * got['client_cpu_s'] / got['events']:.1f} µs/event, server "
+                      f"{1e6 * got['server_cpu_s'] / got['events']:.1f} µs/event → {os.cpu_count()} idle cores "
+                      f"would take ~{got['events'] * os.cpu_count() / cpu:,.0f} events/s")
         if args.events:
             started = time.perf_counter()
             data = load_events(url, args.events)

@@ -97,6 +97,14 @@ class ThrowawayPostgres:
             raise SetupError(f"{Path(argv[-1] if argv[-1] != 'start' else argv[0]).name} failed "
                              f"({done.returncode}): {(done.stderr or done.stdout).strip()[-800:]}")
 
+    def server_pid(self) -> int | None:
+        """The postmaster's process id (None when not running) — for measuring the server's CPU time."""
+        pidfile = self.folder / "data" / "postmaster.pid" if self.folder else None
+        try:
+            return int(pidfile.read_text().split()[0]) if pidfile else None
+        except (OSError, ValueError, IndexError):
+            return None
+
     def stop(self) -> None:
         """Stop the server at once and remove its folder (safe to call twice)."""
         if self.folder is None:
