@@ -59,10 +59,12 @@ def test_rates_use_wilson_intervals(log):
 def test_quantiles_means_and_tokens(log):
     first, second = prompt_metrics(log).df.iloc[:2].itertuples()
     # np.quantile(range(1, 101), 0.95, method='inverted_cdf') = 95; scipy.stats.quantile_test CI [90, 100]; p50 = 50
-    assert (second.latency_p95_s, second.latency_p95_low_s, second.latency_p95_high_s, second.latency_p50_s) == \
-        (95, 90, 100, 50)
+    # (read from DDSketch buckets: estimates within 1%, bounds at most one bucket γ wider)
+    gamma = 1.01 / 0.99
+    assert (second.latency_p95_s, second.latency_p50_s) == (pytest.approx(95, rel=0.01), pytest.approx(50, rel=0.01))
+    assert 90 / gamma <= second.latency_p95_low_s <= 90 and 100 <= second.latency_p95_high_s <= 100 * gamma
     # 10 values cannot bound a p95 from above at 95%: the upper bound is inf
-    assert first.latency_p95_s == 10 and math.isinf(first.latency_p95_high_s)
+    assert first.latency_p95_s == pytest.approx(10, rel=0.01) and math.isinf(first.latency_p95_high_s)
     costs = np.linspace(0.001, 0.010, 10)
     half = Z95 * costs.std(ddof=1) / math.sqrt(10)  # CLT interval by hand
     assert first.cost_per_call_usd == pytest.approx(costs.mean())

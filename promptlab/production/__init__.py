@@ -4,7 +4,11 @@
 module          what it gives
 =============== ========================================================================================
 ``eventlog``    `EventLog` (SQLite WAL, append-only, batched), `ParquetLog` (DuckDB), `Event`, `hash_unit`
-``query``       the aggregation SQL shared by both engines (`aggregate`, `EventFilter`)
+``pglog``       `PostgresLog`, what ``EventLog("postgresql://…")`` gives: one log shared by many processes and hosts
+``query``       the aggregation SQL, written once, rendered per engine and warehouse (`aggregate`, `EventFilter`,
+                `warehouse_sql`)
+``sketch``      `LatencySketch`: latency percentiles from bucket counts the engine computes (DDSketch)
+``analyze``     `analyze`: the A/B report of an aggregate table computed in your own warehouse
 ``abtest``      `PromptABTest`: sticky hashing, outcomes to the log, `analyze()`
 ``experiment``  `analyze_experiment`: always-valid decision, SRM, guardrails, status (`ABTestReport`); on
                 request the Bayesian read and the CUPED-adjusted read (`PrePeriod`: the pre-period covariate)
@@ -43,6 +47,7 @@ declare(__name__, globals(), {
     "Event": "._eventlog",
     "EventLog": "._eventlog",
     "ParquetLog": "._eventlog",
+    "PostgresLog": "._pglog",
     "hash_unit": "._schema",
     "ABTestReport": "._experiment",
     "Design": "._experiment",
@@ -54,6 +59,9 @@ declare(__name__, globals(), {
     "prompt_metrics": "._monitor",
     "EventFilter": "._query",
     "aggregate": "._query",
+    "warehouse_sql": "._query",
+    "LatencySketch": "._sketch",
+    "analyze": "._analyze",
     "ArmBehaviour": "._simulate",
     "Degradation": "._simulate",
     "TrafficSpec": "._simulate",

@@ -6,13 +6,17 @@ A rule fires only when the data *show* the threshold is crossed, not when an est
 rule                fires when (one-sided, at the rules' ``confidence``, on ≥ ``min_samples`` calls)
 =================== ===================================================================================
 rate ``min``/``max`` the Wilson bound is past the threshold (success rate's upper bound < 0.95 …)
-p50/p95 ``max``      the order-statistic lower bound of the quantile is over the threshold
+p50/p95 ``max``      the lower bound of the quantile (order statistic, to its sketch bucket's edge) is over it
 mean ``min``/``max`` the CLT bound of the mean (quality, cost) is past the threshold
 regression (rate,    the current window is worse than the baseline window by more than the tolerance:
 mean)                Welch's test of current − (baseline ± tolerance) in the bad direction
 regression (p50/p95) more than the quantile's tail share of calls is slower than baseline p95 + tolerance
-                     (an exact binomial test; "p95 ≤ x" ⟺ "at most 5% of calls are slower than x")
+                     (an exact binomial test; "p95 ≤ x" ⟺ "at most 5% of calls are slower than x"; the
+                     slow calls counted from the sketch's buckets wholly above, so it errs towards quiet)
 =================== ===================================================================================
+
+Latency quantiles come from DDSketch bucket counts the engine computes (`promptlab.production._sketch`,
+within 1% of the exact sample quantiles): no check reads raw rows.
 
 With 3 calls nothing fires ("insufficient data"); with a rate right at its threshold a check fires in about
 1 − confidence of windows (raise ``confidence`` for paging rules). Shadow calls are not alerted on.
@@ -34,17 +38,16 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import numpy as np
 import pandas as pd
 from scipy import stats as st
 
 from ..errors import AlertDeliveryError, ArgumentError
 from ..stats._intervals import wilson_interval
-from ..stats._quantiles import QUANTILE_METHOD, quantile_ci
 from ..stats._sequential import welch_test
 from ._alertrules import HIGHER_IS_BETTER, AlertRules, RuleSpec, load_alert_rules
-from ._query import EventFilter, Source, aggregate, latency_values, mean_var
+from ._query import EventFilter, Source, aggregate, latency_sketches, mean_var
 from ._schema import now_ms, to_ms
+from ._sketch import LatencySketch, group_sketches
 
 logger = logging.getLogger(__name__)
 
@@ -173,30 +176,28 @@ class _Window:
     start_ms: int
     end_ms: int
     counts: dict[tuple, pd.Series]
-    latencies: dict[tuple, np.ndarray] = field(default_factory=dict)
+    latencies: dict[tuple, LatencySketch] = field(default_factory=dict)
 
 
 def _read_window(source: Source, where: EventFilter, start: int, end: int, latency: bool) -> _Window:
     filt = where.between(start, end)
     agg = aggregate(source, GROUP, where=filt)
     counts = {(r["prompt"], r["version"]): r for _, r in agg.iterrows()}
-    lat: dict[tuple, np.ndarray] = {}
+    lat: dict[tuple, LatencySketch] = {}
     if latency and counts:
-        values = latency_values(source, GROUP, where=filt)
-        for key, part in values.groupby(list(GROUP), dropna=False, sort=False):
-            lat[tuple(None if pd.isna(k) else k for k in key)] = part["latency_s"].to_numpy(dtype=float)
+        lat = group_sketches(latency_sketches(source, GROUP, where=filt), GROUP)
     return _Window(start, end, counts, lat)
 
 
-def _sample(rule: RuleSpec, row: pd.Series, lat: np.ndarray | None) -> int:
+def _sample(rule: RuleSpec, row: pd.Series, lat: LatencySketch | None) -> int:
     if rule.metric in _RATES:
         return int(row[_RATES[rule.metric][1]])
     if rule.metric in _MEANS:
         return int(row[f"{_MEANS[rule.metric]}_n"])
-    return 0 if lat is None else int(lat.size)
+    return 0 if lat is None else lat.n
 
 
-def _threshold_check(rule: RuleSpec, row: pd.Series, lat: np.ndarray | None,
+def _threshold_check(rule: RuleSpec, row: pd.Series, lat: LatencySketch | None,
                      confidence: float) -> tuple[float, float, bool]:
     """(value, one-sided bound, firing) for a ``min``/``max`` rule."""
     two_sided, thr, is_min = 2 * confidence - 1, rule.threshold, rule.kind == "min"
@@ -210,22 +211,21 @@ def _threshold_check(rule: RuleSpec, row: pd.Series, lat: np.ndarray | None,
         half = float(st.norm.ppf(confidence)) * math.sqrt(var / row[f"{p}_n"]) if var == var else math.inf
         value, low, high = mean, mean - half, mean + half
     else:
-        ci = quantile_ci(lat, _QUANTILES[rule.metric], two_sided)
+        ci = lat.interval(_QUANTILES[rule.metric], two_sided)
         value, low, high = 1000 * ci.estimate, 1000 * ci.low, 1000 * ci.high
     bound = high if is_min else low
     return float(value), float(bound), bool(bound < thr if is_min else bound > thr)
 
 
-def _regression_check(rule: RuleSpec, cur: pd.Series, base: pd.Series, lat_cur: np.ndarray | None,
-                      lat_base: np.ndarray | None, confidence: float) -> tuple[float, float, float, bool]:
+def _regression_check(rule: RuleSpec, cur: pd.Series, base: pd.Series, lat_cur: LatencySketch | None,
+                      lat_base: LatencySketch | None, confidence: float) -> tuple[float, float, float, bool]:
     """(value, baseline value, p, firing) for a ``regression`` rule."""
     tol, up = rule.threshold, rule.metric not in HIGHER_IS_BETTER  # up: a rise is bad
     if rule.metric in _QUANTILES:
         q = _QUANTILES[rule.metric]
-        base_q = float(np.quantile(lat_base, q, method=QUANTILE_METHOD))
-        value = float(np.quantile(lat_cur, q, method=QUANTILE_METHOD))
-        slow = int((lat_cur > base_q + tol / 1000).sum())
-        p = float(st.binomtest(slow, lat_cur.size, 1 - q, alternative="greater").pvalue)
+        base_q, value = lat_base.quantile(q), lat_cur.quantile(q)
+        slow = lat_cur.count_above(base_q + tol / 1000)
+        p = float(st.binomtest(slow, lat_cur.n, 1 - q, alternative="greater").pvalue)
         return 1000 * value, 1000 * base_q, p, p < 1 - confidence
     (mc, vc, nc), (mb, vb, nb) = _moments(rule.metric, cur), _moments(rule.metric, base)
     shifted = mb + tol if up else mb - tol

@@ -1,8 +1,9 @@
 """Reading a live experiment from the event log: per-arm numbers, the always-valid decision, SRM, guardrails.
 
 `analyze_experiment` is what `PromptABTest.analyze` and the canary's automatic rollback both run. It reads
-only aggregates — counts and sums per arm and per look window, the arms' distinct units, and the latency
-column for the quantiles — so it runs the same on the SQLite log and on a Parquet log through DuckDB.
+only aggregates — counts and sums per arm and per look window, the arms' distinct units, and latency sketch
+bucket counts per arm for the quantiles (`promptlab.production._sketch`) — so it runs the same on every backend
+and on a warehouse's aggregate table (`promptlab.production.analyze`).
 
 The decision metric is the success rate. Each non-baseline arm is compared with the baseline by the
 normal-mixture always-valid test (`promptlab.stats._sequential.always_valid_proportions`, tuning S) on the cumulative
@@ -17,7 +18,8 @@ always-valid machinery, in the direction that hurts:
 * ``error_rate`` — the share of calls with an error;
 * ``latency_tail`` — the share of calls slower than the p95 of all arms pooled (about 5% in every arm when
   nothing changed), a count-based test of "p95 got worse". The threshold is pooled, not the baseline's own
-  p95, so its estimation error is common to both arms and cancels in the difference;
+  p95, so its estimation error is common to both arms and cancels in the difference (it is read from the arms'
+  merged sketches, within 1%: any threshold common to both arms keeps the test valid);
 * ``cost_per_call_usd`` — the mean cost of calls with a known price.
 
 A guardrail *degrades* when its confidence sequence for B − A lies entirely above its margin.
@@ -39,17 +41,19 @@ import pandas as pd
 from ..errors import ExperimentError
 from ..stats._bayesian import GaussianPrior
 from ..stats._intervals import wilson_interval
-from ..stats._quantiles import QUANTILE_METHOD
 from ..stats._sequential import DEFAULT_TUNING, SRMResult, always_valid, always_valid_proportions, srm_check
 from ..stats._srm import sequential_srm
 from ._experiment_reads import bayesian_option, bayesian_table, cuped_option, cuped_table, extra_tables
 from ._preperiod import PrePeriod
-from ._query import EventFilter, Source, aggregate, latency_values, mean_var, quantile_row
+from ._query import EventFilter, Source, aggregate, latency_sketches, mean_var, quantile_row
 from ._schema import TABLE
+from ._sketch import LatencySketch, group_sketches, merge_all
 
 STATUS_KEEP = "keep running"
 DEFAULT_LOOK_S = 3600.0
 GUARDRAILS = ("error_rate", "latency_tail", "cost_per_call_usd")
+LOOK_MEASURES = ("successes", "success_n", "errors", "latency_n", "latency_sum", "cost_n", "cost_sum", "cost_sumsq")
+"""The sums the looks need (`promptlab.production._query.MEASURES`): fewer sums, a faster scan of big logs."""
 ARM_COLUMNS = ["arm", "weight", "n", "units", "success_rate", "success_low", "success_high", "error_rate",
                "mean_latency_s", "p50_s", "p95_s", "p95_low_s", "p95_high_s", "cost_per_call_usd"]
 DECISION_COLUMNS = ["arm", "n", "baseline_rate", "arm_rate", "diff", "ci_low", "ci_high", "p_value", "p_adj",
@@ -121,7 +125,8 @@ class ABTestReport:
     Attributes:
         design: the experiment's `Design`.
         arms: one row per arm (`ARM_COLUMNS`): calls, units, success rate with its Wilson interval, error
-            rate, latency mean/p50/p95 (with the p95's order-statistic interval), cost per call.
+            rate, latency mean/p50/p95 (from sketches, within 1% of the exact sample quantiles; the p95's
+            order-statistic interval widened to its buckets' edges), cost per call.
         decision: one row per challenger (`DECISION_COLUMNS`): success-rate difference with its always-valid
             interval, the always-valid p (running minimum), the family-adjusted p, and a verdict
             (``better``, ``worse``, ``inconclusive``).
@@ -209,11 +214,11 @@ def analyze_experiment(source: Source, design: Design, *, look_every_s: float = 
     base = where or EventFilter()
     filt = EventFilter(experiment=design.experiment, arms=design.arms, since_ms=base.since_ms,
                        until_ms=base.until_ms)
-    latencies = latency_values(source, ["arm"], where=filt)
-    by_arm = {arm: part["latency_s"].to_numpy(dtype=float) for arm, part in latencies.groupby("arm")}
-    pooled = latencies["latency_s"].to_numpy(dtype=float)
-    threshold = float(np.quantile(pooled, 0.95, method=QUANTILE_METHOD)) if pooled.size else math.inf
-    windows = aggregate(source, ["arm"], where=filt, window_s=look_every_s,
+    by_arm = {key[0]: sketch for key, sketch in group_sketches(latency_sketches(source, ["arm"], where=filt),
+                                                                ["arm"]).items()}
+    pooled = merge_all(by_arm.values())  # sketches merge exactly: the pooled p95 needs no second read
+    threshold = pooled.quantile(0.95) if pooled.n else math.inf
+    windows = aggregate(source, ["arm"], where=filt, window_s=look_every_s, measures=LOOK_MEASURES,
                         latency_over_s=threshold if math.isfinite(threshold) else 1e300)
     cumulative = _cumulative(windows, design.arms)
     srm_looks = _srm_looks(source, filt, design, cumulative, look_every_s)
@@ -249,14 +254,14 @@ def _final(cumulative: dict[str, pd.DataFrame], arm: str, column: str) -> float:
     return float(frame[column].iloc[-1]) if len(frame) else 0.0
 
 
-def _arm_table(design: Design, cumulative: dict[str, pd.DataFrame], latencies: dict[str, np.ndarray],
+def _arm_table(design: Design, cumulative: dict[str, pd.DataFrame], latencies: dict[str, LatencySketch],
                units: pd.DataFrame | None) -> pd.DataFrame:
     unit_counts = {} if units is None else dict(zip(units["arm"], units["units"], strict=True))
     rows = []
     for arm, weight in zip(design.arms, design.weights, strict=True):
         get = lambda col, arm=arm: _final(cumulative, arm, col)  # noqa: E731
         ci = wilson_interval(int(get("successes")), int(get("success_n")))
-        lat = latencies.get(arm, np.empty(0))
+        lat = latencies.get(arm, LatencySketch.empty())
         p50, _, _, p95, p95_low, p95_high = quantile_row(lat, (0.5, 0.95), 0.95)
         n, cost_n = get("n"), get("cost_n")
         rows.append([arm, weight, int(n), int(unit_counts.get(arm, 0)), ci.estimate, ci.low, ci.high,

@@ -5,14 +5,17 @@ one row per prompt × version × window with
 
 * ``success_rate``, ``format_failure_rate``, ``timeout_rate``, ``error_rate`` — Wilson intervals (a rate of
   0/40 still gets an honest upper bound);
-* ``latency_p50_s``, ``latency_p95_s`` — `promptlab.stats._quantiles.QUANTILE_METHOD` quantiles with distribution-free
-  order-statistic intervals (a p95 upper bound needs about 59 calls at 95%; before that it is ``inf``);
+* ``latency_p50_s``, ``latency_p95_s`` — `promptlab.stats._quantiles.QUANTILE_METHOD` quantiles read from DDSketch
+  bucket counts (`promptlab.production._sketch`: within 1% of the exact sample quantile), with distribution-free
+  order-statistic intervals widened to their buckets' edges (a p95 upper bound needs about 59 calls at 95%;
+  before that it is ``inf``);
 * ``tokens_per_call``, ``cost_per_call_usd`` and ``quality`` — means with CLT intervals (cost and quality over
   the calls that have them: ``cost_n``, ``quality_n``).
 
-Rates, tokens and costs come from counts and sums computed where the data lives; only the quantiles read the
-latency column. The report shows as a table in notebooks (``_repr_html_``) and draws plotly figures
-(`MetricsReport.plot`, `MetricsReport.dashboard`) that are returned, never shown.
+Rates, tokens and costs come from counts and sums computed where the data lives, and the quantiles from bucket
+counts computed there too: no raw row leaves the engine. The report shows as a table in notebooks
+(``_repr_html_``) and draws plotly figures (`MetricsReport.plot`, `MetricsReport.dashboard`) that are returned,
+never shown.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from ._abtest import assign_arm, choose_arm
 from ._client import Answer, ProductionClient
 from ._experiment import ABTestReport, Design, Guardrails, analyze_experiment
 from ._monitor import MetricsReport, prompt_metrics
-from ._query import EventFilter
+from ._query import EventFilter, run_sql
 from ._schema import TABLE
 
 logger = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ class Shadow:
         sql = (f"SELECT l.success AS live, s.success AS shadow, COUNT(*) AS n FROM {TABLE} l JOIN {TABLE} s "
                "ON l.request_id = s.request_id WHERE l.experiment = ? AND s.experiment = ? AND l.arm = ? "
                "AND s.arm = ? AND l.success IS NOT NULL AND s.success IS NOT NULL GROUP BY l.success, s.success")
-        table = source.query(sql, [self.experiment, self.experiment, LIVE, SHADOW])
+        table = run_sql(source, sql, [self.experiment, self.experiment, LIVE, SHADOW])
         cells = {(int(r.live), int(r.shadow)): int(r.n) for r in table.itertuples()}
         paired = mcnemar(b=cells.get((1, 0), 0), c=cells.get((0, 1), 0), a=cells.get((1, 1), 0),
                          d=cells.get((0, 0), 0))

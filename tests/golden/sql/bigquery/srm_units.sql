@@ -1,0 +1,33 @@
+-- promptlab srm_units: per arm: distinct units over the whole experiment (the sample-ratio check)
+-- parameters (?, in order): experiment, arm_1, arm_2
+SELECT
+  arm,
+  COUNT(*) AS n,
+  COUNT(success) AS success_n,
+  SUM(success) AS successes,
+  COUNT(format_ok) AS format_n,
+  SUM(1 - format_ok) AS format_failures,
+  SUM(CASE WHEN NOT error_type IS NULL THEN 1 ELSE 0 END) AS errors,
+  SUM(CASE WHEN error_type = 'timeout' THEN 1 ELSE 0 END) AS timeouts,
+  COUNT(latency_s) AS latency_n,
+  SUM(latency_s) AS latency_sum,
+  SUM(latency_s * latency_s) AS latency_sumsq,
+  SUM(
+    CASE WHEN NOT input_tokens IS NULL AND NOT output_tokens IS NULL THEN 1 ELSE 0 END
+  ) AS tokens_n,
+  SUM(CASE WHEN NOT output_tokens IS NULL THEN input_tokens END) AS input_tokens_sum,
+  SUM(CASE WHEN NOT input_tokens IS NULL THEN output_tokens END) AS output_tokens_sum,
+  COUNT(cost_usd) AS cost_n,
+  SUM(cost_usd) AS cost_sum,
+  SUM(cost_usd * cost_usd) AS cost_sumsq,
+  COUNT(quality) AS quality_n,
+  SUM(quality) AS quality_sum,
+  SUM(quality * quality) AS quality_sumsq,
+  MIN(ts_ms) AS first_ms,
+  MAX(ts_ms) AS last_ms,
+  COUNT(DISTINCT unit_hash) AS units
+FROM events
+WHERE
+  1 = 1 AND experiment = ? AND arm IN (?, ?)
+GROUP BY
+  arm
