@@ -93,7 +93,7 @@ def _psycopg() -> Any:
     try:
         import psycopg
     except ImportError as exc:
-        raise MissingDependencyError('a PostgreSQL event log needs psycopg 3: pip install 'promptlab[postgres]'') \
+        raise MissingDependencyError('a PostgreSQL event log needs psycopg 3: pip install "promptlab[postgres]"') \
             from exc
     return psycopg
 
