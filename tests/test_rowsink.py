@@ -75,7 +75,7 @@ def test_a_run_never_holds_more_than_a_chunk_of_rows(monkeypatch):
 
 def test_rows_of_calls_never_made_close_the_frame_in_plan_order(monkeypatch):
     monkeypatch.setattr(_rowsink, "CHUNK_ROWS", 4)
-    broken = pl.FakeProvider(ProviderError("down", error_type="auth"))
+    broken = pl.FakeProvider(lambda request: ProviderError("down", error_type="auth"))
     with pytest.raises(pl.errors.RunError) as info:
         pl.run(suite(30), PROMPT, broken, progress=False, cache=False, concurrency=2)
     df = info.value.results.df

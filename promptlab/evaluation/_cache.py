@@ -3,14 +3,13 @@ request, params and repeat index.
 
 Every completed call is written as it completes, so a run interrupted by Ctrl-C, a kernel restart or a crash
 and then started again pays for no call that had finished: resume is a cache hit. `put` commits at once; the
-batch runner uses `put_soon`, which hands the row to a writer thread of the cache that commits everything queued
-in one transaction — the event loop never waits on SQLite, and a busy run commits many rows per transaction
-instead of one per call. A queued row is committed within one transaction's time (milliseconds), is answered
-by `get` from memory until then, and `flush` (which the runner calls when a run ends or is interrupted, and
-which runs at interpreter exit) waits for every queued row; only a process killed outright (SIGKILL, power
-loss) loses the rows of the transaction in flight — a resume then makes those few calls again. Only the
-request and the answer are stored — never API keys or headers. Failed calls are not cached (a retry may
-succeed).
+batch runner uses `put_soon`, which hands the row to a writer thread of the cache that commits what gathered in
+`LINGER_S` (50 ms) in one transaction — the event loop never waits on SQLite, and a busy run commits many rows
+per transaction instead of one per call. A queued row is answered by `get` from memory until it is committed;
+`flush` (which the runner calls when a run ends or is interrupted, and which runs at interpreter exit) waits for
+every queued row. Only a process killed outright (SIGKILL, power loss) loses rows: those of its last 50 ms,
+whose calls a resume makes again. Only the request and the answer are stored — never API keys or headers.
+Failed calls are not cached (a retry may succeed).
 
 A key covers everything that can change an answer: the provider's `cache_identity()` (its kind, its endpoint
 and the options that shape its answers — never its key), the model, the rendered request with its
@@ -236,13 +235,18 @@ def _row(key: str, provider: str, completion: Completion, endpoint: str | None,
     return key, provider, completion.model, json.dumps(record), endpoint, model_asked
 
 
-class _Writer:
-    """The thread that commits `ResponseCache.put_soon` rows, every row queued so far in one transaction.
+LINGER_S = 0.05
+"""How long the writer thread lets rows gather after the first one arrives, so one transaction commits many
+(a flush or close cuts it short). It bounds what a process killed outright can lose."""
 
-    It has its own connection (SQLite in WAL mode lets the cache's reads go on while it commits). While one
-    transaction commits the next rows queue up, so a busy run writes many rows per commit with no timer and no
-    added delay. A failed commit (a full disk) warns once and drops the rows: the run keeps its answers, only a
-    later resume would make those calls again.
+
+class _Writer:
+    """The thread that commits `ResponseCache.put_soon` rows: it waits for a row, lets more gather for `LINGER_S`,
+    then commits all of them in one transaction.
+
+    It has its own connection (SQLite in WAL mode lets the cache's reads go on while it commits), and SQLite does
+    its work with the GIL released, so the event loop runs on meanwhile. A failed commit (a full disk) warns once
+    and drops the rows: the run keeps its answers, only a later resume would make those calls again.
     """
 
     def __init__(self, path: Path):
@@ -250,7 +254,9 @@ class _Writer:
         self.pending: dict[str, str] = {}  # key -> completion JSON, until committed (read by `get`)
         self._queued: list[tuple] = []
         self._busy = self._closing = self._warned = False
+        self._flushers = 0
         self._wake = threading.Condition()
+        self._hurry = threading.Event()  # set while a flush or close waits: no lingering
         self._thread = threading.Thread(target=self._run, name="promptlab-cache-writer", daemon=True)
         self._thread.start()
         # a daemon thread dies with the interpreter: queued rows are committed at exit first
@@ -261,18 +267,27 @@ class _Writer:
         with self._wake:
             self.pending[row[0]] = row[3]
             self._queued.append(row)
-            self._wake.notify_all()
+            if len(self._queued) == 1:  # the thread may be waiting for a first row
+                self._wake.notify_all()
 
     def flush(self) -> None:
         """Wait until nothing is queued or being committed."""
         with self._wake:
-            while (self._queued or self._busy) and self._thread.is_alive():
-                self._wake.wait(timeout=1.0)
+            self._flushers += 1
+            self._hurry.set()
+            try:
+                while (self._queued or self._busy) and self._thread.is_alive():
+                    self._wake.wait(timeout=1.0)
+            finally:
+                self._flushers -= 1
+                if not self._flushers and not self._closing:
+                    self._hurry.clear()
 
     def close(self) -> None:
         """Commit what is queued and end the thread."""
         with self._wake:
             self._closing = True
+            self._hurry.set()
             self._wake.notify_all()
         self._thread.join()
 
@@ -285,7 +300,7 @@ class _Writer:
             db.close()
 
     def _next_batch(self) -> list[tuple] | None:
-        """Every queued row (waiting for one), or None once closing with nothing left."""
+        """Every queued row (waiting for one, then lingering), or None once closing with nothing left."""
         with self._wake:
             self._busy = False
             self._wake.notify_all()  # a flush may be waiting for the batch just committed
@@ -293,6 +308,8 @@ class _Writer:
                 self._wake.wait()
             if not self._queued:
                 return None
+        self._hurry.wait(LINGER_S)  # more rows join this transaction meanwhile
+        with self._wake:
             batch, self._queued, self._busy = self._queued, [], True
             return batch
 

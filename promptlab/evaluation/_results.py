@@ -93,6 +93,8 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
     for column, dtype in COLUMNS.items():
         if column not in out:
             out[column] = {"float64": np.nan, "bool": False}.get(dtype, pd.NA)
+        elif dtype != "object" and str(out[column].dtype) == dtype:
+            continue  # already cast (a frame conformed before: `Results` of `build_frame`'s frame, a loaded file)
         if dtype == "float64":
             out[column] = pd.to_numeric(out[column].astype(object).where(out[column].notna(), np.nan),
                                         errors="coerce").astype("float64")
