@@ -6,10 +6,10 @@ Each size runs in a fresh child process: it builds the suite (N distinct cases),
 answering at once, imports what a run loads, then times one ``pl.run`` (response cache on, in a fresh file, and
 the run store on, in a temporary folder — as a user's run has them). Reported per size: wall time, CPU ms per case
 (``time.process_time``), the process's RSS before the run and its peak during it (``ru_maxrss``), the growth
-(peak − before) in MB and KB per case, and the size of the results frame the run returns (``df.memory_usage(deep=True)``,
-which a run cannot avoid holding: it is the answer). Targets: CPU per case at the largest size within 1.25× of
-the smallest (flat), and RSS growth per case at the largest size no more than 2× the frame's own bytes per case
-(rows streamed to disk, not every call's objects held).
+(peak − before) in MB and KB per case, and the size of the results frame the run returns
+(``df.memory_usage(deep=True)``, which a run cannot avoid holding: it is the answer). Targets: CPU per case at the
+largest size within 1.25× of the smallest (flat), and RSS growth at the largest size no more than 2× the frame's
+own bytes (rows streamed to disk, not every call's objects held).
 
 The fake keeps no list of the requests it saw (its ``calls`` is a zero-length deque): that list is a test aid,
 and would otherwise be the first thing to grow.

@@ -1,7 +1,8 @@
 """Benchmark: the kit's local run against bare llama-cpp-python on the same prompts, in the same process, on 2
 threads and on every core (issue 20, item 4).
 
-    python bench/local_model.py [--cases 40] [--rounds 3] [--threads 2 all] [--prompt prompts/classification/sentiment.yaml]
+    python bench/local_model.py [--cases 40] [--rounds 3] [--threads 2 all]
+                                [--prompt prompts/classification/sentiment.yaml]
 
 For each thread count (``all``: the cores this process may use, what `LocalProvider` picks by default), prints
 seconds per case and cases per second (median over rounds) for:
@@ -99,7 +100,8 @@ def main() -> None:
             values = times[key]
             print(f"  {label}: {med(values):.4f} s/case  {1 / med(values):7.2f} cases/s  "
                   f"(rounds: {', '.join(f'{x:.4f}' for x in values)})")
-        print(f"  ratio promptlab / bare shared-prefix: {med(times['kit']) / med(times['shared']):.3f}  (target <= 1.25)")
+        ratio = med(times["kit"]) / med(times["shared"])
+        print(f"  ratio promptlab / bare shared-prefix: {ratio:.3f}  (target <= 1.25)")
     if len(counts) > 1:
         first, last = results[counts[0]], results[counts[-1]]
         print(f"\npromptlab cases/s on {counts[-1]} threads vs {counts[0]}: "
