@@ -116,7 +116,8 @@ class _Run:
         chain = [job.model_id] + [self.pool.resolve(spec) for spec in self.options.fallbacks]
         outcome = Outcome(job)
         for model_id in chain:
-            request = replace(job.request, model=split_model_id(model_id)[1])
+            bare = split_model_id(model_id)[1]  # the planned request already names its own model: no copy then
+            request = job.request if job.request.model == bare else replace(job.request, model=bare)
             outcome = await self._call(job, model_id, request)
             if outcome.completion is not None:
                 break
