@@ -305,3 +305,23 @@ def test_a_run_returns_with_every_answer_committed(tmp_path):
     prompt = pl.Prompt(name="c", version="1", model="fake:m", template="{{ input }}")
     results = pl.run(suite(), prompt, pl.FakeProvider("positive"), cache=cache, progress=False, concurrency=3)
     assert len(stored_keys(cache.path)) == CASES == results.meta["cache"]["misses"]
+
+
+def test_an_idle_writer_thread_ends_and_the_next_row_starts_another(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from promptlab.evaluation import _cache
+
+    monkeypatch.setattr(_cache, "IDLE_S", 0.1)
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    cache.put_soon("a", "fake", completion("fake:m"))
+    cache.flush()
+    deadline = time.monotonic() + 10
+    while any(t.name == "promptlab-cache-writer" and t.is_alive() for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the idle writer thread did not end"
+        time.sleep(0.02)
+    cache.put_soon("b", "fake", completion("fake:m"))
+    cache.flush()
+    assert stored_keys(cache.path) == {"a", "b"}
+    cache.close()

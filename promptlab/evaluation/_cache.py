@@ -238,6 +238,9 @@ def _row(key: str, provider: str, completion: Completion, endpoint: str | None,
 LINGER_S = 0.05
 """How long the writer thread lets rows gather after the first one arrives, so one transaction commits many
 (a flush or close cuts it short). It bounds what a process killed outright can lose."""
+IDLE_S = 5.0
+"""A writer thread with nothing to write for this long ends (with its connection); the next row starts another, so
+a notebook that opens a cache per run keeps no idle thread per cache."""
 
 
 class _Writer:
@@ -253,21 +256,24 @@ class _Writer:
         self.path = path
         self.pending: dict[str, str] = {}  # key -> completion JSON, until committed (read by `get`)
         self._queued: list[tuple] = []
-        self._busy = self._closing = self._warned = False
+        self._busy = self._closing = self._warned = self._running = False
         self._flushers = 0
         self._wake = threading.Condition()
         self._hurry = threading.Event()  # set while a flush or close waits: no lingering
-        self._thread = threading.Thread(target=self._run, name="promptlab-cache-writer", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
         # a daemon thread dies with the interpreter: queued rows are committed at exit first
         atexit.register(_flush_at_exit, weakref.ref(self))
 
     def queue(self, row: tuple) -> None:
-        """Hand one row to the thread."""
+        """Hand one row to the thread (starting one when none runs)."""
         with self._wake:
             self.pending[row[0]] = row[3]
             self._queued.append(row)
-            if len(self._queued) == 1:  # the thread may be waiting for a first row
+            if not self._running:
+                self._running = True
+                self._thread = threading.Thread(target=self._run, name="promptlab-cache-writer", daemon=True)
+                self._thread.start()
+            elif len(self._queued) == 1:  # the thread may be waiting for a first row
                 self._wake.notify_all()
 
     def flush(self) -> None:
@@ -276,7 +282,7 @@ class _Writer:
             self._flushers += 1
             self._hurry.set()
             try:
-                while (self._queued or self._busy) and self._thread.is_alive():
+                while (self._queued or self._busy) and self._thread is not None and self._thread.is_alive():
                     self._wake.wait(timeout=1.0)
             finally:
                 self._flushers -= 1
@@ -289,7 +295,9 @@ class _Writer:
             self._closing = True
             self._hurry.set()
             self._wake.notify_all()
-        self._thread.join()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
 
     def _run(self) -> None:
         db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
@@ -300,13 +308,15 @@ class _Writer:
             db.close()
 
     def _next_batch(self) -> list[tuple] | None:
-        """Every queued row (waiting for one, then lingering), or None once closing with nothing left."""
+        """Every queued row (waiting for one, then lingering), or None once closing or idle with nothing left."""
         with self._wake:
             self._busy = False
             self._wake.notify_all()  # a flush may be waiting for the batch just committed
             while not self._queued and not self._closing:
-                self._wake.wait()
+                if not self._wake.wait(timeout=IDLE_S) and not self._queued:
+                    break
             if not self._queued:
+                self._running = False  # the next row starts a new thread
                 return None
         self._hurry.wait(LINGER_S)  # more rows join this transaction meanwhile
         with self._wake:
