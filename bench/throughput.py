@@ -1,4 +1,4 @@
-"""Benchmark: promptlab's runner against the bare OpenAI SDK, through the loopback fake server (issue 3).
+"""Benchmark: promptlab's runner against the bare OpenAI SDK, through the loopback fake server (issues 3 and 20).
 
     python bench/throughput.py [--cases 500] [--latency 0.2] [--rounds 3] [--concurrency 10 50] [--start-runs 5]
     python bench/throughput.py --start-only   # start to first request alone
@@ -32,6 +32,10 @@ for a bare SDK script (``import openai``, one ``AsyncOpenAI``, the same calls), 
 alternating, ``--start-runs`` times each; medians with min-max spread, and the machine's load (``uptime``).
 Arrival times come from the server's request log (``ReceivedRequest.received_at``, ``time.time()``).
 Target: promptlab no worse than the bare script + 0.2 s.
+
+Issue 20's targets (no framework tax at high concurrency) are in the same table, from the same run: wall time
+at most 1.10x the bare SDK's at c=50, and promptlab's CPU per call at most the bare SDK's + 0.3 ms at every c.
+``--quick`` (100 cases, 1 round, one start run) is a smoke run for CI; the report uses the defaults.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ FEW_SHOT = (("I love it, works perfectly!", "positive"), ("Broke after one day."
 MODEL = "gpt-4o-mini"
 RETRY_AFTER_S = 1.0
 REJECT_RATE = 0.1
-TARGETS = {"ratio_c10": 1.05, "ratio_c50": 1.10, "cpu_ms": 4.0, "start_s": 1.0, "rss_mb": 150.0,
+TARGETS = {"ratio_c10": 1.05, "ratio_c50": 1.10, "cpu_ms": 4.0, "cpu_extra_ms": 0.3, "start_s": 1.0, "rss_mb": 150.0,
            "cached_s": 1.0, "first_request_extra_s": 0.2}
 START_CASES = 20
 
@@ -402,6 +406,10 @@ def print_targets(measures: list[Measure], start_s: float, floor_mb: float, case
         if ("promptlab", c) in by:
             ratio = by[("promptlab", c)].wall_s / by[("bare", c)].wall_s
             lines.append((f"wall vs bare SDK at c={c}", f"{ratio:.3f}", f"<= {TARGETS[key]}", ratio <= TARGETS[key]))
+    for c in sorted({m.concurrency for m in measures if m.name == "promptlab"}):
+        extra = by[("promptlab", c)].cpu_ms - by[("bare", c)].cpu_ms  # issue 20: the framework's CPU per call
+        goal = TARGETS["cpu_extra_ms"]
+        lines.append((f"CPU ms per call over bare at c={c}", f"{extra:+.2f}", f"<= +{goal}", extra <= goal))
     kit = [m for m in measures if "promptlab" in m.name or "cached" in m.name]
     cpu = max(m.cpu_ms for m in kit if "cached" not in m.name)
     rss = max(m.rss_mb for m in kit)
@@ -436,6 +444,8 @@ def orchestrate(args: argparse.Namespace) -> None:
     finally:
         server.stop()
     start_s, floor_mb = start_time(), import_rss()
+    load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    print(f"machine: {load}")
     print(f"{args.cases} cases, server latency {args.latency * 1000:.0f} ms (own process), "
           f"median of {args.rounds} rounds; 429 runs: {REJECT_RATE:.0%} of requests rejected with "
           f"Retry-After: {RETRY_AFTER_S:g}\n")
@@ -459,7 +469,10 @@ def main() -> None:
     parser.add_argument("--start-runs", type=int, default=5, help="start-to-first-request runs per client")
     parser.add_argument("--start-only", action="store_true", help="measure start to first request only")
     parser.add_argument("--profile", help="client role: write cProfile stats of the timed run to this file")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 100 cases, 1 round, 1 start run")
     args = parser.parse_args()
+    if args.quick:
+        args.cases, args.rounds, args.start_runs = 100, 1, 1
     if args.role == "server":
         serve(args.latency)
     elif args.role == "client":

@@ -263,3 +263,65 @@ def test_processes_opening_a_new_cache_at_once_all_succeed(tmp_path):
             process.join(timeout=120)
         failed += sum(process.exitcode != 0 for process in processes)
     assert failed == 0
+
+
+# -- writing off the event loop -----------------------------------------------------------------------------
+
+
+def stored_keys(path) -> set[str]:
+    """The keys committed to the file, read through a connection of its own."""
+    with sqlite3.connect(path) as db:
+        return {row[0] for row in db.execute("SELECT key FROM responses")}
+
+
+def test_put_soon_is_read_back_at_once_and_committed_by_flush(tmp_path):
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    request = Request(model="m", system="", messages=(Message("user", "x"),))
+    keys = [cache_key({"provider": "openai"}, request, i) for i in range(200)]
+    for key in keys:
+        cache.put_soon(key, "openai", completion("openai:gpt-x"), endpoint="https://api.openai.com/v1",
+                       model_asked="openai:gpt-x")
+    assert cache.get(keys[-1]).model == "openai:gpt-x"  # queued or committed: either way it answers
+    cache.flush()
+    assert stored_keys(cache.path) == set(keys) and len(cache) == 200
+    assert cache.stats()["groups"][0]["endpoint"] == "https://api.openai.com/v1"
+    cache.close()
+
+
+def test_rows_queued_by_put_soon_reach_the_file_when_the_process_exits(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "c.sqlite"
+    code = ("import sys; from promptlab.evaluation._cache import ResponseCache; "
+            "from promptlab.providers._base import Completion; c = ResponseCache(sys.argv[1]); "
+            "[c.put_soon(f'k{i}', 'fake', Completion('ok', 1, 1, 0.1, 'fake:m')) for i in range(50)]")
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=120)  # no flush, no close
+    assert stored_keys(path) == {f"k{i}" for i in range(50)}
+
+
+def test_a_run_returns_with_every_answer_committed(tmp_path):
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    prompt = pl.Prompt(name="c", version="1", model="fake:m", template="{{ input }}")
+    results = pl.run(suite(), prompt, pl.FakeProvider("positive"), cache=cache, progress=False, concurrency=3)
+    assert len(stored_keys(cache.path)) == CASES == results.meta["cache"]["misses"]
+
+
+def test_an_idle_writer_thread_ends_and_the_next_row_starts_another(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from promptlab.evaluation import _cache
+
+    monkeypatch.setattr(_cache, "IDLE_S", 0.1)
+    cache = ResponseCache(tmp_path / "c.sqlite")
+    cache.put_soon("a", "fake", completion("fake:m"))
+    cache.flush()
+    deadline = time.monotonic() + 10
+    while any(t.name == "promptlab-cache-writer" and t.is_alive() for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the idle writer thread did not end"
+        time.sleep(0.02)
+    cache.put_soon("b", "fake", completion("fake:m"))
+    cache.flush()
+    assert stored_keys(cache.path) == {"a", "b"}
+    cache.close()

@@ -205,3 +205,38 @@ def test_a_seed_makes_sampling_repeatable():
     provider = local.LocalProvider()
     first, again = (asyncio.run(provider.complete(request)) for _ in range(2))
     assert first.text == again.text and first.enforced == "validated"
+
+
+# -- threads --------------------------------------------------------------------------------------------------
+
+
+def test_threads_default_to_the_usable_cores_and_can_be_set(monkeypatch):
+    import os
+
+    monkeypatch.delenv(local.THREADS_ENV, raising=False)
+    assert local.local_threads() == len(os.sched_getaffinity(0))
+    assert local.LocalProvider().n_threads == len(os.sched_getaffinity(0))
+    monkeypatch.setenv(local.THREADS_ENV, "3")
+    assert local.LocalProvider().n_threads == 3 and local.LocalProvider(n_threads=5).n_threads == 5
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True, "4"])
+def test_a_bad_thread_count_is_refused_with_the_value(bad):
+    with pytest.raises(pl.errors.ArgumentError, match="n_threads"):
+        local.LocalProvider(n_threads=bad)
+
+
+@pytest.mark.parametrize("bad", ["0", "four", "-1"])
+def test_a_bad_thread_variable_is_refused_with_its_name(monkeypatch, bad):
+    monkeypatch.setenv(local.THREADS_ENV, bad)
+    with pytest.raises(pl.errors.ArgumentError, match=local.THREADS_ENV):
+        local.LocalProvider()
+
+
+def test_the_thread_count_changes_speed_not_answers():
+    request = PROMPT.render("The battery lasts all day, great purchase.", model="gemma-3-270m")
+    one = asyncio.run(local.LocalProvider(n_threads=1).complete(request))
+    assert local._Engine._threads == 1 and local._Engine.get().n_threads == 1
+    two = asyncio.run(local.LocalProvider(n_threads=2).complete(request))
+    assert local._Engine._threads == 2
+    assert (one.text, one.input_tokens) == (two.text, two.input_tokens)

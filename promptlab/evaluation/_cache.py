@@ -1,9 +1,15 @@
 """The response cache: SQLite, content-addressed by who answers (provider and endpoint), model, rendered
 request, params and repeat index.
 
-Every completed call is written the moment it completes, so a run interrupted by Ctrl-C, a kernel restart or
-a crash and then started again pays for no call that had finished: resume is a cache hit. Only the request
-and the answer are stored — never API keys or headers. Failed calls are not cached (a retry may succeed).
+Every completed call is written as it completes, so a run interrupted by Ctrl-C, a kernel restart or a crash
+and then started again pays for no call that had finished: resume is a cache hit. `put` commits at once; the
+batch runner uses `put_soon`, which hands the row to a writer thread of the cache that commits what gathered in
+`LINGER_S` (50 ms) in one transaction — the event loop never waits on SQLite, and a busy run commits many rows
+per transaction instead of one per call. A queued row is answered by `get` from memory until it is committed;
+`flush` (which the runner calls when a run ends or is interrupted, and which runs at interpreter exit) waits for
+every queued row. Only a process killed outright (SIGKILL, power loss) loses rows: those of its last 50 ms,
+whose calls a resume makes again. Only the request and the answer are stored — never API keys or headers.
+Failed calls are not cached (a retry may succeed).
 
 A key covers everything that can change an answer: the provider's `cache_identity()` (its kind, its endpoint
 and the options that shape its answers — never its key), the model, the rendered request with its
@@ -17,12 +23,15 @@ is the nearest folder at or above the current one holding ``pyproject.toml``, ``
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import hashlib
 import json
 import os
 import sqlite3
 import threading
+import warnings
+import weakref
 from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
@@ -51,6 +60,8 @@ PROJECT_MARKERS = ("pyproject.toml", ".git", "promptlab.yaml")
 # What a cached completion keeps: everything but ``raw`` (provider payloads stay out of the cache; not
 # deep-copying them with `dataclasses.asdict` is also what keeps `put` cheap).
 _STORED_FIELDS = tuple(f.name for f in fields(Completion) if f.name != "raw")
+_INSERT = ("INSERT OR REPLACE INTO responses (key, provider, model, completion, endpoint, model_asked) "
+           "VALUES (?, ?, ?, ?, ?, ?)")
 
 
 def project_root(start: str | Path | None = None) -> Path:
@@ -113,6 +124,7 @@ class ResponseCache:
             self._db.execute(_SCHEMA)
             self._add_missing_columns()
             self._db.commit()
+        self._writer: _Writer | None = None  # started by the first `put_soon`
 
     def _add_missing_columns(self) -> None:
         present = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
@@ -121,7 +133,9 @@ class ResponseCache:
                 self._db.execute(f"ALTER TABLE responses ADD COLUMN {column} {kind}")
 
     def get(self, key: str) -> Completion | None:
-        """The stored completion for ``key``, or None."""
+        """The stored completion for ``key`` (also one `put_soon` queued and not yet committed), or None."""
+        if self._writer is not None and (queued := self._writer.pending.get(key)) is not None:
+            return Completion(**json.loads(queued))
         with self._lock:
             row = self._db.execute("SELECT completion FROM responses WHERE key = ?", (key,)).fetchone()
         if row is None:
@@ -139,22 +153,35 @@ class ResponseCache:
             endpoint: where it came from (the identity's endpoint; never holds credentials), for `stats`.
             model_asked: the model id that was asked for (``completion.model`` is who answered), for `clear`.
         """
-        record = {name: getattr(completion, name) for name in _STORED_FIELDS}
         with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO responses (key, provider, model, completion, endpoint, model_asked) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (key, provider, completion.model, json.dumps(record), endpoint, model_asked),
-            )
+            self._db.execute(_INSERT, _row(key, provider, completion, endpoint, model_asked))
             self._db.commit()
 
+    def put_soon(self, key: str, provider: str, completion: Completion, *, endpoint: str | None = None,
+                 model_asked: str | None = None) -> None:
+        """`put` without waiting: the row is queued for the cache's writer thread, which commits every queued
+        row in one transaction. `get` answers it from memory until then; `flush` waits for it. Same arguments
+        as `put`."""
+        if self._writer is None:
+            with self._lock:
+                if self._writer is None:
+                    self._writer = _Writer(self.path)
+        self._writer.queue(_row(key, provider, completion, endpoint, model_asked))
+
+    def flush(self) -> None:
+        """Wait until every row queued by `put_soon` is committed (a no-op when none is)."""
+        if self._writer is not None:
+            self._writer.flush()
+
     def __len__(self) -> int:
+        self.flush()
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
     def stats(self) -> dict[str, Any]:
         """What the cache holds: path, entries, size on disk (bytes), oldest and newest entry (ISO UTC), and
         entries per provider / model answered / endpoint (``groups``, largest first)."""
+        self.flush()
         with self._lock:
             entries, oldest, newest = self._db.execute(
                 "SELECT COUNT(*), MIN(created_at), MAX(created_at) FROM responses").fetchone()
@@ -181,6 +208,7 @@ class ResponseCache:
             where.append("(model = ? OR model_asked = ?)")
             args += [model, model]
         sql = "DELETE FROM responses" + (" WHERE " + " AND ".join(where) if where else "")
+        self.flush()
         with self._lock:
             removed = self._db.execute(sql, args).rowcount
             self._db.commit()
@@ -190,9 +218,127 @@ class ResponseCache:
         return removed
 
     def close(self) -> None:
-        """Close the database connection."""
+        """Commit what `put_soon` queued and close the database connections."""
+        if self._writer is not None:
+            self._writer.close()
         with self._lock:
             self._db.close()
 
     def __repr__(self) -> str:
         return f"ResponseCache({str(self.path)!r})"
+
+
+def _row(key: str, provider: str, completion: Completion, endpoint: str | None,
+         model_asked: str | None) -> tuple:
+    """The values of one ``responses`` row (`_INSERT`'s order)."""
+    record = {name: getattr(completion, name) for name in _STORED_FIELDS}
+    return key, provider, completion.model, json.dumps(record), endpoint, model_asked
+
+
+LINGER_S = 0.05
+"""How long the writer thread lets rows gather after the first one arrives, so one transaction commits many
+(a flush or close cuts it short). It bounds what a process killed outright can lose."""
+IDLE_S = 5.0
+"""A writer thread with nothing to write for this long ends (with its connection); the next row starts another, so
+a notebook that opens a cache per run keeps no idle thread per cache."""
+
+
+class _Writer:
+    """The thread that commits `ResponseCache.put_soon` rows: it waits for a row, lets more gather for `LINGER_S`,
+    then commits all of them in one transaction.
+
+    It has its own connection (SQLite in WAL mode lets the cache's reads go on while it commits), and SQLite does
+    its work with the GIL released, so the event loop runs on meanwhile. A failed commit (a full disk) warns once
+    and drops the rows: the run keeps its answers, only a later resume would make those calls again.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.pending: dict[str, str] = {}  # key -> completion JSON, until committed (read by `get`)
+        self._queued: list[tuple] = []
+        self._busy = self._closing = self._warned = self._running = False
+        self._flushers = 0
+        self._wake = threading.Condition()
+        self._hurry = threading.Event()  # set while a flush or close waits: no lingering
+        self._thread: threading.Thread | None = None
+        # a daemon thread dies with the interpreter: queued rows are committed at exit first
+        atexit.register(_flush_at_exit, weakref.ref(self))
+
+    def queue(self, row: tuple) -> None:
+        """Hand one row to the thread (starting one when none runs)."""
+        with self._wake:
+            self.pending[row[0]] = row[3]
+            self._queued.append(row)
+            if not self._running:
+                self._running = True
+                self._thread = threading.Thread(target=self._run, name="promptlab-cache-writer", daemon=True)
+                self._thread.start()
+            elif len(self._queued) == 1:  # the thread may be waiting for a first row
+                self._wake.notify_all()
+
+    def flush(self) -> None:
+        """Wait until nothing is queued or being committed."""
+        with self._wake:
+            self._flushers += 1
+            self._hurry.set()
+            try:
+                while (self._queued or self._busy) and self._thread is not None and self._thread.is_alive():
+                    self._wake.wait(timeout=1.0)
+            finally:
+                self._flushers -= 1
+                if not self._flushers and not self._closing:
+                    self._hurry.clear()
+
+    def close(self) -> None:
+        """Commit what is queued and end the thread."""
+        with self._wake:
+            self._closing = True
+            self._hurry.set()
+            self._wake.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        try:
+            while (batch := self._next_batch()) is not None:
+                self._commit(db, batch)
+        finally:
+            db.close()
+
+    def _next_batch(self) -> list[tuple] | None:
+        """Every queued row (waiting for one, then lingering), or None once closing or idle with nothing left."""
+        with self._wake:
+            self._busy = False
+            self._wake.notify_all()  # a flush may be waiting for the batch just committed
+            while not self._queued and not self._closing:
+                if not self._wake.wait(timeout=IDLE_S) and not self._queued:
+                    break
+            if not self._queued:
+                self._running = False  # the next row starts a new thread
+                return None
+        self._hurry.wait(LINGER_S)  # more rows join this transaction meanwhile
+        with self._wake:
+            batch, self._queued, self._busy = self._queued, [], True
+            return batch
+
+    def _commit(self, db: sqlite3.Connection, batch: list[tuple]) -> None:
+        try:
+            with db:  # one transaction: committed, or rolled back on an error
+                db.executemany(_INSERT, batch)
+        except sqlite3.Error as exc:
+            if not self._warned:
+                self._warned = True
+                warnings.warn(f"promptlab could not write {len(batch)} answers to the response cache {self.path}: "
+                              f"{exc}. The run keeps them; a resumed run would make those calls again.",
+                              stacklevel=1)
+        with self._wake:
+            for key, _, _, text, _, _ in batch:
+                if self.pending.get(key) is text:  # not queued again since
+                    del self.pending[key]
+
+
+def _flush_at_exit(writer: weakref.ref) -> None:
+    if (alive := writer()) is not None:
+        alive.flush()

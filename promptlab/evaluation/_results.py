@@ -17,6 +17,8 @@ model_pinned   string   the model the prompt file pins
 model          string   the model asked (``provider:model``)
 model_served   string   the model id the provider reported as having answered (NA if no answer)
 answered_by    string   which model of the fallback chain answered (NA if none)
+served_by      string   which server answered: the base URL a server pool chose (NA for a single endpoint,
+                        a failed call, or an answer cached before the column existed)
 repeat         Int64    repeat index, 0-based
 params         object   the request params the run applied (dict: grid point and model params), NA when none
 input          object   the case's input (text or dict of variables)
@@ -66,7 +68,8 @@ COLUMNS: dict[str, str] = {
     "run_id": "string", "case_id": "string", "category": "string", "difficulty": "string",
     "variant": "string", "prompt_name": "string", "prompt_version": "string", "prompt_hash": "string",
     "model_pinned": "string", "model": "string", "model_served": "string", "answered_by": "string",
-    "repeat": "Int64", "params": "object", "input": "object", "output": "string", "output_raw": "string",
+    "served_by": "string", "repeat": "Int64", "params": "object", "input": "object", "output": "string",
+    "output_raw": "string",
     "parsed": "object", "format_ok": "boolean", "format_error": "string", "enforced": "string",
     "expected": "object", "score": "float64",
     "passed": "boolean", "reason": "string", "input_tokens": "Int64", "output_tokens": "Int64",
@@ -91,6 +94,8 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
     for column, dtype in COLUMNS.items():
         if column not in out:
             out[column] = {"float64": np.nan, "bool": False}.get(dtype, pd.NA)
+        elif dtype != "object" and str(out[column].dtype) == dtype:
+            continue  # already cast (a frame conformed before: `Results` of `build_frame`'s frame, a loaded file)
         if dtype == "float64":
             out[column] = pd.to_numeric(out[column].astype(object).where(out[column].notna(), np.nan),
                                         errors="coerce").astype("float64")

@@ -46,8 +46,9 @@ from ._plan import (  # noqa: F401 - Job, ProviderPool, as_variants and plan are
     plan,
 )
 from ._retry import RetryPolicy, call_with_retries
+from ._rowsink import RowMaker, RowSink, make_row
 from ._runstore import RunRecorder, start_recording, suite_provenance
-from ._transforms import Transform, TransformFailed, as_transform
+from ._transforms import Transform, as_transform
 
 if TYPE_CHECKING:
     from ._results import Results
@@ -100,6 +101,7 @@ class _Run:
         self.cache = _open_cache(options.cache)
         self.hits = self.misses = self.errors = self.done = 0
         self.answered = 0  # jobs with an answer (cached when the cache is on): what an interruption keeps
+        self.served: set[str] = set()  # the model ids that answered (as the providers report them)
         self._identities: dict[str, dict] = {}
         self.spent = Decimal(0)
         self.cost_unknown = False  # some answered call had no price: the running total is a lower bound
@@ -114,7 +116,8 @@ class _Run:
         chain = [job.model_id] + [self.pool.resolve(spec) for spec in self.options.fallbacks]
         outcome = Outcome(job)
         for model_id in chain:
-            request = replace(job.request, model=split_model_id(model_id)[1])
+            bare = split_model_id(model_id)[1]  # the planned request already names its own model: no copy then
+            request = job.request if job.request.model == bare else replace(job.request, model=bare)
             outcome = await self._call(job, model_id, request)
             if outcome.completion is not None:
                 break
@@ -144,8 +147,9 @@ class _Run:
         if self.options.budget is not None:
             self.options.budget.settle(reservation, outcome.cost_usd)
         if outcome.completion is not None and self.cache is not None:
-            self.cache.put(key, provider.name, outcome.completion, endpoint=identity.get("endpoint"),
-                           model_asked=model_id)
+            # queued for the cache's writer thread: the loop never waits on SQLite (`flush` at the end)
+            self.cache.put_soon(key, provider.name, outcome.completion, endpoint=identity.get("endpoint"),
+                                model_asked=model_id)
         return outcome
 
     async def _reserve(self, model_id: str, request: Request) -> Decimal | None:
@@ -175,7 +179,9 @@ class _Run:
     def _account(self, outcome: Outcome) -> None:
         self.done += 1
         self.errors += outcome.completion is None
-        self.answered += outcome.completion is not None
+        if outcome.completion is not None:
+            self.answered += 1
+            self.served.add(outcome.completion.model)
         if self.recorder is not None:  # the journal: a crash keeps the calls made so far
             self.recorder.record(outcome)
         if not outcome.cached and outcome.completion is not None:  # "cost so far" is what this run paid
@@ -194,12 +200,18 @@ class _Run:
         return enough and self.done > 0 and self.errors / self.done > self.options.max_error_rate
 
     def close(self) -> None:
+        """The calls are over: commit the answers still queued for the cache, close the progress bar."""
+        if self.cache is not None:
+            self.cache.flush()
         if self.bar is not None:
             self.bar.close()
 
     def interrupted(self) -> RunInterrupted:
-        """The exception that reports this run stopped part-way (Ctrl-C, a kernel interrupt)."""
+        """The exception that reports this run stopped part-way (Ctrl-C, a kernel interrupt); the answers it
+        counts are committed to the cache first."""
         path = self.cache.path if self.cache is not None else None
+        if self.cache is not None:
+            self.cache.flush()
         return RunInterrupted(self.answered, self.total, path)
 
 
@@ -246,9 +258,10 @@ def _progress_bar(total: int, show: bool) -> Any:
     return tqdm(total=total, desc="promptlab", unit="call", leave=True)
 
 
-async def _drain(state: _Run, jobs: list[Job]) -> list[Outcome]:
-    """Run jobs with a worker pool per provider (bounded concurrency, jobs taken in plan order)."""
-    outcomes: dict[int, Outcome] = {}
+async def _drain(state: _Run, jobs: list[Job], rows: RowMaker, sink: RowSink) -> None:
+    """Run jobs with a worker pool per provider (bounded concurrency, jobs taken in plan order); each finished
+    call becomes its scored row in ``sink`` at once, and the jobs never run (the run stopped) rows saying so."""
+    done = bytearray(len(jobs))  # by plan position: which jobs have a row
     queues: dict[str, deque[Job]] = {}
     for job in jobs:
         queues.setdefault(split_model_id(job.model_id)[0], deque()).append(job)
@@ -256,14 +269,18 @@ async def _drain(state: _Run, jobs: list[Job]) -> list[Outcome]:
     async def worker(queue: deque[Job]) -> None:
         while queue and state.stopped_reason is None:
             job = queue.popleft()
-            outcomes[job.order] = await state.execute(job)
+            outcome = await state.execute(job)
+            sink.add(await rows.row(outcome))  # the call's objects go now: only its row is kept
+            done[job.order] = 1
             if state.too_many_errors():
                 state.stopped_reason = f"error rate past max_error_rate={state.options.max_error_rate}"
 
     workers = [worker(queue) for name, queue in queues.items()
                for _ in range(min(len(queue), _concurrency(state, name)))]
     await asyncio.gather(*workers)
-    return [outcomes.get(job.order) or _not_run(job, state.stopped_reason) for job in jobs]
+    for job in jobs:
+        if not done[job.order]:
+            sink.add(make_row(_not_run(job, state.stopped_reason), None, None))
 
 
 def _concurrency(state: _Run, provider_name: str) -> int:
@@ -282,90 +299,9 @@ def _not_run(job: Job, reason: str | None) -> Outcome:
     return Outcome(job, error_type=error_type, error=f"not called: {reason}")
 
 
-# ---- scoring and assembling --------------------------------------------------------------------------------
-async def _score(outcomes: list[Outcome], suite: Suite, scorer: Scorer | None,
-                 transform: Transform | None = None) -> list[dict]:
-    """Score every answer; scorers that call models (a judge) run concurrently within their own limit."""
-    from ._scorer_specs import CaseScorers  # loaded after the calls, like the results frame
-    from ._scoring import ascore_one, default_scorer
-
-    chosen = scorer if isinstance(scorer, CaseScorers) else CaseScorers(scorer or default_scorer(suite.labels))
-    semaphore = asyncio.Semaphore(getattr(chosen, "concurrency", 8))
-
-    async def one(outcome: Outcome) -> dict:
-        if outcome.completion is None:
-            return _row(outcome, None, None)
-        text = outcome.completion.text
-        raw = text if transform is not None else None
-        output, failed = _transformed(transform, text)
-        if failed is not None:
-            return _row(outcome, None, failed, output=None, output_raw=raw, error_type="transform_error")
-        async with semaphore:
-            score, scoring_error = await ascore_one(chosen, outcome.job.case, output)
-        return _row(outcome, score, scoring_error, output=output, output_raw=raw)
-
-    try:
-        return list(await asyncio.gather(*[one(outcome) for outcome in outcomes]))
-    finally:
-        await chosen.aclose()
-
-
-def _transformed(transform: Transform | None, text: str) -> tuple[str, str | None]:
-    """The answer the scorer reads, and why the transform failed (None when it did not)."""
-    if transform is None:
-        return text, None
-    try:
-        return transform(text), None
-    except TransformFailed as exc:
-        return text, str(exc)
-    except Exception as exc:  # a user's transform may raise anything; it is recorded on the row
-        return text, f"{transform.description} raised {type(exc).__name__}: {exc}"
-
-
-_UNSET: Any = object()
-
-
-def _row(outcome: Outcome, score: Any, scoring_error: str | None, *, output: Any = _UNSET,
-         output_raw: str | None = None, error_type: str | None = None) -> dict:
-    job, completion = outcome.job, outcome.completion
-    output = (completion.text if completion else None) if output is _UNSET else output
-    error = outcome.error
-    error_type = error_type or outcome.error_type
-    if scoring_error is not None:
-        error_type, error = (error_type or (score.error_type if score else None) or "scoring_error"), scoring_error
-    details = {f"score_{name}": value for name, value in (score.details if score else {}).items()}
-    return details | _format_fields(completion) | {
-        "case_id": job.case.id, "category": job.case.category, "difficulty": job.case.difficulty,
-        "variant": job.variant, "prompt_name": job.prompt.name, "prompt_version": job.prompt.version,
-        "prompt_hash": job.prompt.content_hash, "model_pinned": job.prompt.model, "model": job.model_id,
-        "model_served": completion.model if completion else None, "answered_by": outcome.answered_by,
-        "repeat": job.repeat, "params": job.params, "input": job.case.input, "output": output,
-        "output_raw": output_raw,
-        "expected": job.case.expected, "score": score.value if score else None,
-        "passed": score.passed if score else None, "reason": score.reason if score else None,
-        "input_tokens": completion.input_tokens if completion else None,
-        "output_tokens": completion.output_tokens if completion else None,
-        "cost_usd": outcome.cost_usd, "latency_s": completion.latency_s if completion else None,
-        "finish_reason": completion.finish_reason if completion else None, "cached": outcome.cached,
-        "attempts": outcome.attempts, "error_type": error_type, "error": error,
-    }
-
-
-def _format_fields(completion: Completion | None) -> dict:
-    """The answer read against the prompt's declared output: NA when none was declared or the call failed;
-    ``parsed`` only for an answer in the format (a JSON null answer stays None, apart from NA)."""
-    import pandas as pd
-
-    format_ok = getattr(completion, "format_ok", None)
-    if format_ok is None:
-        return {"parsed": pd.NA, "format_ok": None, "format_error": None, "enforced": None}
-    return {"parsed": completion.parsed if format_ok else pd.NA, "format_ok": bool(format_ok),
-            "format_error": completion.format_error, "enforced": completion.enforced}
-
-
-def _metadata(run_id: str, prepared: _Prepared, state: _Run, started: dt.datetime, outcomes: list[Outcome]) -> dict:
+# ---- assembling -------------------------------------------------------------------------------------------
+def _metadata(run_id: str, prepared: _Prepared, state: _Run, started: dt.datetime) -> dict:
     suite, opts = prepared.suite, prepared.opts
-    served = sorted({o.completion.model for o in outcomes if o.completion is not None})
     variants = {job.variant: job.prompt for job in prepared.jobs}  # named as they ran (with their params)
     return {
         "run_id": run_id, "promptlab_version": __version__, "seed": state.options.seed,
@@ -374,7 +310,7 @@ def _metadata(run_id: str, prepared: _Prepared, state: _Run, started: dt.datetim
         "started_at": started.isoformat(), "finished_at": dt.datetime.now(dt.UTC).isoformat(),
         "prompts": {name: {"ref": p.ref, "hash": p.content_hash, "model_pinned": p.model}
                     for name, p in variants.items()},
-        "models_asked": sorted({o.job.model_id for o in outcomes}), "models_served": served,
+        "models_asked": sorted({job.model_id for job in prepared.jobs}), "models_served": sorted(state.served),
         "repeats": state.options.repeats, "cache": _cache_meta(state),
         "stopped": state.stopped_reason,
         "budget_usd": str(state.options.budget.usd) if state.options.budget else None,
@@ -454,23 +390,25 @@ def _prepare(suite: Suite, variants: Variants, model: ModelSpec | Iterable[Model
 
 
 async def _execute(prepared: _Prepared) -> Results:
-    """Make the planned calls, score the answers and build the `Results`."""
+    """Make the planned calls, scoring each answer as it comes, and build the `Results`."""
     suite, opts, pool, jobs = prepared.suite, prepared.opts, prepared.pool, prepared.jobs
     run_id, started = uuid.uuid4().hex[:12], dt.datetime.now(dt.UTC)
     state = _Run(opts, pool, len(jobs), start_recording(run_id, prepared, started))
     on_interrupt(state.interrupted)
+    sink = RowSink(run_id)
     try:
+        rows = RowMaker(suite, opts.scorer, prepared.transform)
         try:
-            outcomes = await _drain(state, jobs)
+            await _drain(state, jobs, rows, sink)
         finally:
             state.close()
             await pool.aclose()
-        # scoring closes the scorers' connections (judges) when done
-        rows = await _score(outcomes, suite, opts.scorer, prepared.transform)
-        from ._results import Results, build_frame  # pandas loads after the calls, not before the first one
+            await rows.aclose()  # the scorers' connections (judges)
+        from ._results import Results  # pandas loads after the calls, not before the first one
 
-        results = Results(build_frame(rows, run_id), _metadata(run_id, prepared, state, started, outcomes))
+        results = Results(sink.frame(), _metadata(run_id, prepared, state, started))
     except BaseException as exc:  # Ctrl-C, a cancelled task, a bug: the run is kept, marked as stopped
+        sink.discard()
         if state.recorder is not None:
             state.recorder.stop(state, exc)
         raise

@@ -7,8 +7,9 @@ Where: ``$PROMPTLAB_RUNS_DIR``, else ``<project root>/.promptlab/runs/`` (the pr
   prompt names, versions and hashes, models asked and served, params, git commit and dirty flag, promptlab
   version, start and end, cost, cache hits and misses) and the status;
 * ``<run_id>.parquet`` — the rows, as `Results.save` writes them, once the run has ended;
-* ``<run_id>.partial.jsonl`` — a journal while the run lasts: one line per finished call (unscored), flushed as
-  it comes, so rows survive a crash.
+* ``<run_id>.partial.jsonl`` — a journal while the run lasts: one line per finished call (unscored), handed to
+  the OS at least every `JOURNAL_FLUSH_S` (50 ms) of calls and at the end, so rows survive a crash (a write per
+  call would block the event loop for the syscall on every call of a busy run).
 
 One file per run and no shared index: two processes recording at once never write the same file, so both land
 without a lock. Files are written through a temporary name and renamed, so a reader never sees half a file.
@@ -28,6 +29,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 import warnings
 from decimal import Decimal
@@ -51,6 +53,11 @@ LIST_COLUMNS = ["run_id", "started_at", "status", "kind", "suite", "suite_sha256
                 "git_commit", "git_dirty", "promptlab_version", "finished_at", "host", "pid"]
 
 
+JOURNAL_FLUSH_S = 0.05
+"""The longest a finished call's journal line waits in the process before it is handed to the OS (while calls
+keep finishing; the last lines are handed over when the run ends or stops)."""
+
+
 def runs_dir() -> Path:
     """The run store's folder: ``$PROMPTLAB_RUNS_DIR``, else ``<project root>/.promptlab/runs``."""
     return project_folder("runs")
@@ -66,6 +73,7 @@ class RunRecorder:
     def __init__(self, run_id: str, entry: dict[str, Any], folder: Path):
         self.run_id, self.entry, self.folder = run_id, entry, folder
         self._journal: IO[str] | None = None
+        self._flushed_at = 0.0  # time.monotonic() of the journal's last flush
         self._git = _GitProbe(project_root())  # runs while the calls are made: no added wait at the end
 
     def begin(self) -> RunRecorder:
@@ -76,14 +84,16 @@ class RunRecorder:
     def _begin(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         _write_json(self.folder / f"{self.run_id}.json", self.entry, durable=False)  # a marker: rewritten at the end
-        self._journal = open(self._path(".partial.jsonl"), "a", encoding="utf-8")  # noqa: SIM115 - closed at the end
+        self._journal = open(self._path(".partial.jsonl"), "a", encoding="utf-8", buffering=1 << 20)  # noqa: SIM115 - closed at the end
 
     def record(self, outcome: Any) -> None:
-        """One journal line for a finished call (called per call: kept to a dumps and a write)."""
+        """One journal line for a finished call (called per call: kept to a dumps and a buffered write)."""
         if self._journal is not None:
             try:
                 self._journal.write(json.dumps(_journal_row(outcome), default=_plain, ensure_ascii=False) + "\n")
-                self._journal.flush()  # in the OS's hands: survives the process dying
+                if (now := time.monotonic()) - self._flushed_at >= JOURNAL_FLUSH_S:
+                    self._journal.flush()  # in the OS's hands: survives the process dying
+                    self._flushed_at = now
             except (OSError, TypeError, ValueError) as exc:
                 self._journal = None
                 warnings.warn(f"promptlab could not journal run {self.run_id}: {exc}", stacklevel=2)
@@ -448,7 +458,8 @@ def _journal_row(outcome: Any) -> dict[str, Any]:
         "case_id": job.case.id, "category": job.case.category, "difficulty": job.case.difficulty,
         "variant": job.variant, "prompt_name": job.prompt.name, "prompt_version": job.prompt.version,
         "prompt_hash": job.prompt.content_hash, "model_pinned": job.prompt.model, "model": job.model_id,
-        "model_served": done.model if done else None, "answered_by": outcome.answered_by, "repeat": job.repeat,
+        "model_served": done.model if done else None, "answered_by": outcome.answered_by,
+        "served_by": getattr(done, "served_by", None), "repeat": job.repeat,
         "params": job.params, "input": job.case.input, "output": done.text if done else None,
         "expected": job.case.expected, "input_tokens": done.input_tokens if done else None,
         "output_tokens": done.output_tokens if done else None, "cost_usd": outcome.cost_usd,

@@ -13,6 +13,7 @@ declare(__name__, globals(), {
     "OutputConstraint": "._base",
     "FakeProvider": "._fake", "OpenAIProvider": "._openai", "AnthropicProvider": "._anthropic",
     "LOCAL_MODEL_ID": "._local", "render_transcript": "._local",
+    "LocalProvider": "._local",
     "make_provider": "._ids", "split_model_id": "._ids", "canonical_model_id": "._ids",
     "is_pinned": "._pinning", "pin_status": "._pinning",
 })

@@ -15,6 +15,13 @@ sampling checks every vocabulary entry at each step (Gemma 3 has 262k): about 50
 cores, a few tokens for a label. A regex (and a schema the converter cannot translate) is validated and re-asked.
 top_p, seed, frequency_penalty and presence_penalty go to llama.cpp under the same names.
 
+llama.cpp computes on as many threads as the process may use cores (`local_threads`): ``LocalProvider(n_threads=…)``
+or ``$PROMPTLAB_LOCAL_THREADS`` sets another count. Several cases are not generated as one llama.cpp batch:
+llama-cpp-python 0.3's `Llama` decodes one sequence (its ``create_completion`` takes one prompt and keeps one KV
+cache; batched, prefix-sharing generation exists only in llama.cpp's C API and its server, see
+abetlen/llama-cpp-python#771 and the open #951), so calls run one after another and share the evaluated prefix
+of the previous call instead.
+
 Model id: ``local:gemma-3-270m``. Needs ``pip install 'promptlab[local]'``.
 """
 
@@ -24,6 +31,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import dataclasses
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -31,7 +39,7 @@ from functools import cache, lru_cache
 from importlib import metadata
 from typing import Any
 
-from ..errors import MissingDependencyError, ModelSpecError, ProviderError
+from ..errors import ArgumentError, MissingDependencyError, ModelSpecError, ProviderError
 from ._base import Completion, OutputConstraint, Provider, Request
 from ._structured import conform, validate_and_reask
 
@@ -67,6 +75,28 @@ def model_path() -> str:
     return str(gemma.assemble())
 
 
+THREADS_ENV = "PROMPTLAB_LOCAL_THREADS"
+"""The environment variable that sets llama.cpp's thread count (when ``n_threads`` is not passed)."""
+
+
+def local_threads(n_threads: int | None = None) -> int:
+    """llama.cpp's thread count: ``n_threads`` when given, else ``$PROMPTLAB_LOCAL_THREADS``, else the cores this
+    process may run on (its CPU affinity, which container CPU limits narrow; all cores where it cannot be read)."""
+    if n_threads is None and os.environ.get(THREADS_ENV, "").strip():
+        raw = os.environ[THREADS_ENV].strip()
+        if not raw.isdigit() or int(raw) < 1:
+            raise ArgumentError(f"{THREADS_ENV}={raw!r} must be a whole number of threads >= 1, such as 4; "
+                                f"unset it to use every core.")
+        return int(raw)
+    if n_threads is None:
+        cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        return max(1, len(cores) if cores else (os.cpu_count() or 1))
+    if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads < 1:
+        raise ArgumentError(f"n_threads={n_threads!r} must be a whole number of threads >= 1, or None for every "
+                            "core (or $PROMPTLAB_LOCAL_THREADS).")
+    return n_threads
+
+
 # Every generation runs on this one thread: llama.cpp's compute threads stay warm for it, whereas hopping
 # between the default executor's threads cost ~10 ms per call (measured in bench/local_model.py).
 _ENGINE_THREAD = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="promptlab-llama")
@@ -77,19 +107,35 @@ class _Engine:
 
     _lock = threading.Lock()
     _llama: Any = None
+    _threads: int | None = None
 
     @classmethod
-    def get(cls) -> Any:
+    def get(cls, n_threads: int | None = None) -> Any:
+        """The model, created on first use; ``n_threads`` (when given) is the thread count its next calls use."""
         if cls._llama is None:
             try:
                 from llama_cpp import Llama
             except ImportError:
                 raise MissingDependencyError(
                     f"the local model needs llama-cpp-python. Install it: {_INSTALL_HINT}") from None
+            threads = n_threads or local_threads()
             with _without_amx_buffers():
-                cls._llama = Llama(model_path=model_path(), n_ctx=4096, n_threads=2, n_batch=512,
-                                   seed=0, verbose=False)
+                cls._llama = Llama(model_path=model_path(), n_ctx=4096, n_threads=threads, n_threads_batch=threads,
+                                   n_batch=512, seed=0, verbose=False)
+            cls._threads = threads
+        elif n_threads is not None and n_threads != cls._threads:
+            cls._set_threads(n_threads)
         return cls._llama
+
+    @classmethod
+    def _set_threads(cls, n_threads: int) -> None:
+        """Change the loaded model's thread count (two providers in one process may ask for different ones)."""
+        import llama_cpp
+
+        llama = cls._llama
+        llama_cpp.llama_set_n_threads(llama.ctx, n_threads, n_threads)
+        llama.n_threads = llama.n_threads_batch = n_threads
+        cls._threads = n_threads
 
 
 @contextlib.contextmanager
@@ -122,8 +168,10 @@ def _without_amx_buffers() -> Iterator[None]:
         capi.llama_model_default_params = defaults
 
 
-def generate(prompt_text: str, request: Request, grammar: Any = None) -> tuple[dict, float]:
-    """Run one completion under the engine lock; returns llama.cpp's response and the seconds it took.
+def generate(prompt_text: str, request: Request, grammar: Any = None,
+             n_threads: int | None = None) -> tuple[dict, float]:
+    """Run one completion under the engine lock (on ``n_threads`` threads when given); returns llama.cpp's response
+    and the seconds it took.
 
     With a grammar no stop sequence applies (the grammar ends the answer, and a stop could cut a valid one)."""
     options: dict[str, Any] = dict(request.sampling_params())  # top_p, seed and the penalties: llama.cpp's names
@@ -131,7 +179,7 @@ def generate(prompt_text: str, request: Request, grammar: Any = None) -> tuple[d
         options["grammar"] = grammar
     stop = [] if grammar is not None else list(TURN_STOPS + request.stop)
     with _Engine._lock:
-        llama = _Engine.get()
+        llama = _Engine.get(n_threads)
         started = time.perf_counter()
         response = llama.create_completion(
             prompt_text, max_tokens=request.max_tokens, temperature=request.temperature, stop=stop, **options)
@@ -216,10 +264,21 @@ def _version(distribution: str) -> str | None:
 
 
 class LocalProvider(Provider):
-    """Gemma 3 270M in-process. Calls are serialised (one model per process), so concurrency is 1."""
+    """Gemma 3 270M in-process. Calls are serialised (one model per process), so concurrency is 1.
+
+    Args:
+        n_threads: llama.cpp's threads; None reads ``$PROMPTLAB_LOCAL_THREADS``, else uses every core the process
+            may run on (`local_threads`). Threads do not change answers, so they are not part of the cache identity.
+    """
 
     name = "local"
     max_concurrency = 1
+
+    def __init__(self, n_threads: int | None = None):
+        self.n_threads = local_threads(n_threads)
+
+    def __repr__(self) -> str:
+        return f"LocalProvider(n_threads={self.n_threads!r})"
 
     def cache_identity(self) -> dict[str, Any]:
         """The model weights' package and the inference engine, by version: either may change answers."""
@@ -250,7 +309,7 @@ class LocalProvider(Provider):
             raise ProviderError(f"local model refused the request: {exc}", error_type="bad_request") from None
 
     async def _generate(self, request: Request, grammar: Any = None) -> Completion:
-        response, seconds = await self._run(generate, render_transcript(request), request, grammar)
+        response, seconds = await self._run(generate, render_transcript(request), request, grammar, self.n_threads)
         choice = response["choices"][0]
         usage = response.get("usage") or {}
         return Completion(
