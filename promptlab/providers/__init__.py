@@ -15,4 +15,5 @@ declare(__name__, globals(), {
     "LOCAL_MODEL_ID": "._local", "render_transcript": "._local",
     "make_provider": "._ids", "split_model_id": "._ids", "canonical_model_id": "._ids",
     "is_pinned": "._pinning", "pin_status": "._pinning",
+    "RateLimits": "._ratelimit", "limiter_stats": "._ratelimit", "ServerPool": "._pool",
 })

@@ -70,6 +70,8 @@ class AnthropicProvider(SDKProvider):
         base_url: the API endpoint; None reads ``ANTHROPIC_BASE_URL``, else ``https://api.anthropic.com``.
         timeout_s: seconds before a call is abandoned as ``timeout``.
         max_concurrency: calls the runner keeps in flight.
+        rate_limits: declared limits (see `SDKProvider`); None learns them from the ``anthropic-ratelimit-*``
+            headers.
     """
 
     name = "anthropic"
@@ -100,9 +102,14 @@ class AnthropicProvider(SDKProvider):
             params["stop_sequences"] = list(request.stop)
         return params
 
-    async def _send(self, client: Any, request: Request, extra: dict, timeout_s: float) -> Any:
+    async def _send(self, client: Any, request: Request, extra: dict, timeout_s: float) -> tuple[Any, Any]:
         params = {**self.request_params(request), **extra}
-        return await client.messages.create(**params, timeout=timeout_s)
+        raw = await client.messages.with_raw_response.create(**params, timeout=timeout_s)
+        return raw.parse(), raw.headers
+
+    def _usage(self, response: Any) -> tuple[int | None, int | None]:
+        usage = response.usage
+        return (_input_tokens(usage), usage.output_tokens) if usage else (None, None)
 
     def _completion(self, request: Request, response: Any, seconds: float,
                     text: str | None = None) -> Completion:
