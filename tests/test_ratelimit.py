@@ -291,8 +291,8 @@ def _burst(provider, n: int, concurrency: int, text=lambda i: f"case {i}", retri
 
 def test_declared_limits_pace_calls_below_the_server_limit_without_429s():
     with FakeLLMServer(rpm=600) as server:  # 10 requests per second
-        server.limits.drain(requests=0)  # another client used this minute's allowance
         provider = OpenAIProvider(api_key="k", base_url=server.openai_base_url, rate_limits={"rpm": 600})
+        server.limits.drain(requests=0)  # another client used this minute's allowance
         provider.limiter("m")._requests.level = 0  # ...and this process knows it
         outcomes, seconds = _burst(provider, 15, concurrency=15)
         assert all(o.completion is not None for o in outcomes)
@@ -302,8 +302,8 @@ def test_declared_limits_pace_calls_below_the_server_limit_without_429s():
 
 def test_undeclared_limits_are_learned_from_the_headers_and_429s_stop():
     with FakeLLMServer(rpm=600) as server:
-        server.limits.drain(requests=0)
         provider = OpenAIProvider(api_key="k", base_url=server.openai_base_url)
+        server.limits.drain(requests=0)
         outcomes, _ = _burst(provider, 30, concurrency=10)
         assert all(o.completion is not None for o in outcomes)
         stats = provider.limiter("m").stats()
@@ -315,8 +315,8 @@ def test_undeclared_limits_are_learned_from_the_headers_and_429s_stop():
 def test_token_limits_are_reserved_and_settled_against_the_server_bucket():
     long_text = lambda i: f"case {i} " + "word " * 60  # ~62 input words, 8 output at most
     with FakeLLMServer(tpm=6000) as server:  # 100 tokens per second
-        server.limits.drain(tokens=200)
         provider = OpenAIProvider(api_key="k", base_url=server.openai_base_url, rate_limits={"tpm": 6000})
+        server.limits.drain(tokens=200)
         provider.limiter("m")._tokens.level = 200
         outcomes, seconds = _burst(provider, 8, concurrency=8, text=long_text)
         assert all(o.completion is not None for o in outcomes)
@@ -330,8 +330,8 @@ def test_token_limits_are_reserved_and_settled_against_the_server_bucket():
 
 def test_anthropic_headers_drive_the_limiter_too():
     with FakeLLMServer(rpm=600) as server:
-        server.limits.drain(requests=0)
         provider = AnthropicProvider(api_key="k", base_url=server.anthropic_base_url)
+        server.limits.drain(requests=0)
         outcomes, _ = _burst(provider, 20, concurrency=8)
         assert all(o.completion is not None for o in outcomes)
         stats = provider.limiter("m").stats()
@@ -363,14 +363,39 @@ def test_a_call_that_stays_rate_limited_is_a_rate_limit_error_not_a_crash():
 def test_a_run_through_the_runner_records_rate_limited_calls_as_rows():
     import promptlab as pl
 
-    with FakeLLMServer(rpm=60) as server:
-        server.limits.drain(requests=2)  # two calls get through, the rest are refused for a second each
+    import promptlab.evaluation._results  # noqa: F401  (loaded now: the bucket must not refill while it loads)
+    import promptlab.evaluation._scoring  # noqa: F401
+
+    with FakeLLMServer(rpm=6) as server:  # one request per 10 s
         suite = pl.Suite("s")
         for i in range(4):
             suite.add_case(f"case {i}", "x", id=f"c{i}")
         prompt = pl.Prompt(name="p", version="1", model="openai:m", template="{{ input }}", max_tokens=5)
         provider = OpenAIProvider(api_key="k", base_url=server.openai_base_url, rate_limits=False)
+        server.limits.drain(requests=2)  # two calls get through, the other two are refused
         results = pl.run(suite, prompt, provider, concurrency=4, retries=0, progress=False,
                          cache=False, max_error_rate=1.0)
     errors = results.df["error_type"]
     assert (errors == "rate_limit").sum() == 2 and errors.isna().sum() == 2
+
+
+def test_the_runner_and_the_production_client_share_one_limiter():
+    import promptlab as pl
+    from promptlab.production._client import ProductionClient
+
+    class Registry:
+        def get(self, ref):
+            return prompt
+
+    prompt = pl.Prompt(name="p", version="1", model="openai:m", template="{{ input }}", max_tokens=5)
+    with FakeLLMServer(rpm=600) as server:
+        suite = pl.Suite("s")
+        for i in range(3):
+            suite.add_case(f"case {i}", "x", id=f"c{i}")
+        batch = OpenAIProvider(api_key="k", base_url=server.openai_base_url)
+        pl.run(suite, prompt, "openai:m", providers={"openai": batch}, progress=False, cache=False)
+        app = ProductionClient(Registry(), "p", OpenAIProvider(api_key="k", base_url=server.openai_base_url))
+        answers = [app.complete(f"live {i}") for i in range(2)]
+        assert all(a.text for a in answers)
+        (stats,) = [s for s in limiter_stats() if s["key"].startswith("openai/http://127.0.0.1")]
+    assert stats["admitted"] == 3 + 2 and stats["rpm_source"] == "headers"

@@ -14,6 +14,7 @@ import openai
 import pytest
 
 from promptlab.errors import ArgumentError
+from promptlab.providers._ratelimit_headers import go_duration_seconds
 from promptlab.testing import (
     ANTHROPIC_PATH,
     FAULT_KINDS,
@@ -326,16 +327,25 @@ def test_sampling_parameters_are_refused_under_the_2026_api_version(fake_llm):
 # -- rate limits: RPM and TPM buckets, headers and 429 bodies -------------------------------------------------
 
 
-def raw_openai(server: FakeLLMServer, content: str = "hello there"):
+def raw_openai(server: FakeLLMServer, content: str = "hello there", times: int = 1, pause_s: float = 0.0):
+    """(status, headers, body) of ``times`` calls made back to back on one client (the first one's, when once)."""
+    async def one(client):
+        try:
+            raw = await client.chat.completions.with_raw_response.create(
+                model="gpt-test", messages=[{"role": "user", "content": content}])
+        except openai.APIStatusError as error:
+            return error.status_code, error.response.headers, error.body
+        return raw.status_code, raw.headers, raw.parse()
+
     async def go():
         async with openai_client(server) as client:
-            try:
-                raw = await client.chat.completions.with_raw_response.create(
-                    model="gpt-test", messages=[{"role": "user", "content": content}])
-            except openai.APIStatusError as error:
-                return error.status_code, error.response.headers, error.body
-            return raw.status_code, raw.headers, raw.parse()
-    return asyncio.run(go())
+            results = []
+            for _ in range(times):
+                results.append(await one(client))
+                await asyncio.sleep(pause_s)
+            return results
+    results = asyncio.run(go())
+    return results[0] if times == 1 else results
 
 
 def raw_anthropic(server: FakeLLMServer, content: str = "hello there"):
@@ -346,20 +356,19 @@ def raw_anthropic(server: FakeLLMServer, content: str = "hello there"):
                     model="claude-test", max_tokens=64, messages=[{"role": "user", "content": content}])
             except anthropic.APIStatusError as error:
                 return error.status_code, error.response.headers, error.body
-            return raw.status_code, raw.headers, raw.parse()
+            return raw.status_code, raw.headers, await raw.parse()
     return asyncio.run(go())
 
 
 def test_rate_limited_server_sends_openai_headers_on_every_answer():
-    with FakeLLMServer(rpm=600, tpm=150_000) as server:
-        _, first, response = raw_openai(server)
-        _, second, _ = raw_openai(server)
-    assert first["x-ratelimit-limit-requests"] == "600" and first["x-ratelimit-limit-tokens"] == "150000"
-    assert first["x-ratelimit-remaining-requests"] == "599"
+    with FakeLLMServer(rpm=6, tpm=150_000) as server:  # one request per 10 s: no refill between the calls
+        (_, first, response), (_, second, _) = raw_openai(server, times=2)
+    assert first["x-ratelimit-limit-requests"] == "6" and first["x-ratelimit-limit-tokens"] == "150000"
+    assert first["x-ratelimit-remaining-requests"] == "5"
     used = response.usage.total_tokens  # input words + answer words, taken from the token bucket
-    assert int(first["x-ratelimit-remaining-tokens"]) == 150_000 - used
-    assert second["x-ratelimit-remaining-requests"] == "598"
-    assert first["x-ratelimit-reset-requests"].endswith("ms")  # a Go duration: ~100 ms to refill one request
+    assert 150_000 - used <= int(first["x-ratelimit-remaining-tokens"]) <= 150_000 - used + 100
+    assert second["x-ratelimit-remaining-requests"] == "4"
+    assert go_duration_seconds(first["x-ratelimit-reset-requests"]) == pytest.approx(10, abs=1)  # "10s": 1 to refill
 
 
 def test_rate_limited_server_sends_anthropic_headers_on_every_answer():
@@ -375,8 +384,8 @@ def test_rate_limited_server_sends_anthropic_headers_on_every_answer():
 def test_requests_past_the_rpm_get_openais_429():
     with FakeLLMServer(rpm=60) as server:
         server.limits.drain(requests=1)
-        assert raw_openai(server)[0] == 200
-        status, headers, body = raw_openai(server)
+        (first, *_), (status, headers, body) = raw_openai(server, times=2)
+        assert first == 200
         assert server.rate_limited_count == 1 and server.requests[-1].fault == "rate_limit"
     assert status == 429
     assert body["code"] == "rate_limit_exceeded" and body["type"] == "requests"
@@ -388,14 +397,14 @@ def test_requests_past_the_rpm_get_openais_429():
 
 
 def test_tokens_past_the_tpm_get_anthropics_429():
-    with FakeLLMServer(tpm=1000) as server:
-        server.limits.drain(tokens=5)
-        status, headers, body = raw_anthropic(server, "a b c d e f g h i j")
+    with FakeLLMServer(tpm=1200) as server:  # 20 tokens per second
+        server.limits.drain(tokens=0)
+        status, headers, body = raw_anthropic(server, "a b c d e f g h i j " * 10)  # ~200 tokens
     assert status == 429
     assert body["type"] == "error" and body["error"]["type"] == "rate_limit_error"
-    assert "1,000 tokens per minute" in body["error"]["message"]
-    assert headers["retry-after"] == "1" and "retry-after-ms" not in headers  # whole seconds, as Anthropic sends
-    assert headers["anthropic-ratelimit-tokens-remaining"] == "5"
+    assert "1,200 tokens per minute" in body["error"]["message"]
+    assert int(headers["retry-after"]) >= 2 and "retry-after-ms" not in headers  # whole seconds, as Anthropic sends
+    assert int(headers["anthropic-ratelimit-tokens-remaining"]) < 200
 
 
 def test_a_request_larger_than_the_token_limit_is_always_refused():
@@ -405,11 +414,10 @@ def test_a_request_larger_than_the_token_limit_is_always_refused():
 
 
 def test_the_buckets_refill_continuously():
-    with FakeLLMServer(rpm=600) as server:  # 10 per second
-        server.limits.drain(requests=0)
-        assert raw_openai(server)[0] == 429
-        time.sleep(0.15)
-        assert raw_openai(server)[0] == 200
+    with FakeLLMServer(rpm=6) as server:  # one request per 10 s
+        server.limits.drain(requests=0.9)  # 1 s before the next request fits
+        (refused, *_), (admitted, *_) = raw_openai(server, times=2, pause_s=1.1)
+    assert (refused, admitted) == (429, 200)
     assert server.limits.admitted == 1 and server.limits.rejected == 1
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from ..errors import MissingDependencyError, ProviderError
 from ._base import Completion, Request
-from ._openai import SDKProvider
+from ._openai import SDKProvider, parsed_and_headers
 from ._structured import conform, unwrap, wire_schema
 
 _MISSING_SDK = ("the anthropic provider needs the anthropic SDK, an optional extra. Install it: "
@@ -105,7 +105,7 @@ class AnthropicProvider(SDKProvider):
     async def _send(self, client: Any, request: Request, extra: dict, timeout_s: float) -> tuple[Any, Any]:
         params = {**self.request_params(request), **extra}
         raw = await client.messages.with_raw_response.create(**params, timeout=timeout_s)
-        return raw.parse(), raw.headers
+        return await parsed_and_headers(raw)
 
     def _usage(self, response: Any) -> tuple[int | None, int | None]:
         usage = response.usage

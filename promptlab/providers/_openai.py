@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import inspect
 import ipaddress
 import json
 import logging
@@ -375,6 +376,15 @@ def _per_model_limits(value: Any) -> dict[str, RateLimits] | bool:
                         f"those, None or False; got {value!r}.")
 
 
+async def parsed_and_headers(raw: Any) -> tuple[Any, Any]:
+    """The parsed body and the headers of an SDK ``with_raw_response`` answer (``parse`` is a coroutine in some
+    SDK versions, a plain method in others)."""
+    parsed = raw.parse()
+    if inspect.isawaitable(parsed):
+        parsed = await parsed
+    return parsed, raw.headers
+
+
 def _settle_failure(limiter: RateLimiter, ticket: Ticket, exc: Exception, error: ProviderError | None) -> None:
     """Tell the limiter how a call failed: the HTTP status and headers of an error response, if there was one."""
     response = getattr(exc, "response", None) if error is not None and error.status is not None else None
@@ -451,7 +461,7 @@ class OpenAIProvider(SDKProvider):
     async def _send(self, client: Any, request: Request, extra: dict, timeout_s: float) -> tuple[Any, Any]:
         params = {**self.request_params(request), **extra}
         raw = await client.chat.completions.with_raw_response.create(**params, timeout=timeout_s)
-        return raw.parse(), raw.headers
+        return await parsed_and_headers(raw)
 
     def _usage(self, response: Any) -> tuple[int | None, int | None]:
         usage = response.usage

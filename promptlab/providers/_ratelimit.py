@@ -12,9 +12,11 @@ The limiter keeps a local model of both buckets and admits a call only when both
   from the token bucket; after it, the estimate is settled against the usage the response reports.
 * **headers**: each response's ``remaining`` counts correct the local buckets (never upwards past a declared
   limit): what the server had left when it admitted the call, plus the refill since, minus what was sent after.
-* **AIMD window**: a cap on calls in flight, unlimited until a 429 or 529/503 arrives; then it halves (once per
-  round: answers to calls sent before the last cut do not cut again) and grows back by one per window of
-  successful calls. It is what keeps a server that sends no rate-limit headers from being hammered.
+* **AIMD window**: a cap on calls in flight, unlimited until a 529/503 or a 429 the headers do not explain (no
+  rate-limit headers, or room left in both buckets) arrives; then it halves (once per round: answers to calls
+  sent before the last cut do not cut again) and grows back by one per window of successful calls. It is what
+  keeps a server that sends no rate-limit headers from being hammered. A 429 whose headers show an empty bucket
+  does not cut it: the synced bucket already paces the calls, and a cut would only idle below the limit.
 
 The limiter sits inside the providers (`SDKProvider` acquires before sending and settles after), so the batch
 runner and the production client share it without knowing; the runner's own concurrency stays the outer cap.
@@ -290,7 +292,8 @@ class RateLimiter:
                 self.counts["rate_limited" if limited else "overloaded"] += 1
                 if limited and limits.empty and self._requests is not None:
                     self._requests.level = min(self._requests.level, 0.0)  # no headers: trust the 429 itself
-                self._cut(ticket)
+                if overloaded or not _explained(limits, ticket):
+                    self._cut(ticket)
         self._wake()
 
     def release(self, ticket: Ticket) -> None:
@@ -371,6 +374,13 @@ class RateLimiter:
                 out[f"{name}_source"] = None if bucket is None else ("declared" if bucket.declared else "headers")
                 out[f"{name}_level"] = None if bucket is None else round(bucket.level, 1)
             return out
+
+
+def _explained(limits: RateLimitHeaders, ticket: Ticket) -> bool:
+    """Whether a 429's headers show an empty bucket: the buckets, now synced, pace the calls, and cutting the
+    window too would only idle below the limit. A 429 they do not explain (no headers, room left) cuts it."""
+    requests, tokens = limits.requests.remaining, limits.tokens.remaining
+    return (requests is not None and requests < 1) or (tokens is not None and tokens < ticket.reserved)
 
 
 # -- the process-wide registry ----------------------------------------------------------------------------------

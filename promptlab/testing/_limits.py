@@ -147,11 +147,13 @@ def _anthropic(kind: str, bucket: TokenBucket) -> dict[str, str]:
 
 
 def retry_headers(wire: str, retry_after_s: float) -> dict[str, str]:
-    """``retry-after`` in whole seconds (rounded up), and ``retry-after-ms`` on the OpenAI wire."""
-    wait = retry_after_s if math.isfinite(retry_after_s) else 60.0
-    headers = {"retry-after": str(max(math.ceil(wait), 1))}
+    """``retry-after`` in whole seconds (rounded up), and ``retry-after-ms`` on the OpenAI wire; none for a request
+    that can never fit (waiting would not help)."""
+    if not math.isfinite(retry_after_s):
+        return {}
+    headers = {"retry-after": str(max(math.ceil(retry_after_s), 1))}
     if wire == "openai":
-        headers["retry-after-ms"] = str(max(math.ceil(wait * 1000), 1))
+        headers["retry-after-ms"] = str(max(math.ceil(retry_after_s * 1000), 1))
     return headers
 
 
