@@ -191,17 +191,31 @@ def client(args: argparse.Namespace) -> None:
         job = lambda: asyncio.run(bare_run(args.base_url, args.calls, args.concurrency))  # noqa: E731
     else:
         job = promptlab_job(args)
+    if args.sync:  # set up; say so; start when told (the server's buckets are emptied in between)
+        print(json.dumps({"ready": True}), flush=True)
+        sys.stdin.readline()
     cpu, wall = time.process_time(), time.perf_counter()
     completed = job()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     print(json.dumps({"wall_s": wall, "cpu_ms": 1000 * cpu / args.calls, "completed": completed}))
 
 
-def run_client(impl: str, base_url: str, calls: int, concurrency: int, args: argparse.Namespace) -> dict:
+def run_client(impl: str, base_url: str, calls: int, concurrency: int, args: argparse.Namespace,
+               before=None) -> dict:
+    """One client in a fresh process; ``before()`` runs once it is set up, just before its clock starts."""
     argv = [sys.executable, __file__, "--role", "client", "--impl", impl, "--base-url", base_url,
-            "--calls", str(calls), "--concurrency", str(concurrency), "--rpm", str(args.rpm), "--tpm", str(args.tpm)]
-    out = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+            "--calls", str(calls), "--concurrency", str(concurrency), "--rpm", str(args.rpm), "--tpm", str(args.tpm),
+            "--sync"]
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    json.loads(proc.stdout.readline())  # ready
+    if before is not None:
+        before()
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    out = proc.stdout.read()
+    if proc.wait() != 0:
+        raise RuntimeError(f"the {impl} client failed")
+    return json.loads(out.strip().splitlines()[-1])
 
 
 # ---- the parts ---------------------------------------------------------------------------------------------------
@@ -213,8 +227,8 @@ def part_limits(args: argparse.Namespace) -> None:
           f"{'share>10s':>9} {'answered':>9} {'cpu ms':>7}")
     try:
         for impl in args.clients:
-            server.command("prepare")
-            result = run_client(impl, server.hello["base_url"], args.calls, args.concurrency, args)
+            result = run_client(impl, server.hello["base_url"], args.calls, args.concurrency, args,
+                                before=lambda: server.command("prepare"))
             report = server.command("report")
             bound = max(args.calls / args.rpm, report["tokens"] / args.tpm) * 60 + args.latency
             ratio, share = result["wall_s"] / bound, report["refused_after_10s"] / args.calls
@@ -267,6 +281,7 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=4)
     parser.add_argument("--pool-latency", type=float, default=0.2)
     parser.add_argument("--pool-calls", type=int, default=None)
+    parser.add_argument("--sync", action="store_true", help="(client) wait for a line on stdin before timing")
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     args.rpm = args.rpm or 600.0 * scale
