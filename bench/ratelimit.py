@@ -279,14 +279,14 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.3)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--slots", type=int, default=4)
-    parser.add_argument("--pool-latency", type=float, default=0.2)
+    parser.add_argument("--pool-latency", type=float, default=1.0)
     parser.add_argument("--pool-calls", type=int, default=None)
     parser.add_argument("--sync", action="store_true", help="(client) wait for a line on stdin before timing")
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     args.rpm = args.rpm or 600.0 * scale
     args.tpm = args.tpm or 150_000.0 * scale
-    args.pool_calls = args.pool_calls or (150 if args.quick else 400)
+    args.pool_calls = args.pool_calls or (60 if args.quick else 120)
     if args.role == "server":
         return serve_limited(args)
     if args.role == "pool-servers":

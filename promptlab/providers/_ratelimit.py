@@ -157,6 +157,7 @@ class RateLimiter:
         self._input_ratios: deque[float] = deque(maxlen=_RECENT)
         self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[asyncio.Lock, asyncio.Event]] = \
             weakref.WeakKeyDictionary()
+        self._window_waiters = 0  # callers waiting for a place in the window (ending calls wake them)
         self.counts = {"admitted": 0, "waited": 0, "rate_limited": 0, "overloaded": 0, "window_cuts": 0}
         self.waited_s = 0.0
 
@@ -207,6 +208,9 @@ class RateLimiter:
             ticket = self._try_admit(tokens, input_estimate, request.max_tokens)
             if isinstance(ticket, Ticket):
                 return ticket
+            if ticket is None:  # not waiting yet: the slow path counts it again
+                with self._lock:
+                    self._window_waiters -= 1
         started = self._clock()
         async with lock:
             while True:
@@ -217,8 +221,12 @@ class RateLimiter:
                         self.waited_s += self._clock() - started
                     return ticket
                 if ticket is None:  # the window is full: wait for a call to end
-                    freed.clear()
-                    await freed.wait()
+                    freed.clear()  # (a call ending in another thread sets it only after this, on this loop)
+                    try:
+                        await freed.wait()
+                    finally:
+                        with self._lock:
+                            self._window_waiters -= 1
                 else:
                     await asyncio.sleep(ticket)
 
@@ -234,6 +242,7 @@ class RateLimiter:
         """A ticket; else the seconds to wait for the buckets; else None (the window is full)."""
         with self._lock:
             if self.in_flight >= max(1, int(self.window)):
+                self._window_waiters += 1  # counted under the lock: a call ending now will wake this caller
                 return None
             now = self._clock()
             wait = 0.0
@@ -346,6 +355,8 @@ class RateLimiter:
 
     def _wake(self) -> None:
         """Tell each loop's head-of-line waiter that a place in the window is free."""
+        if not self._window_waiters:
+            return
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
