@@ -209,17 +209,20 @@ def test_headers_never_raise_a_declared_limit():
 # -- the AIMD window -----------------------------------------------------------------------------------------------
 
 
-def test_a_429_halves_the_window_once_per_round_and_successes_grow_it_back():
+def test_sustained_429s_halve_the_window_once_per_round_and_successes_grow_it_back():
     limiter = RateLimiter(("t",), clock=Clock())
-    tickets = [limiter._try_admit(1, 1, 1) for _ in range(20)]
+    tickets = [limiter._try_admit(1, 1, 1) for _ in range(22)]
     assert limiter.window_text() == "open"
     limiter.fail(tickets[0], error_type="rate_limit", status=429)
+    limiter.fail(tickets[1], error_type="rate_limit", status=429)
+    assert limiter.window_text() == "open"  # two refusals may be chance
+    limiter.fail(tickets[2], error_type="rate_limit", status=429)
     assert limiter.window == pytest.approx(10.0)  # half of the 20 in flight
-    for ticket in tickets[1:10]:  # sent before the cut: their 429s are the same congestion, not a new one
+    for ticket in tickets[3:12]:  # sent before the cut: their 429s are the same congestion, not a new one
         limiter.fail(ticket, error_type="rate_limit", status=429)
     assert limiter.window == pytest.approx(10.0)
     assert limiter._try_admit(1, 1, 1) is None  # 10 still in flight: the window is full
-    for ticket in tickets[10:]:
+    for ticket in tickets[12:]:
         limiter.settle(ticket)
     assert limiter.window == pytest.approx(11.0, abs=0.1)  # +1 per window of successes
     late = limiter._try_admit(1, 1, 1)
@@ -243,6 +246,18 @@ def test_a_full_window_makes_callers_wait_until_a_call_ends():
 
     stats = asyncio.run(go())
     assert stats["in_flight"] == 0 and stats["waited"] == 1
+
+
+def test_429s_at_random_are_retried_without_throttling():
+    limiter = RateLimiter(("t",), clock=Clock())
+    for i in range(200):  # one call in ten refused, without rate-limit headers
+        ticket = limiter._try_admit(1, 1, 1)
+        if i % 10 == 0:
+            limiter.fail(ticket, error_type="rate_limit", status=429)
+        else:
+            limiter.settle(ticket)
+    stats = limiter.stats()
+    assert stats["rate_limited"] == 20 and stats["window_cuts"] == 0 and stats["window"] == "open"
 
 
 def test_waiting_callers_are_admitted_in_order_at_the_bucket_rate():

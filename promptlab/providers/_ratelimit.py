@@ -12,8 +12,10 @@ The limiter keeps a local model of both buckets and admits a call only when both
   from the token bucket; after it, the estimate is settled against the usage the response reports.
 * **headers**: each response's ``remaining`` counts correct the local buckets (never upwards past a declared
   limit): what the server had left when it admitted the call, plus the refill since, minus what was sent after.
-* **AIMD window**: a cap on calls in flight, unlimited until a 529/503 or a 429 the headers do not explain (no
-  rate-limit headers, or room left in both buckets) arrives; then it halves (once per round: answers to calls
+* **AIMD window**: a cap on calls in flight, unlimited until a 529/503, or sustained 429s the headers do not
+  explain (no rate-limit headers, or room left in both buckets: at least a quarter of the last 40 answers, and
+  3 or more — a server refusing 10% of calls at random is retried call by call, not throttled), arrive; then it
+  halves (once per round: answers to calls
   sent before the last cut do not cut again) and grows back by one per window of successful calls. It is what
   keeps a server that sends no rate-limit headers from being hammered. A 429 whose headers show an empty bucket
   does not cut it: the synced bucket already paces the calls, and a cut would only idle below the limit.
@@ -44,6 +46,12 @@ CHARS_PER_TOKEN = 4  # the documented rule of thumb evaluation._cost also uses f
 MESSAGE_OVERHEAD_TOKENS = 4
 _RECENT = 32  # answers remembered for the output estimate and the input calibration
 _NO_WINDOW = 1_000_000.0  # "no cap yet": the runner's concurrency is the only limit until the first 429
+# A 429 the headers do not explain cuts the window only when refusals are sustained: at least this share of the
+# last _OUTCOMES answers, and at least _MIN_REFUSED of them. A server refusing at random (a flaky proxy, a fake
+# with fault_rates) is retried call by call; a rate limit hit without headers refuses most calls, and is cut.
+_OUTCOMES = 40
+_CUT_SHARE = 0.25
+_MIN_REFUSED = 3
 
 
 @dataclass(frozen=True)
@@ -154,6 +162,7 @@ class RateLimiter:
         self._sent_tokens = 0.0  # tokens reserved so far, over every call
         self._cut_seq = -1  # calls admitted before this number do not cut the window again
         self._outputs: deque[int] = deque(maxlen=_RECENT)
+        self._refusals: deque[bool] = deque(maxlen=_OUTCOMES)  # recent answers: True for an unexplained 429
         self._input_ratios: deque[float] = deque(maxlen=_RECENT)
         self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[asyncio.Lock, asyncio.Event]] = \
             weakref.WeakKeyDictionary()
@@ -278,6 +287,7 @@ class RateLimiter:
                 if ticket.input_estimate > 0:
                     self._input_ratios.append(input_tokens / ticket.input_estimate)
             self._apply_headers(ticket, limits)
+            self._refusals.append(False)
             if self.window < _NO_WINDOW:
                 cap = self.limits.max_in_flight or _NO_WINDOW
                 self.window = min(cap, self.window + 1.0 / self.window)  # additive increase: +1 per window
@@ -301,7 +311,10 @@ class RateLimiter:
                 self.counts["rate_limited" if limited else "overloaded"] += 1
                 if limited and limits.empty and self._requests is not None:
                     self._requests.level = min(self._requests.level, 0.0)  # no headers: trust the 429 itself
-                if overloaded or not _explained(limits, ticket):
+                unexplained = limited and not _explained(limits, ticket)
+                if unexplained:
+                    self._refusals.append(True)
+                if overloaded or (unexplained and self._sustained()):
                     self._cut(ticket)
         self._wake()
 
@@ -315,6 +328,11 @@ class RateLimiter:
     def _give_back(self, tokens: float) -> None:
         if self._tokens is not None:
             self._tokens.level = min(self._tokens.capacity, self._tokens.level + tokens)
+
+    def _sustained(self) -> bool:
+        """Whether recent answers were refused often enough to be a limit, not chance."""
+        refused = sum(self._refusals)
+        return refused >= _MIN_REFUSED and refused >= _CUT_SHARE * len(self._refusals)
 
     def _cut(self, ticket: Ticket) -> None:
         """Multiplicative decrease, at most once per round (calls sent before the last cut do not count)."""
