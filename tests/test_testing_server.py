@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -12,6 +13,8 @@ import anthropic
 import openai
 import pytest
 
+from promptlab.errors import ArgumentError
+from promptlab.providers._ratelimit_headers import go_duration_seconds
 from promptlab.testing import (
     ANTHROPIC_PATH,
     FAULT_KINDS,
@@ -319,3 +322,137 @@ def test_sampling_parameters_are_refused_under_the_2026_api_version(fake_llm):
         anthropic_call(fake_llm, messages=USER_HI, extra_body={"temperature": 1.0})
     older = {"anthropic-version": "2023-06-01"}
     assert anthropic_call(fake_llm, messages=USER_HI, extra_body={"temperature": 0.0}, extra_headers=older)
+
+
+# -- rate limits: RPM and TPM buckets, headers and 429 bodies -------------------------------------------------
+
+
+def raw_openai(server: FakeLLMServer, content: str = "hello there", times: int = 1, pause_s: float = 0.0):
+    """(status, headers, body) of ``times`` calls made back to back on one client (the first one's, when once)."""
+    async def one(client):
+        try:
+            raw = await client.chat.completions.with_raw_response.create(
+                model="gpt-test", messages=[{"role": "user", "content": content}])
+        except openai.APIStatusError as error:
+            return error.status_code, error.response.headers, error.body
+        return raw.status_code, raw.headers, raw.parse()
+
+    async def go():
+        async with openai_client(server) as client:
+            results = []
+            for _ in range(times):
+                results.append(await one(client))
+                await asyncio.sleep(pause_s)
+            return results
+    results = asyncio.run(go())
+    return results[0] if times == 1 else results
+
+
+def raw_anthropic(server: FakeLLMServer, content: str = "hello there"):
+    async def go():
+        async with anthropic_client(server) as client:
+            try:
+                raw = await client.messages.with_raw_response.create(
+                    model="claude-test", max_tokens=64, messages=[{"role": "user", "content": content}])
+            except anthropic.APIStatusError as error:
+                return error.status_code, error.response.headers, error.body
+            return raw.status_code, raw.headers, await raw.parse()
+    return asyncio.run(go())
+
+
+def test_rate_limited_server_sends_openai_headers_on_every_answer():
+    with FakeLLMServer(rpm=6, tpm=150_000) as server:  # one request per 10 s: no refill between the calls
+        (_, first, response), (_, second, _) = raw_openai(server, times=2)
+    assert first["x-ratelimit-limit-requests"] == "6" and first["x-ratelimit-limit-tokens"] == "150000"
+    assert first["x-ratelimit-remaining-requests"] == "5"
+    used = response.usage.total_tokens  # input words + answer words, taken from the token bucket
+    assert 150_000 - used <= int(first["x-ratelimit-remaining-tokens"]) <= 150_000 - used + 100
+    assert second["x-ratelimit-remaining-requests"] == "4"
+    assert go_duration_seconds(first["x-ratelimit-reset-requests"]) == pytest.approx(10, abs=1)  # "10s": 1 to refill
+
+
+def test_rate_limited_server_sends_anthropic_headers_on_every_answer():
+    with FakeLLMServer(rpm=50, tpm=40_000) as server:
+        _, headers, _ = raw_anthropic(server)
+    assert headers["anthropic-ratelimit-requests-limit"] == "50"
+    assert headers["anthropic-ratelimit-requests-remaining"] == "49"
+    assert headers["anthropic-ratelimit-tokens-limit"] == "40000"
+    reset = headers["anthropic-ratelimit-requests-reset"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", reset)  # RFC 3339, as Anthropic writes it
+
+
+def test_requests_past_the_rpm_get_openais_429():
+    with FakeLLMServer(rpm=60) as server:
+        server.limits.drain(requests=1)
+        (first, *_), (status, headers, body) = raw_openai(server, times=2)
+        assert first == 200
+        assert server.rate_limited_count == 1 and server.requests[-1].fault == "rate_limit"
+    assert status == 429
+    assert body["code"] == "rate_limit_exceeded" and body["type"] == "requests"
+    assert re.fullmatch(r"Rate limit reached for gpt-test in organization org-fake on requests per min \(RPM\): "
+                        r"Limit 60, Used 60, Requested 1\. Please try again in \d+ms\. Visit "
+                        r"https://platform\.openai\.com/account/rate-limits to learn more\.", body["message"])
+    assert headers["x-ratelimit-remaining-requests"] == "0"
+    assert 1 <= int(headers["retry-after"]) and 0 < int(headers["retry-after-ms"]) <= 1000
+
+
+def test_tokens_past_the_tpm_get_anthropics_429():
+    with FakeLLMServer(tpm=1200) as server:  # 20 tokens per second
+        server.limits.drain(tokens=0)
+        status, headers, body = raw_anthropic(server, "a b c d e f g h i j " * 10)  # ~200 tokens
+    assert status == 429
+    assert body["type"] == "error" and body["error"]["type"] == "rate_limit_error"
+    assert "1,200 tokens per minute" in body["error"]["message"]
+    assert int(headers["retry-after"]) >= 2 and "retry-after-ms" not in headers  # whole seconds, as Anthropic sends
+    assert int(headers["anthropic-ratelimit-tokens-remaining"]) < 200
+
+
+def test_a_request_larger_than_the_token_limit_is_always_refused():
+    with FakeLLMServer(tpm=10) as server:
+        status, _, body = raw_openai(server, "word " * 50)
+    assert status == 429 and body["type"] == "tokens" and body["message"].startswith("Request too large")
+
+
+def test_the_buckets_refill_continuously():
+    with FakeLLMServer(rpm=6) as server:  # one request per 10 s
+        server.limits.drain(requests=0.9)  # 1 s before the next request fits
+        (refused, *_), (admitted, *_) = raw_openai(server, times=2, pause_s=1.1)
+    assert (refused, admitted) == (429, 200)
+    assert server.limits.admitted == 1 and server.limits.rejected == 1
+
+
+def test_refused_requests_take_nothing_from_the_buckets():
+    with FakeLLMServer(rpm=600, tpm=100) as server:
+        server.limits.drain(requests=600, tokens=3)
+        assert raw_openai(server, "one two three four five")[0] == 429
+        assert server.limits.requests.level == pytest.approx(600, abs=1)
+
+
+def test_errors_of_a_limited_server_carry_the_headers_too():
+    with FakeLLMServer(rpm=600, fault_schedule=["server_error"]) as server:
+        status, headers, _ = raw_openai(server)
+    assert status == 500 and headers["x-ratelimit-limit-requests"] == "600"
+
+
+def test_an_unlimited_server_sends_no_rate_limit_headers(fake_llm):
+    _, headers, _ = raw_openai(fake_llm)
+    assert not [name for name in headers if "ratelimit" in name]
+
+
+@pytest.mark.parametrize("bad", [{"rpm": 0}, {"tpm": -1}, {"rpm": "600"}, {"slots": 0}])
+def test_bad_limits_are_refused(bad):
+    with pytest.raises(ArgumentError, match="FakeLLMServer"):
+        FakeLLMServer(**bad)
+
+
+def test_slots_queue_requests_like_a_busy_inference_server():
+    async def burst(server: FakeLLMServer) -> float:
+        async with openai_client(server) as client:
+            started = time.perf_counter()
+            await asyncio.gather(*(client.chat.completions.create(
+                model="gpt-test", messages=[{"role": "user", "content": f"q{i}"}]) for i in range(6)))
+            return time.perf_counter() - started
+
+    with FakeLLMServer(latency_s=0.1, slots=2) as server:
+        elapsed = asyncio.run(burst(server))
+    assert elapsed >= 0.3  # six requests, two at a time, 0.1 s each

@@ -31,7 +31,7 @@ from typing import Any
 
 from ..errors import MissingDependencyError, ProviderError
 from ._base import Completion, Request
-from ._openai import SDKProvider
+from ._openai import SDKProvider, parsed_and_headers
 from ._structured import conform, unwrap, wire_schema
 
 _MISSING_SDK = ("the anthropic provider needs the anthropic SDK, an optional extra. Install it: "
@@ -70,6 +70,8 @@ class AnthropicProvider(SDKProvider):
         base_url: the API endpoint; None reads ``ANTHROPIC_BASE_URL``, else ``https://api.anthropic.com``.
         timeout_s: seconds before a call is abandoned as ``timeout``.
         max_concurrency: calls the runner keeps in flight.
+        rate_limits: declared limits (see `SDKProvider`); None learns them from the ``anthropic-ratelimit-*``
+            headers.
     """
 
     name = "anthropic"
@@ -100,9 +102,14 @@ class AnthropicProvider(SDKProvider):
             params["stop_sequences"] = list(request.stop)
         return params
 
-    async def _send(self, client: Any, request: Request, extra: dict, timeout_s: float) -> Any:
+    async def _send(self, client: Any, request: Request, extra: dict, timeout_s: float) -> tuple[Any, Any]:
         params = {**self.request_params(request), **extra}
-        return await client.messages.create(**params, timeout=timeout_s)
+        raw = await client.messages.with_raw_response.create(**params, timeout=timeout_s)
+        return await parsed_and_headers(raw)
+
+    def _usage(self, response: Any) -> tuple[int | None, int | None]:
+        usage = response.usage
+        return (_input_tokens(usage), usage.output_tokens) if usage else (None, None)
 
     def _completion(self, request: Request, response: Any, seconds: float,
                     text: str | None = None) -> Completion:

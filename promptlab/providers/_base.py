@@ -270,6 +270,7 @@ class Completion:
     format_error: str | None = None
     enforced: str | None = None  # "native", "validated", or None (no constraint)
     format_attempts: int = 1  # answers asked for, re-asks included
+    served_by: str | None = None  # which server (normalised base URL) answered; None for single-endpoint providers
 
 
 class Provider(ABC):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import inspect
 import ipaddress
 import json
 import logging
@@ -29,6 +30,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ArgumentError, MissingAPIKeyError, MissingDependencyError, ProviderError
 from ._base import SAMPLING_PARAMS, Completion, Provider, Request, normalise_endpoint
+from ._ratelimit import RateLimiter, RateLimits, Ticket, limiter_for
 from ._structured import (
     LABEL_KEY,
     conform,
@@ -216,6 +218,9 @@ class SDKProvider(Provider):
         base_url: the API endpoint; None reads ``base_url_env``, else the vendor's default.
         timeout_s: seconds before a call is abandoned as ``timeout`` (per call; `complete` may override).
         max_concurrency: calls the runner keeps in flight against this provider.
+        rate_limits: your account's limits, to pace calls below them (`RateLimits` or ``{"rpm": ..., "tpm": ...}``
+            for every model, or ``{"model-name": {...}, "*": {...}}`` per model); None learns them from the
+            rate-limit headers; False turns the limiter off (calls go out as fast as the runner sends them).
     """
 
     key_env = ""
@@ -225,8 +230,11 @@ class SDKProvider(Provider):
     sampling_supported: frozenset[str] = frozenset()  # Request sampling params the API takes; others are ignored
 
     def __init__(self, *, api_key: str | None = None, base_url: str | None = None, timeout_s: float = 60.0,
-                 max_concurrency: int | None = None):
+                 max_concurrency: int | None = None, rate_limits: Any = None):
         self.base_url = (base_url or os.environ.get(self.base_url_env) or self.default_base_url).rstrip("/")
+        self._endpoint = normalise_endpoint(self.base_url)
+        self._rate_limits = _per_model_limits(rate_limits)
+        self._limiters: dict[str, RateLimiter | None] = {}
         self.timeout_s = timeout_s
         # the SDK loads here, when the provider is built: a missing extra shows at once (before the key is even
         # looked up), and its import (hundreds of ms) never runs on the event loop inside the first call
@@ -243,15 +251,33 @@ class SDKProvider(Provider):
     def cache_identity(self) -> dict[str, Any]:
         """Name, class and endpoint (normalised, credentials dropped) — never the key: a different key on
         the same endpoint gets the same answers, and a key must not be hashed into a file on disk."""
-        return {**super().cache_identity(), "endpoint": normalise_endpoint(self.base_url)}
+        return {**super().cache_identity(), "endpoint": self._endpoint}
 
     def _make_client(self, api_key: str) -> Any:
         """A new SDK client with retries off."""
         raise NotImplementedError
 
-    async def _send(self, client: Any, request: Request, extra: dict, timeout_s: float) -> Any:
-        """One SDK call; returns the SDK's response object."""
+    async def _send(self, client: Any, request: Request, extra: dict, timeout_s: float) -> tuple[Any, Any]:
+        """One SDK call through ``with_raw_response``; returns the parsed response and the HTTP headers."""
         raise NotImplementedError
+
+    def _usage(self, response: Any) -> tuple[int | None, int | None]:
+        """(input tokens, output tokens) a response reports, for settling the rate limiter."""
+        raise NotImplementedError
+
+    def limiter(self, model: str) -> RateLimiter | None:
+        """The process-wide rate limiter for ``model`` on this endpoint (None when ``rate_limits=False``)."""
+        try:
+            return self._limiters[model]
+        except KeyError:
+            pass
+        if self._rate_limits is False:
+            limiter = None
+        else:
+            limits = self._rate_limits.get(model) or self._rate_limits.get("*")
+            limiter = limiter_for(self.name, self._endpoint, model, limits)
+        self._limiters[model] = limiter
+        return limiter
 
     def _sdk(self) -> ModuleType:
         """The vendor's SDK module (imported when the provider is built, kept as ``_module``); its exception
@@ -303,16 +329,28 @@ class SDKProvider(Provider):
                     timeout_s: float | None) -> tuple[Any, float]:
         """Send through the SDK; returns (response, seconds) or raises a translated `ProviderError`."""
         timeout_s = timeout_s or self.timeout_s
+        limiter = self.limiter(request.model)
+        ticket = None if limiter is None else await limiter.acquire(request)
         started = time.perf_counter()
         try:
-            response = await self._send(self._client(), request, extra, timeout_s)
+            response, headers = await self._send(self._client(), request, extra, timeout_s)
         except Exception as exc:
             error = translate_sdk_error(exc, sdk, self._context(request), self._secret, timeout_s,
                                         provider=self.name, model=request.model)
+            if ticket is not None:
+                _settle_failure(limiter, ticket, exc, error)
             if error is None:
                 raise
+        except BaseException:  # cancelled (a timeout around the call): free the place, keep the tokens spent
+            if ticket is not None:
+                limiter.release(ticket)
+            raise
         else:
-            return response, time.perf_counter() - started
+            seconds = time.perf_counter() - started
+            if ticket is not None:
+                input_tokens, output_tokens = self._usage(response)
+                limiter.settle(ticket, headers=headers, input_tokens=input_tokens, output_tokens=output_tokens)
+            return response, seconds
         # raised outside the handler: the SDK exception (it holds the request and its auth header) must not
         # ride along as __context__
         raise error
@@ -322,6 +360,37 @@ class SDKProvider(Provider):
         client = self._clients.pop(asyncio.get_running_loop(), None)
         if client is not None:
             await client.close()
+
+
+def _per_model_limits(value: Any) -> dict[str, RateLimits] | bool:
+    """``rate_limits=`` read as ``{model or "*": RateLimits}`` (False: no limiter)."""
+    if value is False:
+        return False
+    if value is None or isinstance(value, RateLimits):
+        return {"*": RateLimits.coerce(value)}
+    if isinstance(value, Mapping) and set(value) <= {"rpm", "tpm", "max_in_flight"}:
+        return {"*": RateLimits.coerce(value)}
+    if isinstance(value, Mapping):
+        return {str(model): RateLimits.coerce(limits) for model, limits in value.items()}
+    raise ArgumentError(f"rate_limits must be RateLimits, {{'rpm': ..., 'tpm': ...}}, a mapping of model names to "
+                        f"those, None or False; got {value!r}.")
+
+
+async def parsed_and_headers(raw: Any) -> tuple[Any, Any]:
+    """The parsed body and the headers of an SDK ``with_raw_response`` answer (``parse`` is a coroutine in some
+    SDK versions, a plain method in others)."""
+    parsed = raw.parse()
+    if inspect.isawaitable(parsed):
+        parsed = await parsed
+    return parsed, raw.headers
+
+
+def _settle_failure(limiter: RateLimiter, ticket: Ticket, exc: Exception, error: ProviderError | None) -> None:
+    """Tell the limiter how a call failed: the HTTP status and headers of an error response, if there was one."""
+    response = getattr(exc, "response", None) if error is not None and error.status is not None else None
+    headers = getattr(response, "headers", None)
+    limiter.fail(ticket, error_type=error.error_type if error is not None else None,
+                 status=error.status if error is not None else None, headers=headers)
 
 
 # -- OpenAI ----------------------------------------------------------------------------------------------
@@ -345,6 +414,7 @@ class OpenAIProvider(SDKProvider):
             else ``https://api.openai.com/v1``.
         timeout_s: seconds before a call is abandoned as ``timeout``.
         max_concurrency: calls the runner keeps in flight.
+        rate_limits: declared limits (see `SDKProvider`); None learns them from the ``x-ratelimit-*`` headers.
         max_tokens_param: the request field carrying ``Request.max_tokens``. ``"auto"`` sends
             ``max_completion_tokens`` to api.openai.com (required by o-series and newer models; ``max_tokens``
             is deprecated there) and ``max_tokens`` to other servers, which widely understand only that.
@@ -358,9 +428,9 @@ class OpenAIProvider(SDKProvider):
     sampling_supported = frozenset(SAMPLING_PARAMS)
 
     def __init__(self, *, api_key: str | None = None, base_url: str | None = None, timeout_s: float = 60.0,
-                 max_concurrency: int | None = None, max_tokens_param: str = "auto"):
+                 max_concurrency: int | None = None, max_tokens_param: str = "auto", rate_limits: Any = None):
         super().__init__(api_key=api_key, base_url=base_url, timeout_s=timeout_s,
-                         max_concurrency=max_concurrency)
+                         max_concurrency=max_concurrency, rate_limits=rate_limits)
         if max_tokens_param not in ("auto", "max_tokens", "max_completion_tokens"):
             raise ArgumentError(f"max_tokens_param must be 'auto', 'max_tokens' or 'max_completion_tokens', got "
                              f"{max_tokens_param!r}.")
@@ -388,9 +458,14 @@ class OpenAIProvider(SDKProvider):
         params.update(request.sampling_params())  # top_p, seed, frequency_penalty, presence_penalty: when set
         return params
 
-    async def _send(self, client: Any, request: Request, extra: dict, timeout_s: float) -> Any:
+    async def _send(self, client: Any, request: Request, extra: dict, timeout_s: float) -> tuple[Any, Any]:
         params = {**self.request_params(request), **extra}
-        return await client.chat.completions.create(**params, timeout=timeout_s)
+        raw = await client.chat.completions.with_raw_response.create(**params, timeout=timeout_s)
+        return await parsed_and_headers(raw)
+
+    def _usage(self, response: Any) -> tuple[int | None, int | None]:
+        usage = response.usage
+        return (usage.prompt_tokens, usage.completion_tokens) if usage else (None, None)
 
     async def _native(self, request: Request, timeout_s: float | None) -> Completion:
         """``response_format`` of type json_schema: strict when the schema qualifies; a label set as a strict

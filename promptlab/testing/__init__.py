@@ -34,6 +34,12 @@ What it simulates:
 * **faults** — by rate (``fault_rates={"rate_limit": 0.1}``, seeded) or by a deterministic schedule
   (``fault_schedule=["rate_limit", None, "hang"]``: the n-th request received gets the n-th entry; ``None``
   answers normally; `inject_faults` appends to the schedule). Kinds are in `FAULT_KINDS`.
+* **rate limits** — ``rpm=`` and ``tpm=`` put a requests and a tokens per-minute token bucket in front of the
+  answers (each holds one minute's allowance and refills continuously); every response then carries the vendor's
+  rate-limit headers (``x-ratelimit-*`` / ``anthropic-ratelimit-*``) and a request past a limit gets the vendor's
+  429 body with ``retry-after``. ``server.limits.drain(...)`` plays another client that used the allowance;
+  `rate_limited_count` counts the refusals. ``slots=`` answers that many requests at once, the rest queue, like an
+  inference server's batch.
 * **counting** — `request_count`, `counts_by_path`, and `requests` (path, body, headers): the log never
   holds credential headers (``Authorization``, ``x-api-key``, ``api-key``, cookies), only whether one was
   sent.

@@ -16,11 +16,12 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
-from ..errors import MissingDependencyError, StateError
+from ..errors import ArgumentError, MissingDependencyError, StateError
+from ._limits import ServerLimits, Verdict, check_limit, rate_limit_message, retry_headers
 from ._wire import (
     _STATUS_FAULTS,
     ANTHROPIC_PATH,
@@ -62,7 +63,8 @@ class ReceivedRequest:
         headers: the request headers with every credential header removed (names lower-cased).
         credential_sent: whether an ``Authorization`` / ``x-api-key`` header was present (the value is
             never kept).
-        fault: the fault injected into the response, or None.
+        fault: the fault injected into the response, ``"rate_limit"`` when the server's own RPM/TPM buckets
+            refused it, or None.
         received_at: when it arrived, as ``time.time()`` (comparable across processes: a benchmark times
             process start to first request with it).
     """
@@ -96,12 +98,18 @@ class FakeLLMServer:
         require_api_key: when set, requests whose credential differs get a 401 (the key is never logged).
         port: the port to listen on; 0 (the default) picks a free one. Pass a stopped server's ``port`` to
             restart "the same server" at the same address (responses cached for it stay valid).
+        rpm: requests per minute the server admits (a token bucket, see `_limits`); None: no limit.
+        tpm: tokens (input + output words) per minute the server admits; None: no limit. With either limit set,
+            every response carries the vendor's rate-limit headers and a refused request gets the vendor's 429.
+        slots: requests answered at once, like an inference server's batch size; more wait their turn (their
+            latency starts when a slot frees). None: no limit.
     """
 
     def __init__(self, *, answers: Answers = None, latency_s: float | Callable[[dict], float] = 0.0,
                  served_model: str | None = None, fault_rates: Mapping[str, float] | None = None,
                  fault_schedule: Iterable[str | None] = (), retry_after_s: float = 1.0, seed: int = 0,
-                 require_api_key: str | None = None, port: int = 0):
+                 require_api_key: str | None = None, port: int = 0, rpm: float | None = None,
+                 tpm: float | None = None, slots: int | None = None):
         self.answers = answers
         self.latency_s = latency_s
         self.served_model = served_model
@@ -118,6 +126,12 @@ class FakeLLMServer:
         self._port: int | None = None
         self._closing: asyncio.Event | None = None  # created on the server loop; releases hanging requests
         self._runner: Any = None
+        rpm, tpm = check_limit("rpm", rpm), check_limit("tpm", tpm)
+        self.limits = ServerLimits(rpm, tpm) if rpm or tpm else None
+        if slots is not None and (isinstance(slots, bool) or not isinstance(slots, int) or slots < 1):
+            raise ArgumentError(f"FakeLLMServer slots must be a whole number ≥ 1 or None, got {slots!r}.")
+        self.slots = slots
+        self._slots: asyncio.Semaphore | None = None  # made on the server's loop
         self._web = _aiohttp_web()  # here, so a missing extra shows when the server is built
 
     def __repr__(self) -> str:
@@ -166,6 +180,7 @@ class FakeLLMServer:
         app.router.add_post(ANTHROPIC_PATH, self._handle_anthropic)
         app.router.add_route("*", "/{tail:.*}", self._handle_unknown)
         self._closing = asyncio.Event()
+        self._slots = asyncio.Semaphore(self.slots) if self.slots else None
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, handler_cancellation=True,
                                      shutdown_timeout=0.5)
         await self._runner.setup()
@@ -254,6 +269,16 @@ class FakeLLMServer:
             self._log.append(entry)
         return entry
 
+    def _mark_rate_limited(self, entry: ReceivedRequest) -> None:
+        with self._lock:
+            if entry.index < len(self._log) and self._log[entry.index] is entry:
+                self._log[entry.index] = replace(entry, fault="rate_limit")
+
+    @property
+    def rate_limited_count(self) -> int:
+        """How many requests the server's RPM/TPM buckets refused with a 429 (not counting injected faults)."""
+        return 0 if self.limits is None else self.limits.rejected
+
     def _draw_fault(self) -> str | None:
         draw = self._rng.random()
         for kind, rate in sorted(self.fault_rates.items()):
@@ -286,17 +311,60 @@ class FakeLLMServer:
     async def _handle(self, request: Any, wire: str) -> Any:
         body = await _read_json(request)
         entry = self._record(request.path, body, request.headers)
-        latency = self.latency_s(body or {}) if callable(self.latency_s) else self.latency_s
-        if latency:
-            await asyncio.sleep(latency)
+        answer = None
+        if self.limits is not None and entry.fault is None:  # admitted (or refused) on arrival, as APIs do
+            answer = self._admit(body, wire, request.headers, entry)
+            if answer is not None and answer.status == 429:
+                return answer
+        response = await self._respond(request, body, wire, entry, answer)
+        if self.limits is not None and response is not answer and not response.prepared:
+            response.headers.update(self.limits.headers(wire))  # errors report the buckets as they are now
+        return response
+
+    async def _respond(self, request: Any, body: dict | None, wire: str, entry: ReceivedRequest,
+                       answer: Any) -> Any:
+        if self._slots is not None:
+            async with self._slots:
+                await self._wait_latency(body)
+        else:
+            await self._wait_latency(body)
         if entry.fault is not None:
             return await self._fault_response(request, wire, entry.fault)
+        if answer is not None:
+            return answer
         if not self._credential_ok(request.headers):
             return self._status_fault(wire, "unauthorized", "invalid x-api-key / Authorization credential")
         problem = _validate(body, wire, request.headers)
         if problem:
             return _error_response(wire, 400, "invalid_request_error", problem)
         return self._answer_response(body, wire)
+
+    async def _wait_latency(self, body: dict | None) -> None:
+        latency = self.latency_s(body or {}) if callable(self.latency_s) else self.latency_s
+        if latency:
+            await asyncio.sleep(latency)
+
+    def _admit(self, body: dict | None, wire: str, headers: Mapping[str, str], entry: ReceivedRequest) -> Any:
+        """The answer of a valid request the buckets admit, a 429 for one they refuse, or None for a request
+        that fails otherwise (bad credential or body: answered as usual, costing nothing)."""
+        if not self._credential_ok(headers) or _validate(body, wire, headers):
+            return None
+        answer = self._answer_response(body, wire)
+        if answer.status != 200:
+            return answer
+        usage = json.loads(answer.body)["usage"]
+        tokens = usage.get("total_tokens", usage.get("input_tokens", 0) + usage.get("output_tokens", 0))
+        verdict = self.limits.admit(tokens)
+        if verdict.admitted:
+            answer.headers.update(self.limits.headers(wire))  # what was left when this request was admitted
+            return answer
+        self._mark_rate_limited(entry)
+        return self._rate_limited(wire, verdict, self.served_model or body["model"])
+
+    def _rate_limited(self, wire: str, verdict: Verdict, model: str) -> Any:
+        error_type, message = rate_limit_message(wire, verdict, model, self.limits)
+        headers = {**retry_headers(wire, verdict.retry_after_s), **self.limits.headers(wire)}
+        return _error_response(wire, 429, error_type, message, headers, code="rate_limit_exceeded")
 
     def _answer_response(self, body: dict, wire: str) -> Any:
         web = self._web
@@ -358,7 +426,7 @@ async def _read_json(request: Any) -> dict | None:
 
 
 def _error_response(wire: str, status: int, error_type: str, message: str,
-                    headers: Mapping[str, str] | None = None) -> Any:
+                    headers: Mapping[str, str] | None = None, code: str | None = None) -> Any:
     web = _aiohttp_web()
 
     request_id = f"req_{uuid.uuid4().hex[:24]}"
@@ -366,7 +434,7 @@ def _error_response(wire: str, status: int, error_type: str, message: str,
         body = {"type": "error", "error": {"type": error_type, "message": message}, "request_id": request_id}
         headers = {"request-id": request_id, **(headers or {})}
     else:
-        body = {"error": {"message": message, "type": error_type, "param": None, "code": error_type}}
+        body = {"error": {"message": message, "type": error_type, "param": None, "code": code or error_type}}
         headers = {"x-request-id": request_id, **(headers or {})}
     return web.json_response(body, status=status, headers=headers)
 
