@@ -123,13 +123,13 @@ _LOAD_SQL = f"""
 INSERT INTO events (ts_ms, experiment, prompt, version, arm, unit_hash, request_id, latency_s, input_tokens,
                     output_tokens, cost_usd, success, format_ok, error_type, quality, model, outcome)
 SELECT {T0_MS} + i * {HOURS * 3_600_000} / %(n)s, 'sentiment-rollout', 'sentiment_classifier',
-       CASE WHEN u % 2 = 0 THEN '1.0.0' ELSE '1.1.0' END, CASE WHEN u % 2 = 0 THEN 'A' ELSE 'B' END,
+       CASE WHEN u %% 2 = 0 THEN '1.0.0' ELSE '1.1.0' END, CASE WHEN u %% 2 = 0 THEN 'A' ELSE 'B' END,
        substr(md5(u::text), 1, 16), 'r' || i,
        0.9 * exp(0.45 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())),
-       100 + (i % 50), 1 + (i % 3), 0.0004 + (i % 7) * 0.00001,
-       (random() < CASE WHEN u % 2 = 0 THEN 0.970 ELSE 0.975 END)::int, (random() < 0.99)::int,
+       100 + (i %% 50), 1 + (i %% 3), 0.0004 + (i %% 7) * 0.00001,
+       (random() < CASE WHEN u %% 2 = 0 THEN 0.970 ELSE 0.975 END)::int, (random() < 0.99)::int,
        CASE WHEN random() < 0.005 THEN 'timeout' END, NULL, 'anthropic:claude-3-5-sonnet-20241022', 'answered'
-FROM (SELECT i, (i * 7919) % 200000 AS u FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) AS i) AS g
+FROM (SELECT i, (i * 7919) %% 200000 AS u FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) AS i) AS g
 """
 
 
@@ -159,7 +159,7 @@ def ab_read(url: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="a PostgreSQL server (default: start a throwaway one)")
-    parser.add_argument("--ingest", type=int, default=400_000, help="events logged by the writers")
+    parser.add_argument("--ingest", type=int, default=400_000, help="events logged by the writers (0: skip)")
     parser.add_argument("--writers", type=int, default=4)
     parser.add_argument("--events", type=int, default=10_000_000, help="events in the A/B read (0: skip)")
     args = parser.parse_args()
@@ -173,7 +173,7 @@ def main() -> None:
         server = ThrowawayPostgres(durable=True).start()
         url = server.url
     try:
-        for mode in ("record", "frame"):
+        for mode in ("record", "frame") if args.ingest else ():
             got = ingest(url, args.ingest, args.writers, mode)
             ok = got["events_per_s"] >= 50_000 and got["lost"] == 0 and not got["failed_writers"]
             print(f"ingest   {got['events']:,} events, {got['writers']} writer processes, {mode:>6}: "

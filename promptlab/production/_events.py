@@ -152,11 +152,7 @@ class EventStore:
 
     def frame(self, where: Any = None, limit: int | None = None) -> pd.DataFrame:
         """The events as a DataFrame (``where``: a `promptlab.production._query.EventFilter`)."""
-        clause, params = (where or EventFilter()).sql()
-        tail = f" LIMIT {int(limit)}" if limit is not None else ""
-        frame = self.query(f"SELECT {', '.join(COLUMN_NAMES)} FROM {TABLE} WHERE {clause} "
-                           f"ORDER BY ts_ms, event_id{tail}", params)
-        return conform(frame)
+        return conform(self.query(*frame_sql(where, limit)))
 
     def __len__(self) -> int:
         return int(self.query(f"SELECT COUNT(*) AS n FROM {TABLE}")["n"].iloc[0])
@@ -179,6 +175,13 @@ class EventStore:
         from .._display import eventlog_html
 
         return eventlog_html(self.summary())
+
+
+def frame_sql(where: Any = None, limit: int | None = None) -> tuple[str, list[Any]]:
+    """The query of `EventStore.frame`: every column of the selected events, in time order, and its parameters."""
+    clause, params = (where or EventFilter()).sql()
+    tail = f" LIMIT {int(limit)}" if limit is not None else ""
+    return f"SELECT {', '.join(COLUMN_NAMES)} FROM {TABLE} WHERE {clause} ORDER BY ts_ms, event_id{tail}", params
 
 
 # ---- DataFrames, Arrow, Parquet ------------------------------------------------------------------------------

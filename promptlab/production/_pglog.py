@@ -1,22 +1,25 @@
 """PostgreSQL as a shared event log: `PostgresLog`, what ``EventLog("postgresql://…")`` gives.
 
-Many processes on many hosts append to one ``events`` table (the columns of `promptlab.production._schema`,
-``REAL`` as ``DOUBLE PRECISION``, ``ts_ms`` as ``BIGINT``) and every analysis reads it with the same SQL as the
-SQLite and DuckDB logs. How it holds up:
+Many processes on many hosts append to one ``events`` table (the columns of `promptlab.production._schema`:
+``REAL`` as ``float8``, ``ts_ms`` and token counts as ``int8`` like SQLite's 64-bit integers, the 0/1 flags as
+``int2``) and every analysis reads it with the same SQL as the SQLite and DuckDB logs. How it holds up:
 
 * **Writes never wait for the server on the request path.** `record`/`append`/`extend` put rows in a buffer;
-  a background thread writes them with ``COPY … FROM STDIN`` (one statement, one transaction per batch) when
-  ``batch_size`` rows are waiting or the oldest has waited ``max_delay_s``.
+  a background thread writes them with binary ``COPY … FROM STDIN`` (one statement, one transaction per
+  batch) when ``batch_size`` rows are waiting or the oldest has waited ``max_delay_s``. A row the server
+  refuses (a NUL character in a text, a number out of range) is counted and reported by the next `flush`;
+  it never blocks the rows around it.
 * **Back-pressure.** At most ``max_buffer`` rows are pending (buffered or being written). When the server
   falls behind or is unreachable, `extend` blocks until there is room, and after ``block_s`` seconds raises
   `EventLogError` (the application decides whether to drop or retry); rows are never dropped silently.
 * **What a crash can lose** (tested by killing a writer process with SIGKILL): only rows not yet committed —
   never more than ``max_buffer`` rows, and, while the server keeps up, only rows recorded in the last
   ``max_delay_s`` seconds plus the time of one ``COPY``. Committed rows are whole batches (a batch is one
-  transaction, so no torn rows). `flush`, `close`, the context manager's exit, garbage collection and a normal
-  interpreter exit (``atexit``, also after an unhandled exception) write everything buffered; a process
-  killed by SIGKILL or by an unhandled SIGTERM runs no exit code, so install a SIGTERM handler that calls
-  ``sys.exit`` in servers that must lose nothing on shutdown.
+  transaction, so no torn rows; `append_frame` returns only once its rows are committed). `flush`, `close`,
+  the context manager's exit, garbage collection and a normal interpreter exit (``atexit``, also after an
+  unhandled exception) write everything buffered; a process killed by SIGKILL or by an unhandled SIGTERM runs
+  no exit code, so install a SIGTERM handler that calls ``sys.exit`` in servers that must lose nothing on
+  shutdown.
 * **Append-only.** Triggers refuse UPDATE, DELETE and TRUNCATE on the table.
 * **Read-only queries.** `query` runs one statement (the extended protocol refuses several) in a ``READ
   ONLY`` transaction on its own connection and rolls it back, so SQL passed to it cannot write.
@@ -373,7 +376,11 @@ class PostgresLog(EventStore):
         self._salt = unit_salt
         self._lock = threading.Lock()
         self._writer = _Writer(url, batch_size, max_delay_s, max_buffer, block_s)
-        self._reader = _connect(url, read_only=True)
+        try:
+            self._reader = _connect(url, read_only=True)
+        except EventLogError:
+            self._writer.close()
+            raise
         self._pid = os.getpid()
         self._finalizer = weakref.finalize(self, _close_at_exit, self._writer, self._reader, self._pid)
 
