@@ -199,12 +199,17 @@ def test_golden_files_match_the_queries_executed_here(event_backend):
 
 # ---- analyze(): an aggregate table from elsewhere ----------------------------------------------------------
 def _warehouse_tables(source):
-    """What a user's warehouse returns for the three queries (run here through the same SQL)."""
-    filt = EventFilter(experiment=DESIGN.experiment, arms=DESIGN.arms)
-    latency = latency_sketches(source, ["arm"], where=filt)
-    pooled = LatencySketch.from_buckets(latency["bucket"], latency["bucket_n"])
-    looks = aggregate(source, ["arm"], where=filt, window_s=3600, latency_over_s=pooled.quantile(0.95))
-    units = aggregate(source, ["arm"], where=filt, units=True)[["arm", "units"]]
+    """What a user's warehouse returns for the three queries: `warehouse_sql` rendered in this engine's dialect,
+    run with the parameters its header lists — exactly what a user does in BigQuery or Snowflake."""
+    def run(name, params):
+        text = warehouse_sql(name, getattr(source, "dialect", "sqlite"))
+        return source.query("\n".join(line for line in text.splitlines() if not line.startswith("--")), params)
+
+    experiment = [DESIGN.experiment, *DESIGN.arms]
+    latency = run("latency_sketch", experiment)
+    pooled = LatencySketch.from_buckets(latency["bucket"].astype(int), latency["bucket_n"].astype(int))
+    looks = run("ab_looks", [pooled.quantile(0.95), *experiment])
+    units = run("srm_units", experiment)[["arm", "units"]]
     return looks, units, latency
 
 
