@@ -341,3 +341,21 @@ def test_a_search_record_of_another_version_is_refused(tmp_path):
     evidence.meta["search"] = {**evidence.meta["search"], "winner": {"hash": "0" * 16, "ref": "toy@9"}}
     with pytest.raises(EvidenceError, match="search record found"):
         registry.export(result.winner.prompt, evidence)
+
+
+# ---- the real thing, small -------------------------------------------------------------------------------------------
+@pytest.mark.local_model
+def test_a_small_search_on_the_bundled_support_suite_with_the_local_model(root):
+    prompt = pl.load_prompt(root / "prompts/support/ticket_intent.yaml")
+    suite = pl.load_suite(root / "suites/support_tickets.yaml")
+    events = []
+    result = pl.optimize_prompt(prompt, suite, pl.providers.LOCAL_MODEL_ID, budget=130, seed=0, moves=("fewshot",),
+                                move_options={"fewshot": {"ks": (4,), "n_random": 2}}, progress=events.append)
+    assert result.spend.calls <= 130 and events
+    searched = {cid for frame in result.search_rows for cid in frame["case_id"]}
+    assert searched and not searched & {c.id for c in result.split.confirm}
+    record = json.loads(json.dumps(result.record()))
+    arms = record["confirmation"]["arms"]
+    assert arms["start"]["n"] == len(result.split.confirm)
+    assert all(0 <= arm["accuracy"] <= 1 for arm in arms.values())
+    assert (record["confirmation"]["paired_test"] is not None) == result.improved

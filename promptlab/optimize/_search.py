@@ -58,6 +58,19 @@ class SearchContext:
         """The candidate's failed search cases so far (what an OPRO/APE proposer is fed)."""
         return self.board.failures(candidate, list(self.search.cases))
 
+    def demos(self, candidate: Candidate, max_cases: int | None = None) -> Suite | None:
+        """Pool cases the candidate answers correctly (bootstrapped demonstrations), the calls counted in the
+        budget; None when the budget cannot pay for them."""
+        from ._fewshot import bootstrap_demos
+
+        asked = min(len(self.pool), max_cases or len(self.pool))
+        if not self.board.spend.affords(asked):
+            return None
+        boot = bootstrap_demos(candidate, self.pool, candidate.model or self.model, max_cases=max_cases,
+                               seed=self.seed, **self.board.run_options())
+        self.board.spend.account(boot.results.df)
+        return boot.demos
+
 
 Stage = Callable[[Candidate, SearchContext], list[Candidate]]
 
@@ -73,7 +86,15 @@ def _stage_proposer(base: Candidate, ctx: SearchContext) -> list[Candidate]:
         return []
     from ._instructions import propose_instructions
 
-    return propose_instructions(base, ctx.failures(base), ctx.proposer_model, **ctx.options.get("proposer", {}))
+    cases = list(ctx.search.cases)
+    missing = ctx.board.missing([base], cases)
+    if missing and ctx.board.spend.affords(missing):  # the proposer reads the base's failures on the search cases
+        ctx.board.evaluate([base], ctx.search, cases, "proposer")
+    shared = {k: v for k, v in ctx.board.run_options().items() if k in ("cache", "providers", "timeout_s", "retries")}
+    scored = ctx.board.accuracy(base, list(ctx.search.cases))
+    history = [] if not scored["n"] else [(base.prompt.system, float(scored["accuracy"]))]
+    options = {"seed": ctx.seed, "history": history, **shared, **ctx.options.get("proposer", {})}
+    return propose_instructions(base, ctx.failures(base), ctx.proposer_model, **options)
 
 
 def _stage_compression(base: Candidate, ctx: SearchContext) -> list[Candidate]:
@@ -86,6 +107,9 @@ def _stage_fewshot(base: Candidate, ctx: SearchContext) -> list[Candidate]:
     from ._fewshot import fewshot_candidates
 
     options = {"seed": ctx.seed, **ctx.options.get("fewshot", {})}
+    max_demo_cases = options.pop("max_demo_cases", None)
+    if "bootstrap" in options.get("strategies", ("bootstrap",)) and "demos" not in options:
+        options["demos"] = ctx.demos(base, max_demo_cases)
     return fewshot_candidates(base, ctx.pool, **options)
 
 
@@ -153,24 +177,39 @@ def _worst_usd(spend: Spend, model: Any, confirm: Suite, start: Candidate) -> Ca
         return total
 
     def worst(candidates: Sequence[Candidate], cases: Sequence[Case]) -> tuple[Decimal, Decimal]:
-        part = _suite_of(cases, confirm)
         dearest = max((cost([c], confirm) for c in candidates), default=Decimal(0))
-        return cost(candidates, part), cost([start], confirm) + dearest
+        rung = cost(candidates, _suite_of(cases, confirm)) if cases else Decimal(0)
+        return rung, cost([start], confirm) + dearest
 
     return worst
+
+
+def _check_usd_reserve(spend: Spend, worst: Callable | None, start: Candidate) -> None:
+    """Refuse a dollar budget that cannot pay for confirming the start against itself (the least a winner costs)."""
+    if worst is None or spend.budget is None:
+        return
+    _, reserve = worst([start], [])
+    if reserve > spend.budget.remaining:
+        raise ArgumentError(f"a budget of {spend.budget.usd} USD cannot pay for the confirmation: the start and a "
+                            f"winner on the confirmation cases may cost up to {reserve:.4f} USD (worst case: "
+                            "max_tokens of output per call). Raise the budget, or lower split= to confirm on fewer "
+                            "cases.")
 
 
 def _suite_of(cases: Sequence[Case], like: Suite) -> Suite:
     return Suite(like.name, cases, labels=like.labels, description=like.description)
 
 
-def _runner(model: Any, cache: ResponseCache | bool, spend: Spend, seed: int, run_options: dict[str, Any]) -> Callable:
+def _runner(cache: ResponseCache | bool, spend: Spend, seed: int, run_options: dict[str, Any]) -> Callable:
+    """`promptlab.evaluation.run` with the search's options bound; ``run_part.options()`` gives them."""
     from ..evaluation._runner import run
 
-    def run_part(suite: Suite, variants: dict[str, Prompt], model_: Any, *, record: bool = False) -> Any:
-        return run(suite, variants, model_, cache=cache, budget=spend.budget, progress=False, seed=seed,
-                   record=record, **run_options)
+    bound = {"cache": cache, "budget": spend.budget, "progress": False, "seed": seed, **run_options}
 
+    def run_part(suite: Suite, variants: dict[str, Prompt], model_: Any, *, record: bool = False) -> Any:
+        return run(suite, variants, model_, record=record, **bound)
+
+    run_part.options = lambda: {**bound, "record": False}  # type: ignore[attr-defined]
     return run_part
 
 
@@ -242,18 +281,18 @@ def optimize_prompt(prompt: Prompt, suite: Suite, model: Any, *, pool: Suite | s
     parts = split_suite(suite, pool=pool, confirm_share=split, pool_share=pool_share, seed=seed)
     _reserve(spend, parts)
     shared = ResponseCache() if cache is True else cache
-    board = Scoreboard(_runner(model, shared, spend, seed, run_options), model, spend)
+    board = Scoreboard(_runner(shared, spend, seed, run_options), model, spend)
     start = start_candidate(prompt)
     ctx = SearchContext(with_prompt_examples(parts.pool, prompt), suite.labels, model, seed, board, parts.search,
                         proposer_model, tuple(models), dict(move_options or {}))
     worst = _worst_usd(spend, model, parts.confirm, start)
+    _check_usd_reserve(spend, worst, start)
     on_rung = _progress(progress, spend)
     incumbent, steps, tried = start, [], {}
     for name, stage in stages:
         if spend.stopped:
             break
-        generated = [c for c in stage(incumbent, ctx) if c.prompt.content_hash != incumbent.prompt.content_hash
-                     or (c.model or model_key(model)) != (incumbent.model or model_key(model))]
+        generated = _distinct(incumbent, stage(incumbent, ctx), model)
         tried[name] = len(generated)
         if not generated:
             continue
@@ -264,6 +303,28 @@ def optimize_prompt(prompt: Prompt, suite: Suite, model: Any, *, pool: Suite | s
     return SearchResult(start=start, winner=incumbent, split=parts, steps=steps, generated=tried,
                         search_rows=board.frames, confirmation=confirmation, spend=spend, model=model_key(model),
                         seed=seed, eta=eta)
+
+
+def _distinct(incumbent: Candidate, generated: list[Candidate], model: Any) -> list[Candidate]:
+    """The generated candidates that differ from the incumbent and from each other (prompt and model), each with a
+    name of its own (a repeated name gets ``~2``, ``~3`` …: names key the variants of a run)."""
+    import dataclasses
+
+    seen = {(incumbent.prompt.content_hash, model_key(incumbent.model or model))}
+    names = {incumbent.name}
+    out = []
+    for cand in generated:
+        identity = (cand.prompt.content_hash, model_key(cand.model or model))
+        if identity in seen:
+            continue
+        seen.add(identity)
+        name, n = cand.name, 1
+        while name in names:
+            n += 1
+            name = f"{cand.name}~{n}"
+        names.add(name)
+        out.append(cand if name == cand.name else dataclasses.replace(cand, name=name))
+    return out
 
 
 def _confirm(board: Scoreboard, start: Candidate, winner: Candidate, confirm: Suite, model: Any) -> Any:

@@ -92,6 +92,11 @@ class Scoreboard:
     rows: dict[tuple[str, str, str], dict] = field(default_factory=dict)
     frames: list[pd.DataFrame] = field(default_factory=list)
 
+    def run_options(self) -> dict[str, Any]:
+        """The options every run of the search shares (cache, budget, scorer, providers …)."""
+        options = getattr(self.runner, "options", None)
+        return options() if callable(options) else {}
+
     def _model_of(self, candidate: Candidate) -> Any:
         return candidate.model if candidate.model is not None else self.model
 
@@ -121,7 +126,7 @@ class Scoreboard:
         self.frames.append(frame.assign(stage=stage))
         by_name = {c.name: c for c in members}
         for row in frame.to_dict("records"):
-            if row["error_type"] in NOT_SCORED:
+            if isinstance(row["error_type"], str) and row["error_type"] in NOT_SCORED:
                 self.spend.stopped = self.spend.stopped or f"budget reached ({row['error']})"
                 continue
             cand = by_name[row["variant"]]
@@ -138,7 +143,12 @@ class Scoreboard:
         """The candidate's rows that did not pass (input, expected, output, reason), for a proposer."""
         rows = [self.rows.get(self._key(candidate, case)) for case in cases]
         return [{k: r.get(k) for k in ("case_id", "input", "expected", "output", "reason")}
-                for r in rows if r is not None and r.get("passed") is not True]
+                for r in rows if r is not None and not _passed(r.get("passed"))]
+
+
+def _passed(value: Any) -> bool:
+    """A verdict that is a pass (NA and None are not)."""
+    return value is not None and value is not pd.NA and bool(value)
 
 
 def _unique(candidates: Sequence[Candidate]) -> list[Candidate]:
