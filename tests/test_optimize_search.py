@@ -35,7 +35,8 @@ SUITE = make_suite()
 EXPECTED = {case.input: case.expected for case in SUITE}
 START = pl.Prompt(name="toy", version="1.0.0", model="fake:fake-model", system="Classify. QUALITY=0",
                   template="{{ input }}", max_tokens=4,
-                  few_shot_examples=[{"input": "an example", "output": "alpha"}])
+                  few_shot_examples=[{"input": "an example", "output": "alpha"}],
+                  changelog=[{"version": "1.0.0", "date": "2024-01-02", "author": "ana", "changes": "First."}])
 
 
 def quality(system: str) -> int:
@@ -140,7 +141,8 @@ def test_halving_keeps_the_best_and_drops_the_rest_early():
     by_name = tried.set_index("candidate")
     full = len(result.split.search)
     assert by_name.loc["q9", "cases"] == full and bool(by_name.loc["q9", "stage_winner"])
-    assert by_name.loc["q0", "cases"] < full and by_name.loc["q1", "cases"] < full  # dropped at an early rung
+    assert "q0" not in by_name.index  # the same prompt as the start: not raced twice
+    assert by_name.loc["q1", "cases"] < full and by_name.loc["q2", "cases"] < full  # dropped at an early rung
     assert by_name.loc["q9", "calls"] == full  # asked each search case once
     # the search score is the winner's accuracy on the search cases it answered, recomputed here from the rows
     search = result.search_score
@@ -230,7 +232,10 @@ def test_a_budget_too_small_for_the_confirmation_is_refused():
 def test_a_dollar_budget_is_kept_with_the_confirmation_reserved():
     pl.evaluation.set_price("fake:fake-model", 1000, 1000)  # USD per 1M tokens: a call costs about a cent
     try:
-        budget = pl.Budget(usd=0.8)
+        with pytest.raises(ArgumentError, match="cannot pay for the confirmation"):
+            optimize_prompt(START, SUITE, provider(), moves=[quality_stage([9])], budget=pl.Budget(usd=0.5),
+                            progress=False, cache=False)
+        budget = pl.Budget(usd=3.0)
         result = optimize_prompt(START, SUITE, provider(), moves=[quality_stage(range(11))], budget=budget,
                                  progress=False, cache=False)
         assert budget.spent <= budget.usd
@@ -307,8 +312,9 @@ def test_export_to_a_folder_writes_the_winner_and_its_record(tmp_path):
 
 
 def test_export_to_a_registry_attaches_the_search_record_the_gates_read(tmp_path):
+    (tmp_path / "reg").mkdir()
     registry = pl.Registry(tmp_path / "reg")
-    registry.register(START)
+    registry.register(START, group="toy")
     result = optimize_prompt(START, SUITE, provider(), moves=[quality_stage([9])], progress=False, cache=False)
     exported = registry.export(result.winner.prompt, result.evidence())  # the same path result.export takes
     records = registry.evidence(exported.ref)
@@ -320,8 +326,9 @@ def test_export_to_a_registry_attaches_the_search_record_the_gates_read(tmp_path
 
 
 def test_export_of_an_unproven_winner_needs_an_override(tmp_path):
+    (tmp_path / "reg").mkdir()
     registry = pl.Registry(tmp_path / "reg")
-    registry.register(START)
+    registry.register(START, group="toy")
     result = optimize_prompt(START, SUITE, provider(), moves=[quality_stage([1])], progress=False, cache=False,
                              seed=2)
     assert result.improved  # q1 is right on a tenth of the cases, the start on none
@@ -334,8 +341,9 @@ def test_export_of_an_unproven_winner_needs_an_override(tmp_path):
 def test_a_search_record_of_another_version_is_refused(tmp_path):
     from promptlab.errors import EvidenceError
 
+    (tmp_path / "reg").mkdir()
     registry = pl.Registry(tmp_path / "reg")
-    registry.register(START)
+    registry.register(START, group="toy")
     result = optimize_prompt(START, SUITE, provider(), moves=[quality_stage([9])], progress=False, cache=False)
     evidence = result.evidence()
     evidence.meta["search"] = {**evidence.meta["search"], "winner": {"hash": "0" * 16, "ref": "toy@9"}}

@@ -135,8 +135,8 @@ def _check_disjoint(pool: Suite, cases: list[Case]) -> None:
     def key(case: Case) -> str:
         return json.dumps(case.input, sort_keys=True, ensure_ascii=False)
 
-    ids, inputs = {c.id for c in cases}, {key(c) for c in cases}
-    shared = [c.id for c in pool if c.id in ids or key(c) in inputs]
+    inputs = {key(c) for c in cases}  # the same input, whatever its id (ids of two files may coincide)
+    shared = [c.id for c in pool if key(c) in inputs]
     if shared:
         raise ArgumentError(f"the training pool shares {len(shared)} case(s) with the suite ({shared[:5]!r}): "
                             "examples shown to the model must not be scored. Remove them from the pool, or "
