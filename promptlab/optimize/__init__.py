@@ -6,6 +6,10 @@
   a routing table file the production client reads.
 * `pinning` — floating model aliases, served-model drift, the model lockfile.
 * `Candidate` — one prompt variant the prompt search may try; `start_candidate` is the search's starting point.
+  Generators take a base candidate and return new ones: `fewshot_candidates` (random, per-label coverage,
+  bootstrapped demos from `bootstrap_demos`, typical examples by embedding), `order_candidates`,
+  `instruction_candidates` (the rewrite library `REWRITES`), `propose_instructions` (an LLM proposer fed the
+  failures), `compression_candidates`, `routing_candidates`.
 * `compatibility` — a prompt on several models: accuracy, categories, failures, paired against the current.
 * `optimize_prompt` — the prompt search: a seeded, stratified split (`split_suite`), successive halving over
   candidates under a call/dollar budget, the winner confirmed on untouched cases (`SearchResult`).
@@ -16,6 +20,15 @@ from .._face import declare
 declare(__name__, globals(), {
     "Candidate": "._candidates",
     "start_candidate": "._candidates",
+    "fewshot_candidates": "._fewshot",
+    "order_candidates": "._fewshot",
+    "bootstrap_demos": "._fewshot",
+    "Bootstrap": "._fewshot",
+    "instruction_candidates": "._instructions",
+    "propose_instructions": "._instructions",
+    "REWRITES": "._instructions",
+    "compression_candidates": "._moves",
+    "routing_candidates": "._moves",
     "floating_aliases": "._lockfile",
     "served_model_drift": "._lockfile",
     "Lockfile": "._lockfile",

@@ -67,15 +67,18 @@ def start_version(prompt: Prompt) -> str:
     return prompt.version.split(_SEARCH_TAG, 1)[0]
 
 
-def derive(base: Candidate, name: str, origin: str, move: str, *, model: str | None = None,
+def derive(base: Candidate, name: str, origin: str, move: str, *, model: str | None = None, pin: bool = False,
            **changes: Any) -> Candidate:
     """A new candidate: ``base`` with prompt fields replaced by ``changes`` and ``move`` appended to its moves.
 
     The new prompt gets version ``<start version>+search.<hash8>`` (hash8: its content hash), a changelog entry
     naming every move since the start, and ``metadata["search"]`` with the start version and the moves. With no
-    prompt change (a routing move), the prompt is kept as it is. ``model`` replaces the base's model when given.
+    prompt change, the prompt is kept as it is. ``model`` replaces the base's model when given; ``pin`` also pins
+    the prompt to it (its ``model`` field), so an exported routing winner names the model it won on.
     """
     moves = (*base.moves, move)
+    if pin and model is not None:
+        changes = {**changes, "model": model}
     prompt = _new_version(base.prompt, moves, changes) if changes else base.prompt
     return Candidate(name=name, prompt=prompt, model=model if model is not None else base.model, moves=moves,
                      origin=origin)
