@@ -367,3 +367,34 @@ def test_a_small_search_on_the_bundled_support_suite_with_the_local_model(root):
     assert arms["start"]["n"] == len(result.split.confirm)
     assert all(0 <= arm["accuracy"] <= 1 for arm in arms.values())
     assert (record["confirmation"]["paired_test"] is not None) == result.improved
+
+
+# ---- the command ------------------------------------------------------------------------------------------------------
+def test_the_cli_prints_the_report_writes_the_record_and_gates_on_require_better(tmp_path, monkeypatch, capsys):
+    from promptlab.cli import main
+    from promptlab.optimize import _search
+    from promptlab.providers import _ids
+
+    class ScriptedProvider(pl.FakeProvider):  # what a model id "fake:..." builds in this test
+        def __init__(self, **_):
+            super().__init__(answer)
+
+    monkeypatch.setattr(_ids, "_PROVIDER_CLASSES", {**_ids._PROVIDER_CLASSES,
+                                                    "fake": (__name__, "ScriptedProvider")})
+    monkeypatch.setitem(globals(), "ScriptedProvider", ScriptedProvider)
+    monkeypatch.setitem(_search.STAGES, "quality", quality_stage([3, 9]))
+    prompt_file, suite_file = START.save(tmp_path / "toy.yaml"), SUITE.save(tmp_path / "toy_suite.yaml")
+    out = tmp_path / "search.json"
+    code = main(["optimize", str(prompt_file), str(suite_file), "--model", "fake:fake-model", "--moves", "quality",
+                 "--budget-calls", "300", "--out", str(out), "--export", str(tmp_path / "winner"), "--quiet"])
+    printed = capsys.readouterr().out
+    assert code == 0 and "optimistic" in printed and "q9" in printed
+    record = json.loads(out.read_text())
+    assert record["winner"]["name"] == "q9" and record["calls"]["made"] <= 300
+    assert list((tmp_path / "winner").glob("*.search.json"))
+    monkeypatch.setitem(_search.STAGES, "quality", quality_stage([0]))  # nothing beats the start
+    code = main(["optimize", str(prompt_file), str(suite_file), "--model", "fake:fake-model", "--moves", "quality",
+                 "--json", "--require-better", "--quiet"])
+    assert code == 1 and json.loads(capsys.readouterr().out)["winner"]["name"] == "start"
+    code = main(["optimize", str(prompt_file), str(suite_file), "--model", "fake:fake-model", "--moves", "magic"])
+    assert code == 2 and "unknown search move" in capsys.readouterr().err
