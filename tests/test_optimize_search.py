@@ -210,7 +210,25 @@ def test_confirmation_paired_test_matches_statsmodels_mcnemar():
     assert test["verdict"] == "better" and "real" in result.verdict()
 
 
-# ---- the budget -----------------------------------------------------------------------------------------------------
+def test_the_default_moves_run_the_real_generators_and_count_every_call():
+    def likes_examples(request):  # right only when shown at least four examples (the start shows one)
+        text = request.messages[-1].content
+        shown = (len(request.messages) - 1) // 2
+        return EXPECTED.get(text, "alpha") if shown >= 4 else "nonsense"
+
+    fake = pl.FakeProvider(likes_examples)
+    result = optimize_prompt(START, SUITE, fake, progress=False, cache=False, seed=0,
+                             move_options={"fewshot": {"ks": (2, 4), "n_random": 1}})
+    stages = set(result.tried()["stage"])
+    assert {"instruction", "fewshot"} <= stages and "proposer" not in stages  # no proposer model: skipped
+    assert len(result.winner.prompt.few_shot_examples) == 4 and result.winner.origin == "fewshot"
+    assert len(fake.calls) == result.spend.calls  # bootstrapped demos are counted too
+    pool_inputs = {c.input for c in result.split.pool}
+    assert any(req.messages[-1].content in pool_inputs for req in fake.calls)  # the bootstrap asked pool cases
+    assert result.record()["confirmation"]["paired_test"]["verdict"] == "better"
+
+
+# ---- the budget ---------------------------------------------------------------------------------------------------
 def test_a_call_budget_stops_the_search_and_keeps_the_confirmation():
     fake = provider()
     result = optimize_prompt(START, SUITE, fake, moves=[quality_stage(range(11))], budget=70, progress=False,
@@ -287,7 +305,7 @@ def test_failed_calls_are_rows_that_count_as_failures_not_crashes():
     assert arms["q9"]["passed"] < arms["q9"]["n"]
 
 
-# ---- the report and the export ----------------------------------------------------------------------------------------
+# ---- the report and the export ------------------------------------------------------------------------------------
 def test_report_says_the_search_score_is_optimistic_and_shows_what_was_tried():
     result = optimize_prompt(START, SUITE, provider(), moves=[quality_stage([2, 9])], progress=False, cache=False)
     md = result.to_markdown()
@@ -351,7 +369,7 @@ def test_a_search_record_of_another_version_is_refused(tmp_path):
         registry.export(result.winner.prompt, evidence)
 
 
-# ---- the real thing, small -------------------------------------------------------------------------------------------
+# ---- the real thing, small ----------------------------------------------------------------------------------------
 @pytest.mark.local_model
 def test_a_small_search_on_the_bundled_support_suite_with_the_local_model(root):
     prompt = pl.load_prompt(root / "prompts/support/ticket_intent.yaml")
@@ -369,7 +387,7 @@ def test_a_small_search_on_the_bundled_support_suite_with_the_local_model(root):
     assert (record["confirmation"]["paired_test"] is not None) == result.improved
 
 
-# ---- the command ------------------------------------------------------------------------------------------------------
+# ---- the command --------------------------------------------------------------------------------------------------
 def test_the_cli_prints_the_report_writes_the_record_and_gates_on_require_better(tmp_path, monkeypatch, capsys):
     from promptlab.cli import main
     from promptlab.optimize import _search

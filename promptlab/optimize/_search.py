@@ -60,16 +60,17 @@ class SearchContext:
 
     def demos(self, candidate: Candidate, max_cases: int | None = None) -> Suite | None:
         """Pool cases the candidate answers correctly (bootstrapped demonstrations), the calls counted in the
-        budget; None when the budget cannot pay for them."""
+        budget; None when the budget cannot pay for them or none was answered correctly."""
         from ._fewshot import bootstrap_demos
 
         asked = min(len(self.pool), max_cases or len(self.pool))
         if not self.board.spend.affords(asked):
             return None
+        options = {k: v for k, v in self.board.run_options().items() if k != "seed"}  # its own seed draws the sample
         boot = bootstrap_demos(candidate, self.pool, candidate.model or self.model, max_cases=max_cases,
-                               seed=self.seed, **self.board.run_options())
+                               seed=self.seed, **options)
         self.board.spend.account(boot.results.df)
-        return boot.demos
+        return boot.demos if len(boot.demos) else None  # none answered right: the bootstrap strategy is skipped
 
 
 Stage = Callable[[Candidate, SearchContext], list[Candidate]]

@@ -213,7 +213,6 @@ class SearchResult:
     def plot_racing(self) -> Any:
         """A plotly figure per stage: each candidate's search accuracy against the cases it had answered, rung by
         rung; lines end where a candidate was dropped; the stage's winner is drawn thick."""
-        import plotly.graph_objects as go
         from plotly.subplots import make_subplots
 
         stages = list(dict.fromkeys(s.stage for s in self.steps))
