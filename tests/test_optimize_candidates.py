@@ -162,6 +162,7 @@ def test_a_set_equal_to_the_base_or_to_another_is_left_out():
 def test_bootstrap_and_similar_are_skipped_without_demos_or_embed(base, suite):
     found = fewshot_candidates(base, suite, ks=(2,), strategies=("bootstrap", "similar"))
     assert found == []
+    assert fewshot_candidates(base, suite, strategies=("bootstrap",), demos=pl.Suite("none")) == []
 
 
 def test_bad_arguments_and_unlabelled_pools_are_refused(base, suite):
@@ -177,6 +178,13 @@ def test_bad_arguments_and_unlabelled_pools_are_refused(base, suite):
         fewshot_candidates(base, unlabelled)
     with pytest.raises(ArgumentError, match="expected=nan"):
         pool_examples([pl.Case(id="n", input="x", expected=float("nan"))])
+
+
+def test_a_pool_whose_inputs_miss_the_templates_variables_is_refused_clearly(base):
+    pool = pl.Suite("text-only", labels=["billing"])
+    pool.add_case("my card was charged twice", "billing")
+    with pytest.raises(ArgumentError, match=r"invalid prompt from ticket_intent@1.0.0: .*subject"):
+        fewshot_candidates(base, pool, ks=(1,), strategies=("random",))
 
 
 def embed_by_letters(texts):
@@ -195,7 +203,7 @@ def test_similar_picks_the_cases_nearest_each_labels_mean_vector():
     assert [c.name for c in found] == ["fewshot:similar:k2", "fewshot:similar:k4"]
     # the reference: numpy cosine to each label's centroid, highest first (independent of our own arithmetic)
     expected = []
-    for label, items in texts.items():
+    for items in texts.values():
         vectors = np.array(embed_by_letters(items), dtype=float)
         centre = vectors.mean(axis=0)
         cosine = vectors @ centre / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(centre))
@@ -263,8 +271,9 @@ def test_bootstrap_can_sample_the_pool(base):
     found = bootstrap_demos(start_candidate(pl.Prompt(name="t", version="1", model="fake:m",
                                                       template="{{ subject }}")),
                             pool, FakeProvider("a"), max_cases=5, progress=False)
-    assert found.calls == 5
-    assert all(case.expected == "a" for case in found.demos)
+    asked = pool.sample(5, seed=0)
+    assert found.calls == 5 and set(found.results.df["case_id"]) == {case.id for case in asked}
+    assert [case.id for case in found.demos] == [case.id for case in asked if case.expected == "a"]
 
 
 # ---- instruction rewrites ---------------------------------------------------------------------------------------

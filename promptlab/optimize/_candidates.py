@@ -15,6 +15,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from ..authoring._prompt import ChangelogEntry, Prompt
 from ..errors import ArgumentError
 
@@ -85,7 +87,13 @@ def derive(base: Candidate, name: str, origin: str, move: str, *, model: str | N
 
 
 def _new_version(base: Prompt, moves: tuple[str, ...], changes: dict[str, Any]) -> Prompt:
-    changed = base.with_changes(**changes)
+    try:
+        changed = base.with_changes(**changes)
+    except ValidationError as exc:  # e.g. pool examples whose inputs lack the template's variables
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ArgumentError(f"the move {moves[-1]!r} makes an invalid prompt from {base.ref}: {problems}. Check that "
+                            "the pool's inputs have the variables the template uses, and the changed fields "
+                            "are valid prompt fields.") from None
     start = start_version(base)
     version = f"{start}{_SEARCH_TAG}{changed.content_hash[:8]}"
     entry = ChangelogEntry(version=version, date=dt.date.today(), author="promptlab optimize",

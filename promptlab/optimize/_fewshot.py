@@ -63,7 +63,9 @@ def pool_examples(pool: Suite | Iterable[Case]) -> list[tuple[str, Case]]:
         if not isinstance(case, Case):
             raise ArgumentError(f"the few-shot pool holds {type(case).__name__} {case!r}; pass a Suite (or Cases).")
         label = case.expected
-        if isinstance(label, bool) or not isinstance(label, str | int | float) or str(label).strip() == "":
+        unusable = (isinstance(label, bool) or not isinstance(label, str | int | float) or str(label).strip() == ""
+                    or (isinstance(label, float) and math.isnan(label)))
+        if unusable:
             raise ArgumentError(f"pool case {case.id!r} has expected={label!r}; a few-shot example needs one label "
                                 "as its answer. Give the case one expected label or leave it out of the pool.")
         pairs.append((str(label), case))
@@ -176,8 +178,8 @@ def fewshot_candidates(base: Candidate, pool: Suite | Iterable[Case], *, ks: Seq
         ks: how many examples per set.
         n_random: seeded draws per ``k`` for ``random``, ``coverage`` and ``bootstrap``.
         seed: the seed of every draw (the same arguments give the same candidates).
-        strategies: any of `STRATEGIES`. ``bootstrap`` is skipped when no ``demos`` are given, ``similar`` when
-            no ``embed`` is given (so the defaults work without a model call or an embedding model).
+        strategies: any of `STRATEGIES`. ``bootstrap`` is skipped when no (or empty) ``demos`` are given,
+            ``similar`` when no ``embed`` is given (so the defaults work without a model call or an embedding model).
         embed: texts → vectors, for ``similar``.
         demos: the pool cases the model answered correctly (`bootstrap_demos(...).demos`), for ``bootstrap``.
 
@@ -211,9 +213,10 @@ def _sets(strategy: str, base: Candidate, pairs: list[tuple[str, Case]], labels:
             out = [(f"fewshot:similar:k{k}", draw_typical(pairs, k, labels, vectors)) for k in ks]
         return out
     if strategy == "bootstrap":
-        if demos is None:
+        demo_cases = list(demos.cases if isinstance(demos, Suite) else demos or ())
+        if not demo_cases:  # no demos given, or the model answered no pool case correctly
             return out
-        pairs = pool_examples(demos)
+        pairs = pool_examples(demo_cases)
         labels = label_order(base, pairs)
     for k in ks:
         for draw in range(n_random):
@@ -227,14 +230,14 @@ def _sets(strategy: str, base: Candidate, pairs: list[tuple[str, Case]], labels:
 
 def _unique(base: Candidate, sets: list[tuple[str, list[FewShotExample]]], origin: str) -> list[Candidate]:
     """Candidates for the example lists that differ from the base's and from each other."""
-    seen = {tuple(base.prompt.few_shot_examples)}
+    seen = {base.prompt.content_hash}  # examples may hold dicts (unhashable): compare prompts by content hash
     out = []
     for name, examples in sets:
-        if tuple(examples) in seen:
-            continue
-        seen.add(tuple(examples))
         move = f"{name.split(':', 1)[1]}: {len(examples)} examples ({', '.join(e.output for e in examples)})"
-        out.append(derive(base, name, origin, move, few_shot_examples=tuple(examples)))
+        candidate = derive(base, name, origin, move, few_shot_examples=tuple(examples))
+        if candidate.prompt.content_hash not in seen:
+            seen.add(candidate.prompt.content_hash)
+            out.append(candidate)
     return out
 
 
@@ -299,7 +302,7 @@ def bootstrap_demos(base: Candidate, pool: Suite, model: Any = None, *, max_case
     """
     pool_examples(pool)  # refuse a pool without labels before spending calls
     asked = pool.sample(max_cases, seed=seed) if max_cases is not None and max_cases < len(pool) else pool
-    results = run(asked, {"bootstrap": base.prompt}, model or base.model, **run_options)
+    results = run(asked, {"bootstrap": base.prompt}, model if model is not None else base.model, **run_options)
     frame = results.df
     passed = set(frame.loc[frame["passed"].fillna(False).astype(bool), "case_id"])
     return Bootstrap(asked.filter(lambda case: case.id in passed), results)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import re
+import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -43,6 +44,7 @@ from ..authoring._suite import Case, Suite
 from ..errors import ArgumentError
 from ..evaluation._results import Results
 from ..evaluation._runner import run
+from ..evaluation._scoring import Regex
 from ._candidates import Candidate, derive
 
 logger = logging.getLogger(__name__)
@@ -261,7 +263,7 @@ def parse_proposals(text: str, n: int) -> list[str]:
     """The texts inside ``<instruction>…</instruction>``, normalised, empty and repeated ones dropped, at most n."""
     out: list[str] = []
     for found in re.findall(r"<instruction>(.*?)</instruction>", text or "", flags=re.S | re.I):
-        proposal = normalize_text(found)
+        proposal = normalize_text(textwrap.dedent(found)).strip()
         if proposal and proposal not in out:
             out.append(proposal)
     return out[:n]
@@ -269,7 +271,7 @@ def parse_proposals(text: str, n: int) -> list[str]:
 
 def propose_instructions(base: Candidate, failures: Results | pd.DataFrame | Iterable[Mapping[str, Any]],
                          proposer_model: Any, n: int = 4, *, labels: Sequence[str] | None = None,
-                         history: Sequence[tuple[str, float]] = (), max_failures: int = 12, seed: int = 0,
+                         history: Sequence[tuple[str, float]] = (), max_failures: int = 12, seed: int | None = None,
                          temperature: float = 1.0, max_tokens: int = 2048, **run_options: Any) -> list[Candidate]:
     """New system instructions written by a model from the current failures (OPRO/APE style): one call.
 
@@ -283,7 +285,8 @@ def propose_instructions(base: Candidate, failures: Results | pd.DataFrame | Ite
         labels: the label names; default the prompt's declared labels.
         history: ``(instructions, accuracy)`` tried before, shown lowest first.
         max_failures: show at most this many failures (the first ones).
-        seed: sent as the request's seed where the provider has one (the response cache keys on it too).
+        seed: sent as the request's seed where the provider has one (the response cache keys on it too); a new
+            seed asks again instead of reusing the cached proposals. None sends none (Anthropic has no seed).
         temperature, max_tokens: the proposer call's sampling.
         **run_options: passed to `pl.run` (``providers``, ``budget``, ``cache``, ``progress`` …).
 
@@ -298,7 +301,9 @@ def propose_instructions(base: Candidate, failures: Results | pd.DataFrame | Ite
                   temperature=temperature, max_tokens=max_tokens, system=PROPOSER_SYSTEM, seed=seed)
     suite = Suite("instruction-proposer", [Case(id="propose", input=proposer_request(base, names, rows, n,
                                                                                      history))])
-    results = run(suite, {"proposer": meta}, proposer_model, **{"progress": False, **run_options})
+    # the one call is scored only for having a tagged instruction; a failed call stays a row (max_error_rate=1)
+    options = {"progress": False, "max_error_rate": 1.0, "scorer": Regex(r"<instruction>"), **run_options}
+    results = run(suite, {"proposer": meta}, proposer_model, **options)
     row = results.df.iloc[0]
     if pd.isna(row["output"]):
         logger.warning("the instruction proposer call to %s failed (%s); no proposals this round.",
