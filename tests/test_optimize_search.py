@@ -142,6 +142,7 @@ def test_halving_keeps_the_best_and_drops_the_rest_early():
     full = len(result.split.search)
     assert by_name.loc["q9", "cases"] == full and bool(by_name.loc["q9", "stage_winner"])
     assert "q0" not in by_name.index  # the same prompt as the start: not raced twice
+    assert by_name.loc["start", "cases"] == full  # the incumbent runs every rung: a move must beat it on all cases
     assert by_name.loc["q1", "cases"] < full and by_name.loc["q2", "cases"] < full  # dropped at an early rung
     assert by_name.loc["q9", "calls"] == full  # asked each search case once
     # the search score is the winner's accuracy on the search cases it answered, recomputed here from the rows

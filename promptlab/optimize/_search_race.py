@@ -11,8 +11,8 @@ what the confirmation will need before the search begins, so the search can neve
 
 `race` is successive halving (Jamieson & Talwalkar 2016; Li et al. 2018, Hyperband's inner loop): every candidate
 answers the first few search cases, the best 1/eta go on to eta times as many cases, and so on, until the last
-few answer every search case. Ties go to the incumbent, then to the earlier candidate, so a move must *beat* what
-it replaces on the search cases to be kept.
+few answer every search case. The incumbent goes on at every rung and ties go to it (then to the earlier
+candidate), so a move must *beat* what it replaces on every search case to be kept.
 """
 
 from __future__ import annotations
@@ -209,7 +209,10 @@ def race(stage: str, candidates: Sequence[Candidate], incumbent: Candidate, suit
         board.evaluate(field_, suite, subset, stage)
         ranked = _ranked(field_, incumbent, subset, board)
         keep = max(1, math.ceil(len(field_) / eta))
-        kept = {c.name for c in ranked[:keep]}
+        # the incumbent always goes on (its answers are usually on the board already): a move must beat it on
+        # every search case, not only outlast it on a few noisy ones
+        survivors = ranked[:keep] + [c for c in ranked[keep:] if c.name == incumbent.name]
+        kept = {c.name for c in survivors}
         rows = [RaceStep(stage, rung, size, c, float(a["accuracy"]), int(a["passed"]), int(a["n"]), c.name in kept,
                          c.name == ranked[0].name) for c in field_ for a in [board.accuracy(c, subset)]]
         steps += rows
@@ -218,7 +221,7 @@ def race(stage: str, candidates: Sequence[Candidate], incumbent: Candidate, suit
             on_rung(rows)
         if board.spend.stopped or size == len(cases):
             break
-        field_ = ranked[:keep]
+        field_ = survivors
     return best, steps
 
 
