@@ -12,7 +12,7 @@ else lives in named sub-faces:
 ``pl.importers``  paths in from other tools: the promptfoo importer
 ``pl.registry``   evidence, gates, the production checklist, version diffs
 ``pl.production`` event logs, A/B tests, the production client, monitoring, alerts, shadow and canary
-``pl.optimize``   compression, non-inferiority, routing, model compatibility
+``pl.optimize``   the prompt search's parts, compression, non-inferiority, routing, model compatibility
 ``pl.providers``  model ids and the provider classes; pinning and the model lockfile
 ``pl.notebook``   every plot, the explorer widget, notebook reports
 ``pl.testing``    the loopback fake LLM server and its pytest fixture
@@ -51,6 +51,8 @@ FACE: dict[str, str] = {
     "view": "promptlab.notebook",
     # the registry
     "Registry": "promptlab.registry",
+    # optimizing: the prompt search
+    "optimize_prompt": "promptlab.optimize",
     # providers and fakes
     "FakeProvider": "promptlab.providers", "OpenAIProvider": "promptlab.providers",
     "AnthropicProvider": "promptlab.providers", "FakeLLMServer": "promptlab.testing",

@@ -28,7 +28,7 @@ FACE = {
     "compare", "Comparison", "plot_accuracy", "plot_latency", "plot_significance", "plot_cost_quality", "explore",
     "view",
     # registry, providers, fakes
-    "Registry", "FakeProvider", "OpenAIProvider", "AnthropicProvider", "FakeLLMServer",
+    "Registry", "optimize_prompt", "FakeProvider", "OpenAIProvider", "AnthropicProvider", "FakeLLMServer",
     # errors users catch
     "PromptlabError", "PromptFileError", "SuiteFileError", "RenderError", "ProviderError", "GateRefused",
 }

@@ -4,7 +4,7 @@ Exit codes: 0 success, 1 the run finished but a gate failed (for example ``--min
 regression), 2 bad arguments or input files (or a notebook that fails), 130 interrupted (Ctrl-C).
 
 ``eval`` lives in `promptlab.cli._eval` (its CI outputs in `promptlab.cli._output`), the registry subcommands in
-`promptlab.cli._registry`; ``report`` and ``cache`` are here.
+`promptlab.cli._registry`, ``optimize`` in `promptlab.cli._optimize`; ``report`` and ``cache`` are here.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from ._eval import EXIT_GATE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, add_eval_co
 from ._eval import _gate as _gate  # the --min-accuracy gate alone, where tests and older callers import it
 from ._import import HANDLERS as IMPORT_HANDLERS
 from ._import import add_import_commands
+from ._optimize import HANDLERS as OPTIMIZE_HANDLERS
+from ._optimize import add_optimize_command
 from ._registry import HANDLERS as REGISTRY_HANDLERS
 from ._registry import add_registry_commands
 from ._runs import HANDLERS as RUNS_HANDLERS
@@ -137,11 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_registry_commands(sub)
     add_import_commands(sub)
     add_runs_commands(sub)
+    add_optimize_command(sub)
     return parser
 
 
 COMMANDS = {"eval": cmd_eval, "report": cmd_report, "cache": cmd_cache, **REGISTRY_HANDLERS, **IMPORT_HANDLERS,
-            **RUNS_HANDLERS}
+            **RUNS_HANDLERS, **OPTIMIZE_HANDLERS}
 
 
 def main(argv: list[str] | None = None) -> int:

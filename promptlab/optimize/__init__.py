@@ -11,6 +11,8 @@
   `instruction_candidates` (the rewrite library `REWRITES`), `propose_instructions` (an LLM proposer fed the
   failures), `compression_candidates`, `routing_candidates`.
 * `compatibility` — a prompt on several models: accuracy, categories, failures, paired against the current.
+* `optimize_prompt` — the prompt search: a seeded, stratified split (`split_suite`), successive halving over
+  candidates under a call/dollar budget, the winner confirmed on untouched cases (`SearchResult`).
 """
 
 from .._face import declare
@@ -53,4 +55,8 @@ declare(__name__, globals(), {
     "load_routing_table": "._routing",
     "plot_frontier": "._routing",
     "routing_table": "._routing",
+    "optimize_prompt": "._search",
+    "SearchResult": "._search_report",
+    "SearchSplit": "._search_split",
+    "split_suite": "._search_split",
 })

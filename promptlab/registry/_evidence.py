@@ -104,7 +104,12 @@ class ComparisonRow:
 
 @dataclass(frozen=True)
 class Evidence:
-    """One piece of evidence attached to a prompt version, as stored in ``configs/evidence/<id>.json``."""
+    """One piece of evidence attached to a prompt version, as stored in ``configs/evidence/<id>.json``.
+
+    ``search`` is the record of the prompt search that found this version (`promptlab.optimize.SearchResult.record`:
+    the optimistic search score, the confirmation on untouched cases with its paired test, what was tried, the calls
+    spent), when the evidence came from one; its ``comparison`` rows are then the confirmation's paired test.
+    """
 
     id: str
     kind: str
@@ -117,6 +122,7 @@ class Evidence:
     eval: EvalSummary | None = None
     comparison: tuple[ComparisonRow, ...] = ()
     rows_file: str | None = None
+    search: dict[str, Any] | None = None
 
     @property
     def ref(self) -> str:
@@ -145,6 +151,8 @@ class Evidence:
         if self.eval:
             parts.append(f"accuracy {self.eval.accuracy:.1%} on {self.eval.cases} cases")
         parts += [f"{r.verdict} vs {r.baseline_ref or r.baseline}" for r in self.comparison]
+        if self.search:
+            parts.append(f"found by a prompt search from {self.search.get('start', {}).get('ref')}")
         return f"Evidence({self.id!r}: {'; '.join(parts)})"
 
 
@@ -396,8 +404,21 @@ def summarise(source: Any, prompt: Prompt, thresholds: Thresholds, *, kind: str 
     compared = comparison_rows(comparison, rows, prompt, variant) if comparison is not None else ()
     record = Evidence(new_evidence_id(prompt, kind), kind, prompt.name, prompt.version, prompt.content_hash,
                       dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), actor, _describe(source, meta),
-                      summary, compared)
+                      summary, compared, search=_search_record(meta, prompt))
     return Summary(record, rows, meta)
+
+
+def _search_record(meta: dict, prompt: Prompt) -> dict[str, Any] | None:
+    """The prompt search's record riding in the evidence's ``meta["search"]``, checked to be about this version."""
+    search = meta.get("search")
+    if search is None:
+        return None
+    winner = search.get("winner", {}) if isinstance(search, dict) else {}
+    if winner.get("hash") != prompt.content_hash:
+        raise EvidenceError(f"the search record found {winner.get('ref')!r} (hash {winner.get('hash')!r}), not "
+                            f"{prompt.ref} (hash {prompt.content_hash!r}); attach the record with the version it "
+                            "found (SearchResult.export does).")
+    return _json_ready(search)
 
 
 def write_record(summary: Summary, folder: Path, root: Path) -> Evidence:
