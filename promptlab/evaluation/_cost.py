@@ -24,17 +24,16 @@ from ..errors import ArgumentError
 from ..providers import split_model_id
 from ..providers._base import Request
 from ..providers._prices import price_call
+from ..providers._ratelimit import CHARS_PER_TOKEN, MESSAGE_OVERHEAD_TOKENS  # one approximation for both
 
 if TYPE_CHECKING:  # pandas loads for an estimate's frame only: a run's first call does not wait for it
     import pandas as pd
-
-MESSAGE_OVERHEAD_TOKENS = 4
 
 
 # ---- token counting --------------------------------------------------------------------------------------
 def approx_tokens(text: str) -> int:
     """The documented approximation: one token per 4 characters, rounded up."""
-    return math.ceil(len(text) / 4)
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
 @lru_cache(maxsize=8)

@@ -42,7 +42,7 @@ from ..errors import ArgumentError
 from ._base import Request
 from ._ratelimit_headers import LimitState, RateLimitHeaders, read_rate_limit_headers
 
-CHARS_PER_TOKEN = 4  # the documented rule of thumb evaluation._cost also uses for models without a tokenizer
+CHARS_PER_TOKEN = 4  # the documented rule of thumb, also evaluation._cost's for models without a tokenizer (one owner)
 MESSAGE_OVERHEAD_TOKENS = 4
 _RECENT = 32  # answers remembered for the output estimate and the input calibration
 _NO_WINDOW = 1_000_000.0  # "no cap yet": the runner's concurrency is the only limit until the first 429
