@@ -193,17 +193,22 @@ class Prompt(BaseModel):
         """
         return render_user(self.name, self.template, case_input, self.variables)
 
+    @cached_property
+    def _few_shot_turns(self) -> tuple[Message, ...]:
+        """The few-shot turns, rendered once per prompt: they are the same for every case, and rendering them
+        for each one was most of a suite's planning time (a render error still surfaces on every render)."""
+        turns: list[Message] = []
+        for example in self.few_shot_examples:
+            turns += [Message("user", self.render_user(example.input)), Message("assistant", example.output)]
+        return tuple(turns)
+
     def render(self, case_input: str | dict[str, Any], *, model: str | None = None) -> Request:
         """Build the provider-neutral request: system, few-shot turns, then the rendered user message."""
-        messages: list[Message] = []
-        for example in self.few_shot_examples:
-            messages.append(Message("user", self.render_user(example.input)))
-            messages.append(Message("assistant", example.output))
-        messages.append(Message("user", self.render_user(case_input)))
+        messages = (*self._few_shot_turns, Message("user", self.render_user(case_input)))
         return Request(
             model=model or self.model,
             system=self.system,
-            messages=tuple(messages),
+            messages=messages,
             temperature=self.temperature,
             max_tokens=self.max_tokens,
             stop=self.stop,
