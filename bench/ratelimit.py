@@ -17,7 +17,8 @@ fresh process:
   declared  — ``pl.run`` through ``OpenAIProvider(rate_limits={"rpm": ..., "tpm": ...})``.
   learned   — ``pl.run`` through ``OpenAIProvider()``: the limits come from the ``x-ratelimit-*`` headers.
 
-Reported per client: wall, wall / bound, the span from the first to the last request the server received, 429s in all and after the first 10 s (as a share of the calls), and
+Reported per client: wall, wall / bound, the span from the first to the last request the server received, 429s
+in all and after the first 10 s (as a share of the calls), and
 whether every case was answered. Targets: wall ≤ 1.05× the bound, 429s after 10 s ≤ 1% of calls.
 
 Part 2, pool. Three fake servers, each answering ``--slots`` requests at a time after ``--pool-latency`` s (an

@@ -19,7 +19,6 @@ from promptlab.providers._ratelimit import (
     RateLimiter,
     RateLimits,
     estimate_input_tokens,
-    limiter_for,
     limiter_stats,
     reset_limiters,
 )
@@ -328,7 +327,9 @@ def test_undeclared_limits_are_learned_from_the_headers_and_429s_stop():
 
 
 def test_token_limits_are_reserved_and_settled_against_the_server_bucket():
-    long_text = lambda i: f"case {i} " + "word " * 60  # ~62 input words, 8 output at most
+    def long_text(i: int) -> str:
+        return f"case {i} " + "word " * 60  # ~62 input words, 8 output at most
+
     with FakeLLMServer(tpm=6000) as server:  # 100 tokens per second
         provider = OpenAIProvider(api_key="k", base_url=server.openai_base_url, rate_limits={"tpm": 6000})
         server.limits.drain(tokens=200)
@@ -377,7 +378,6 @@ def test_a_call_that_stays_rate_limited_is_a_rate_limit_error_not_a_crash():
 
 def test_a_run_through_the_runner_records_rate_limited_calls_as_rows():
     import promptlab as pl
-
     import promptlab.evaluation._results  # noqa: F401  (loaded now: the bucket must not refill while it loads)
     import promptlab.evaluation._scoring  # noqa: F401
 

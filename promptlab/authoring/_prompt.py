@@ -193,18 +193,23 @@ class Prompt(BaseModel):
         """
         return render_user(self.name, self.template, case_input, self.variables)
 
-    @cached_property
     def _few_shot_turns(self) -> tuple[Message, ...]:
         """The few-shot turns, rendered once per prompt: they are the same for every case, and rendering them
-        for each one was most of a suite's planning time (a render error still surfaces on every render)."""
+        for each one was most of a suite's planning time. The memo is keyed by what the turns are made of, so a
+        copy with other examples or another template (`model_copy` copies it along) renders its own."""
+        key = (self.name, self.template, self.few_shot_examples)
+        memo = self.__dict__.get("_few_shot_memo")
+        if memo is not None and memo[0] == key:
+            return memo[1]
         turns: list[Message] = []
         for example in self.few_shot_examples:
             turns += [Message("user", self.render_user(example.input)), Message("assistant", example.output)]
+        self.__dict__["_few_shot_memo"] = (key, tuple(turns))  # beside cached_property's entries: not a field
         return tuple(turns)
 
     def render(self, case_input: str | dict[str, Any], *, model: str | None = None) -> Request:
         """Build the provider-neutral request: system, few-shot turns, then the rendered user message."""
-        messages = (*self._few_shot_turns, Message("user", self.render_user(case_input)))
+        messages = (*self._few_shot_turns(), Message("user", self.render_user(case_input)))
         return Request(
             model=model or self.model,
             system=self.system,

@@ -33,6 +33,18 @@ from ._experiment import (
 from ._query import WINDOW_KEY
 from ._sketch import COUNT_COLUMN, DEFAULT_ALPHA, KEY_COLUMN, LatencySketch, group_sketches
 
+
+def _srm_looks(design: Design, cumulative: dict[str, pd.DataFrame], arms: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The looks the sequential SRM reads: cumulative calls per look from the table's windows; distinct units only
+    as one final look, since a warehouse's `srm_units` gives each arm's total, not when each unit was first seen
+    (one look is a valid read of an always-valid test, just not a watched one)."""
+    k = len(design.arms)
+    calls = (np.column_stack([cumulative[arm]["n"].to_numpy(dtype=float) for arm in design.arms])
+             if len(cumulative[design.arms[0]]) else np.empty((0, k)))
+    units = arms["units"].to_numpy(dtype=float)[None, :] if arms["units"].sum() > 0 else np.empty((0, k))
+    return {"n": calls, "units": units}
+
+
 REQUIRED = ("arm", "n", "successes", "success_n")
 """Columns every aggregate table needs (one row per arm, or per arm and ``window_ms`` look)."""
 OPTIONAL = {"errors": ("error_rate",), "latency_n": ("latency_tail",), "latency_over": ("latency_tail",),
@@ -197,7 +209,7 @@ def analyze(frame: pd.DataFrame, design: Design | None = None, *, baseline: str 
     windows = _windows(table, design)
     cumulative = _cumulative(windows, design.arms)
     arms = _arm_table(design, cumulative, _latency(latency, alpha), _units(units))
-    srm = _srm(design, arms)
+    srm = _srm(design, arms, _srm_looks(design, cumulative, arms))
     decision, looks = _decision(design, cumulative)
     guardrails = _guardrails(design, cumulative)
     _blank_unknown(guardrails, arms, present)
