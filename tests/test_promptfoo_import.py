@@ -585,7 +585,11 @@ def test_an_imported_promptfoo_config_runs_end_to_end_on_the_local_model(tmp_pat
     assert len(df) == 3 * 2 * 2 and set(df["model_served"]) == {"local:gemma-3-270m"}  # cases x prompts x temps
     assert set(df["variant"]) == {f"{p}[temperature={t}]" for p in ("sentiment", "fewshot") for t in (0, 0.7)}
     assert sorted({(p["temperature"], p["max_tokens"]) for p in df["params"]}) == [(0, 6), (0.7, 6)]
-    assert df["error_type"].isna().all() and df["output_raw"].str.len().gt(0).all()
+    assert df["error_type"].isna().all() and df["output_raw"].notna().all()
+    # at temperature 0 the answers are deterministic and not empty; at 0.7 the model may sample its end token first
+    # (an empty answer is a real answer: seen once in CI, for the sentiment prompt)
+    greedy = df["params"].map(lambda p: p["temperature"] == 0)
+    assert df.loc[greedy, "output_raw"].str.len().gt(0).all()
     assert (df["output"] == df["output_raw"].str.strip()).all()  # output.trim() became a regex transform
     # every row has a verdict: the python length check and the label, on the transformed answer
     want = [len(out) < 200 and expected in out.lower() for out, expected in zip(df["output"], df["expected"],
