@@ -307,21 +307,36 @@ def test_a_run_returns_with_every_answer_committed(tmp_path):
     assert len(stored_keys(cache.path)) == CASES == results.meta["cache"]["misses"]
 
 
-def test_an_idle_writer_thread_ends_and_the_next_row_starts_another(tmp_path, monkeypatch):
-    import threading
-    import time
+def test_put_soon_on_a_loop_commits_the_batch_after_the_linger_without_a_flush(tmp_path):
+    import asyncio
 
     from promptlab.evaluation import _cache
 
-    monkeypatch.setattr(_cache, "IDLE_S", 0.1)
     cache = ResponseCache(tmp_path / "c.sqlite")
-    cache.put_soon("a", "fake", completion("fake:m"))
-    cache.flush()
-    deadline = time.monotonic() + 10
-    while any(t.name == "promptlab-cache-writer" and t.is_alive() for t in threading.enumerate()):
-        assert time.monotonic() < deadline, "the idle writer thread did not end"
-        time.sleep(0.02)
-    cache.put_soon("b", "fake", completion("fake:m"))
-    cache.flush()
+
+    async def queue_and_wait() -> tuple[set[str], set[str]]:
+        for key in ("a", "b", "c"):
+            cache.put_soon(key, "fake", completion("fake:m"))
+        before = stored_keys(cache.path)  # nothing committed yet: the timer has not fired
+        await asyncio.sleep(_cache.LINGER_S * 4)
+        return before, stored_keys(cache.path)
+
+    before, after = asyncio.run(queue_and_wait())
+    assert before == set() and after == {"a", "b", "c"}
+    assert cache._writer.pending == {}  # committed rows are read from the file again
+    cache.close()
+
+
+def test_rows_queued_on_a_loop_that_closed_early_are_committed_by_the_next_flush(tmp_path):
+    import asyncio
+
+    cache = ResponseCache(tmp_path / "c.sqlite")
+
+    async def queue_only() -> None:
+        cache.put_soon("a", "fake", completion("fake:m"))  # the loop ends before its timer fires
+
+    asyncio.run(queue_only())
+    assert cache.get("a") is not None and stored_keys(cache.path) == set()
+    cache.put_soon("b", "fake", completion("fake:m"))  # no loop now: committed at once, with what was queued
     assert stored_keys(cache.path) == {"a", "b"}
     cache.close()

@@ -3,11 +3,11 @@ request, params and repeat index.
 
 Every completed call is written as it completes, so a run interrupted by Ctrl-C, a kernel restart or a crash
 and then started again pays for no call that had finished: resume is a cache hit. `put` commits at once; the
-batch runner uses `put_soon`, which hands the row to a writer thread of the cache that commits what gathered in
-`LINGER_S` (50 ms) in one transaction — the event loop never waits on SQLite, and a busy run commits many rows
-per transaction instead of one per call. A queued row is answered by `get` from memory until it is committed;
-`flush` (which the runner calls when a run ends or is interrupted, and which runs at interpreter exit) waits for
-every queued row. Only a process killed outright (SIGKILL, power loss) loses rows: those of its last 50 ms,
+batch runner uses `put_soon`, which queues the row; a timer on the event loop commits what gathered in
+`LINGER_S` (50 ms) in one transaction — a busy run commits many rows per transaction instead of one per call,
+and no call waits on a commit. A queued row is answered by `get` from memory until it is committed; `flush`
+(which the runner calls when a run ends or is interrupted, and which runs at interpreter exit) commits every
+queued row. Only a process killed outright (SIGKILL, power loss) loses rows: those of its last 50 ms,
 whose calls a resume makes again. Only the request and the answer are stored — never API keys or headers.
 Failed calls are not cached (a retry may succeed).
 
@@ -23,6 +23,7 @@ is the nearest folder at or above the current one holding ``pyproject.toml``, ``
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import datetime as dt
 import hashlib
@@ -124,7 +125,7 @@ class ResponseCache:
             self._db.execute(_SCHEMA)
             self._add_missing_columns()
             self._db.commit()
-        self._writer: _Writer | None = None  # started by the first `put_soon`
+        self._writer: _Batcher | None = None  # made by the first `put_soon`
 
     def _add_missing_columns(self) -> None:
         present = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
@@ -159,17 +160,17 @@ class ResponseCache:
 
     def put_soon(self, key: str, provider: str, completion: Completion, *, endpoint: str | None = None,
                  model_asked: str | None = None) -> None:
-        """`put` without waiting: the row is queued for the cache's writer thread, which commits every queued
-        row in one transaction. `get` answers it from memory until then; `flush` waits for it. Same arguments
-        as `put`."""
+        """`put` without waiting: the row is queued and committed with the others queued within `LINGER_S`, in
+        one transaction, by a timer on the running event loop (at once when no loop runs). `get` answers it
+        from memory until then; `flush` commits it now. Same arguments as `put`."""
         if self._writer is None:
             with self._lock:
                 if self._writer is None:
-                    self._writer = _Writer(self.path)
+                    self._writer = _Batcher(self)
         self._writer.queue(_row(key, provider, completion, endpoint, model_asked))
 
     def flush(self) -> None:
-        """Wait until every row queued by `put_soon` is committed (a no-op when none is)."""
+        """Commit every row queued by `put_soon` (a no-op when none is)."""
         if self._writer is not None:
             self._writer.flush()
 
@@ -219,8 +220,7 @@ class ResponseCache:
 
     def close(self) -> None:
         """Commit what `put_soon` queued and close the database connections."""
-        if self._writer is not None:
-            self._writer.close()
+        self.flush()
         with self._lock:
             self._db.close()
 
@@ -236,104 +236,65 @@ def _row(key: str, provider: str, completion: Completion, endpoint: str | None,
 
 
 LINGER_S = 0.05
-"""How long the writer thread lets rows gather after the first one arrives, so one transaction commits many
-(a flush or close cuts it short). It bounds what a process killed outright can lose."""
-IDLE_S = 5.0
-"""A writer thread with nothing to write for this long ends (with its connection); the next row starts another, so
-a notebook that opens a cache per run keeps no idle thread per cache."""
+"""How long rows queued by `put_soon` gather before one transaction commits them all (a flush or close cuts it
+short). It bounds what a process killed outright can lose."""
 
 
-class _Writer:
-    """The thread that commits `ResponseCache.put_soon` rows: it waits for a row, lets more gather for `LINGER_S`,
-    then commits all of them in one transaction.
+class _Batcher:
+    """The rows `ResponseCache.put_soon` queued, committed together by a timer on the event loop `LINGER_S` after
+    the first of them.
 
-    It has its own connection (SQLite in WAL mode lets the cache's reads go on while it commits), and SQLite does
-    its work with the GIL released, so the event loop runs on meanwhile. A failed commit (a full disk) warns once
-    and drops the rows: the run keeps its answers, only a later resume would make those calls again.
+    The commit runs on the loop itself, in one short transaction (WAL mode without a sync per commit: well under a
+    millisecond for a batch of a busy run's answers). An earlier design committed from a writer thread; the thread
+    then competed with the event loop for the GIL at every wake-up, which cost a busy run more than the commits
+    themselves. Outside a running loop there is nothing to wait for: a row is committed at once. A failed commit
+    (a full disk) warns once and drops the rows: the run keeps its answers, only a later resume would make those
+    calls again.
     """
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, cache: ResponseCache):
+        self._cache = cache
         self.pending: dict[str, str] = {}  # key -> completion JSON, until committed (read by `get`)
         self._queued: list[tuple] = []
-        self._busy = self._closing = self._warned = self._running = False
-        self._flushers = 0
-        self._wake = threading.Condition()
-        self._hurry = threading.Event()  # set while a flush or close waits: no lingering
-        self._thread: threading.Thread | None = None
-        # a daemon thread dies with the interpreter: queued rows are committed at exit first
+        self._guard = threading.Lock()  # runs on several threads' loops may share one cache
+        self._timer_loop: Any = None  # the loop whose timer will commit the queue (None: no timer set)
+        self._warned = False
+        # rows still queued when the interpreter exits (a loop closed before its timer fired) are committed then
         atexit.register(_flush_at_exit, weakref.ref(self))
 
     def queue(self, row: tuple) -> None:
-        """Hand one row to the thread (starting one when none runs)."""
-        with self._wake:
+        """Queue one row; the first of a batch sets the commit timer on the running loop (none: commit now)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        with self._guard:
             self.pending[row[0]] = row[3]
             self._queued.append(row)
-            if not self._running:
-                self._running = True
-                self._thread = threading.Thread(target=self._run, name="promptlab-cache-writer", daemon=True)
-                self._thread.start()
-            elif len(self._queued) == 1:  # the thread may be waiting for a first row
-                self._wake.notify_all()
+            schedule = loop is not None and self._timer_loop is not loop
+            if schedule:
+                self._timer_loop = loop
+        if loop is None:
+            self.flush()
+        elif schedule:
+            loop.call_later(LINGER_S, self.flush)
 
     def flush(self) -> None:
-        """Wait until nothing is queued or being committed."""
-        with self._wake:
-            self._flushers += 1
-            self._hurry.set()
-            try:
-                while (self._queued or self._busy) and self._thread is not None and self._thread.is_alive():
-                    self._wake.wait(timeout=1.0)
-            finally:
-                self._flushers -= 1
-                if not self._flushers and not self._closing:
-                    self._hurry.clear()
-
-    def close(self) -> None:
-        """Commit what is queued and end the thread."""
-        with self._wake:
-            self._closing = True
-            self._hurry.set()
-            self._wake.notify_all()
-            thread = self._thread
-        if thread is not None:
-            thread.join()
-
-    def _run(self) -> None:
-        db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        """Commit every queued row in one transaction (a no-op when none is queued)."""
+        with self._guard:
+            batch, self._queued, self._timer_loop = self._queued, [], None
+        if not batch:
+            return
         try:
-            while (batch := self._next_batch()) is not None:
-                self._commit(db, batch)
-        finally:
-            db.close()
-
-    def _next_batch(self) -> list[tuple] | None:
-        """Every queued row (waiting for one, then lingering), or None once closing or idle with nothing left."""
-        with self._wake:
-            self._busy = False
-            self._wake.notify_all()  # a flush may be waiting for the batch just committed
-            while not self._queued and not self._closing:
-                if not self._wake.wait(timeout=IDLE_S) and not self._queued:
-                    break
-            if not self._queued:
-                self._running = False  # the next row starts a new thread
-                return None
-        self._hurry.wait(LINGER_S)  # more rows join this transaction meanwhile
-        with self._wake:
-            batch, self._queued, self._busy = self._queued, [], True
-            return batch
-
-    def _commit(self, db: sqlite3.Connection, batch: list[tuple]) -> None:
-        try:
-            with db:  # one transaction: committed, or rolled back on an error
-                db.executemany(_INSERT, batch)
+            with self._cache._lock, self._cache._db:  # one transaction: committed, or rolled back on an error
+                self._cache._db.executemany(_INSERT, batch)
         except sqlite3.Error as exc:
             if not self._warned:
                 self._warned = True
-                warnings.warn(f"promptlab could not write {len(batch)} answers to the response cache {self.path}: "
-                              f"{exc}. The run keeps them; a resumed run would make those calls again.",
-                              stacklevel=1)
-        with self._wake:
+                warnings.warn(f"promptlab could not write {len(batch)} answers to the response cache "
+                              f"{self._cache.path}: {exc}. The run keeps them; a resumed run would make those calls "
+                              "again.", stacklevel=2)
+        with self._guard:
             for key, _, _, text, _, _ in batch:
                 if self.pending.get(key) is text:  # not queued again since
                     del self.pending[key]

@@ -147,7 +147,7 @@ class _Run:
         if self.options.budget is not None:
             self.options.budget.settle(reservation, outcome.cost_usd)
         if outcome.completion is not None and self.cache is not None:
-            # queued for the cache's writer thread: the loop never waits on SQLite (`flush` at the end)
+            # queued: committed with the others of the next 50 ms in one transaction (`flush` at the end)
             self.cache.put_soon(key, provider.name, outcome.completion, endpoint=identity.get("endpoint"),
                                 model_asked=model_id)
         return outcome
