@@ -193,7 +193,7 @@ class ProviderPool:
 
 
 # ---- the plan ------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a plan holds one per call
 class Job:
     """One planned call: a case, a variant's prompt (params applied), a model and a repeat index."""
 
@@ -203,8 +203,13 @@ class Job:
     prompt: PromptLike
     model_id: str
     repeat: int
-    request: Request
     params: dict | None = None
+
+    @property
+    def request(self) -> Request:
+        """The rendered request, rendered anew at each access: a plan holds no requests, so a 100,000-call run
+        does not keep 100,000 of them (`plan` renders each once up front, to surface template errors)."""
+        return self.prompt.render(self.case.input, model=split_model_id(self.model_id)[1])
 
 
 @dataclass(frozen=True)
@@ -261,17 +266,17 @@ def _named_arms(raw: list[tuple[str, str, dict, PromptLike]]) -> list[_Arm]:
 
 def plan(suite: Suite, variants: dict[str, PromptLike], models: list[ModelSpec | ModelConfig | None], repeats: int,
          pool: ProviderPool, params: Mapping[str, Any] | None = None) -> list[Job]:
-    """Every job in execution order (by model, then variant, then repeat, then case); renders every request first
-    so template errors surface before any call."""
+    """Every job in execution order (by model, then variant, then repeat, then case); renders every request once
+    so template errors surface before any call (the requests are rendered again when sent, not kept)."""
     arms = _arms(variants, models, param_grid(params), _varied_keys(params), pool)
     jobs: list[Job] = []
     for model_id in dict.fromkeys(arm.model_id for arm in arms):
         for arm in (a for a in arms if a.model_id == model_id):
             for repeat in range(repeats):
                 for case in suite:
-                    request = arm.prompt.render(case.input, model=split_model_id(model_id)[1])
-                    jobs.append(Job(len(jobs), case, arm.variant, arm.prompt, model_id, repeat, request,
-                                    dict(arm.params) or None))
+                    job = Job(len(jobs), case, arm.variant, arm.prompt, model_id, repeat, dict(arm.params) or None)
+                    job.request  # noqa: B018 - rendered to check it (a template error stops the run here), not kept
+                    jobs.append(job)
     return jobs
 
 

@@ -79,6 +79,39 @@ COLUMNS: dict[str, str] = {
 GROUP = ["variant", "model"]
 # Columns holding Python objects (text or dicts) that are stored as JSON text on disk.
 _JSON_COLUMNS = ("params", "input", "parsed", "expected")
+_SAVE_SLICE_ROWS = 5_000  # rows converted to Arrow at a time by `Results.save` (one Parquet row group each)
+
+
+# pandas 3 copies on write: a shallow copy is then as independent as a deep one, and costs no second frame (a
+# 100,000-row run would otherwise hold its results twice while `Results` conforms them). Before pandas 3 a
+# shallow copy could share values with the caller's frame, so it stays deep there.
+_COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3
+
+
+def release_arrow_memory() -> None:
+    """Hand the memory Arrow's allocator kept after a conversion back to the OS (its default pool, mimalloc or
+    jemalloc, holds freed blocks for reuse: after writing or reading a big run's rows that is tens of MB the
+    process would otherwise keep)."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
+def _as_stored(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows as `Results.save` writes them: the JSON columns as JSON text."""
+    stored = frame.copy(deep=False)  # whole columns are replaced below: the frame's own data is never written
+    for column in _JSON_COLUMNS:
+        # NA (a column the rows did not fill) stays a Parquet null; None is JSON null (an expected of None)
+        stored[column] = stored[column].map(lambda v: None if v is pd.NA else json.dumps(v, ensure_ascii=False),
+                                            na_action=None)
+    return stored
+
+
+def _typed_rows(frame: pd.DataFrame) -> list[int]:
+    """Row positions holding a value of every column that has one (the first row, when a column has none)."""
+    if not len(frame):
+        return []
+    return sorted({int(frame[column].notna().to_numpy().argmax()) for column in frame.columns} | {0})
 
 
 def build_frame(rows: list[dict], run_id: str) -> pd.DataFrame:
@@ -90,7 +123,7 @@ def build_frame(rows: list[dict], run_id: str) -> pd.DataFrame:
 
 def conform(frame: pd.DataFrame) -> pd.DataFrame:
     """Cast every schema column to its dtype (None → NA), keeping extra columns as they are."""
-    out = frame.copy()
+    out = frame.copy(deep=not _COPY_ON_WRITE)
     for column, dtype in COLUMNS.items():
         if column not in out:
             out[column] = {"float64": np.nan, "bool": False}.get(dtype, pd.NA)
@@ -292,17 +325,19 @@ class Results:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        frame = self.df.copy()
-        for column in _JSON_COLUMNS:
-            # NA (a column the rows did not fill) stays a Parquet null; None is JSON null (an expected of None)
-            frame[column] = frame[column].map(lambda v: None if v is pd.NA else json.dumps(v, ensure_ascii=False),
-                                              na_action=None)
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+        # Rows are converted (JSON columns to text, then to Arrow) a slice at a time, so a big run's file is
+        # written without a second copy of all its rows; the types come from a sample holding a value of every
+        # column that has one, so every slice is written with the same schema.
+        schema = pa.Schema.from_pandas(_as_stored(self.df.iloc[_typed_rows(self.df)]), preserve_index=False)
         extra = {b"promptlab": json.dumps(self.meta, default=str).encode("utf-8")}
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
+        schema = schema.with_metadata({**(schema.metadata or {}), **extra})
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, path)
+        with pq.ParquetWriter(path, schema) as writer:
+            for start in range(0, max(len(self.df), 1), _SAVE_SLICE_ROWS):
+                part = _as_stored(self.df.iloc[start:start + _SAVE_SLICE_ROWS])
+                writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
+        release_arrow_memory()
         return path
 
     @classmethod

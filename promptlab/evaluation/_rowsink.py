@@ -158,15 +158,18 @@ class RowSink:
         """Every row as a results frame in plan order (the schema's columns, then any ``score_*``)."""
         import pandas as pd
 
-        from ._results import Results, build_frame
+        from ._results import Results, build_frame, release_arrow_memory
 
         try:
             parts = [Results.load(path).df for path in self._chunks]
         finally:
             self.discard()
+        if parts:
+            release_arrow_memory()  # what reading the chunks left in Arrow's allocator
         parts.append(build_frame(self.rows, self.run_id))
         self.rows = []
         frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        parts.clear()  # the chunks' frames go before sorting copies the whole: two frames at most, never three
         if _ORDER in frame:
             frame = frame.sort_values(_ORDER, kind="stable").drop(columns=_ORDER).reset_index(drop=True)
         return frame

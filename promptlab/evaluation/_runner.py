@@ -115,9 +115,10 @@ class _Run:
         """Run one job through its model and then its fallbacks, recording who answered."""
         chain = [job.model_id] + [self.pool.resolve(spec) for spec in self.options.fallbacks]
         outcome = Outcome(job)
+        planned = job.request
         for model_id in chain:
             bare = split_model_id(model_id)[1]  # the planned request already names its own model: no copy then
-            request = job.request if job.request.model == bare else replace(job.request, model=bare)
+            request = planned if planned.model == bare else replace(planned, model=bare)
             outcome = await self._call(job, model_id, request)
             if outcome.completion is not None:
                 break
@@ -272,6 +273,9 @@ async def _drain(state: _Run, jobs: list[Job], rows: RowMaker, sink: RowSink) ->
             outcome = await state.execute(job)
             sink.add(await rows.row(outcome))  # the call's objects go now: only its row is kept
             done[job.order] = 1
+            # a provider that answers without suspending (a fake, a custom one) would otherwise keep the loop from
+            # its timers: the cache's commits, the calls' cancelled timeouts (memory), the progress bar
+            await asyncio.sleep(0)
             if state.too_many_errors():
                 state.stopped_reason = f"error rate past max_error_rate={state.options.max_error_rate}"
 
@@ -301,12 +305,14 @@ def _not_run(job: Job, reason: str | None) -> Outcome:
 
 # ---- assembling -------------------------------------------------------------------------------------------
 def _metadata(run_id: str, prepared: _Prepared, state: _Run, started: dt.datetime) -> dict:
-    suite, opts = prepared.suite, prepared.opts
+    opts = prepared.opts
     variants = {job.variant: job.prompt for job in prepared.jobs}  # named as they ran (with their params)
     return {
         "run_id": run_id, "promptlab_version": __version__, "seed": state.options.seed,
-        # the label set travels with the results: classification metrics read the answers against it
-        "suite": suite_provenance(suite, case_ids=False),  # the rows carry the case ids
+        # the label set travels with the results (classification metrics read the answers against it); the rows
+        # carry the case ids. Worked out before the calls: hashing a big suite's cases builds their text, which
+        # should not happen at the end, beside the results frame
+        "suite": {key: value for key, value in prepared.provenance.items() if key != "case_ids"},
         "started_at": started.isoformat(), "finished_at": dt.datetime.now(dt.UTC).isoformat(),
         "prompts": {name: {"ref": p.ref, "hash": p.content_hash, "model_pinned": p.model}
                     for name, p in variants.items()},
@@ -373,6 +379,7 @@ class _Prepared:
     jobs: list[Job]
     models: list
     transform: Transform | None
+    provenance: dict  # the suite as the run store and the results' meta record it (`suite_provenance`)
 
 
 def _prepare(suite: Suite, variants: Variants, model: ModelSpec | Iterable[ModelSpec] | None,
@@ -386,7 +393,7 @@ def _prepare(suite: Suite, variants: Variants, model: ModelSpec | Iterable[Model
     models = as_model_list(model)
     jobs = plan(suite, named, models, opts.repeats, pool, opts.params)
     _check_budget_priced(jobs, opts)
-    return _Prepared(suite, opts, named, pool, jobs, models, transform)
+    return _Prepared(suite, opts, named, pool, jobs, models, transform, suite_provenance(suite))
 
 
 async def _execute(prepared: _Prepared) -> Results:
@@ -465,10 +472,11 @@ def estimate(suite: Suite, variants: Variants, models: ModelSpec | Iterable[Mode
     jobs = plan(suite, as_variants(variants), as_model_list(models), repeats, pool, params)
     rows = []
     for job in jobs:
-        tokens, method = request_tokens(job.model_id, job.request)
-        cost = price_call(job.model_id, tokens, job.request.max_tokens)
+        request = job.request
+        tokens, method = request_tokens(job.model_id, request)
+        cost = price_call(job.model_id, tokens, request.max_tokens)
         rows.append({"variant": job.variant, "model": job.model_id, "input_tokens": tokens,
-                     "output_tokens_max": job.request.max_tokens, "tokenizer": method,
+                     "output_tokens_max": request.max_tokens, "tokenizer": method,
                      "cost_usd_max": float(cost) if cost is not None else float("nan")})
     return estimate_frame(rows)
 

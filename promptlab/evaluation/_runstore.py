@@ -153,7 +153,7 @@ def start_recording(run_id: str, prepared: Any, started: dt.datetime) -> RunReco
     entry = {
         "run_id": run_id, "status": "running", "started_at": started.isoformat(), "finished_at": None,
         "promptlab_version": __version__, "host": socket.gethostname(), "pid": os.getpid(),
-        "entry_point": _entry_point(), "suite": suite_provenance(prepared.suite),
+        "entry_point": _entry_point(), "suite": prepared.provenance,
         "prompts": {name: {"name": p.name, "version": p.version, "hash": p.content_hash, "model_pinned": p.model}
                     for name, p in prepared.named.items()},
         "models_asked": sorted({job.model_id for job in prepared.jobs}),
