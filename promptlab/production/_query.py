@@ -303,6 +303,32 @@ def _tidy(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def first_seen_sql(by: Sequence[str] = ("arm",), *, where: EventFilter | None = None,
+                   window_s: float = 3600.0) -> tuple[str, list[Any]]:
+    """The first-seen-units query: per group and window, the units whose first event (in the group) falls in
+    that window. Cumulated over the windows it gives the distinct units at every look (what the sequential
+    sample-ratio check reads), and its total is the groups' distinct units."""
+    keys, window = _check_keys(by), _window_ms(window_s)
+    clause, params = (where or EventFilter()).sql()
+    head = ", ".join(keys) + ("," if keys else "")
+    group = ", ".join([*keys, "unit_hash"])
+    bucket = f"(first_ms - first_ms % {window})"
+    return (f"SELECT {head} {bucket} AS {WINDOW_KEY}, COUNT(*) AS units\nFROM (SELECT {head} MIN(ts_ms) AS first_ms "
+            f"FROM {TABLE} WHERE {clause} AND unit_hash IS NOT NULL GROUP BY {group}) AS firsts\n"
+            f"GROUP BY {', '.join([*keys, bucket])}", params)
+
+
+def first_seen_units(source: Source, by: Sequence[str] = ("arm",), *, where: EventFilter | None = None,
+                     window_s: float = 3600.0) -> pd.DataFrame:
+    """New distinct units per group and window (``window_ms``, ``units``): a unit counts in the window of its
+    first event. Computed by the engine (see `first_seen_sql`); only the counts come back."""
+    sql, params = first_seen_sql(by, where=where, window_s=window_s)
+    frame = run_sql(source, sql, params)
+    for name in (WINDOW_KEY, "units"):
+        frame[name] = pd.to_numeric(frame[name]).astype(np.int64)
+    return frame
+
+
 def latency_sketch_sql(by: Sequence[str] = (), *, where: EventFilter | None = None,
                        window_s: float | None = None, alpha: float = DEFAULT_ALPHA) -> tuple[str, list[Any]]:
     """The bucket-count query of the latency sketches (one row per group, window and log bucket)."""
