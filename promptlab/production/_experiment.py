@@ -18,8 +18,10 @@ always-valid machinery, in the direction that hurts:
 * ``error_rate`` — the share of calls with an error;
 * ``latency_tail`` — the share of calls slower than the p95 of all arms pooled (about 5% in every arm when
   nothing changed), a count-based test of "p95 got worse". The threshold is pooled, not the baseline's own
-  p95, so its estimation error is common to both arms and cancels in the difference (it is read from the arms'
-  merged sketches, within 1%: any threshold common to both arms keeps the test valid);
+  p95, so its estimation error is common to both arms and cancels in the difference. It is the upper edge of
+  the pooled p95's sketch bucket (`LatencySketch.tail_threshold`, within 2% of the p95: any threshold common
+  to both arms keeps the test valid), so the calls above it are counted from the bucket counts of the same
+  scan that gives the looks' sums — no second read of the events;
 * ``cost_per_call_usd`` — the mean cost of calls with a known price.
 
 A guardrail *degrades* when its confidence sequence for B − A lies entirely above its margin.
@@ -45,8 +47,8 @@ from ..stats._sequential import DEFAULT_TUNING, SRMResult, always_valid, always_
 from ..stats._srm import sequential_srm
 from ._experiment_reads import bayesian_option, bayesian_table, cuped_option, cuped_table, extra_tables
 from ._preperiod import PrePeriod
-from ._query import EventFilter, Source, aggregate, first_seen_units, latency_sketches, mean_var, quantile_row
-from ._sketch import LatencySketch, group_sketches, merge_all
+from ._query import WINDOW_KEY, EventFilter, Source, aggregate, first_seen_units, mean_var, quantile_row
+from ._sketch import COUNT_COLUMN, DEFAULT_ALPHA, KEY_COLUMN, LatencySketch, group_sketches, merge_all
 
 STATUS_KEEP = "keep running"
 DEFAULT_LOOK_S = 3600.0
@@ -213,12 +215,12 @@ def analyze_experiment(source: Source, design: Design, *, look_every_s: float = 
     base = where or EventFilter()
     filt = EventFilter(experiment=design.experiment, arms=design.arms, since_ms=base.since_ms,
                        until_ms=base.until_ms)
-    by_arm = {key[0]: sketch for key, sketch in group_sketches(latency_sketches(source, ["arm"], where=filt),
-                                                                ["arm"]).items()}
-    pooled = merge_all(by_arm.values())  # sketches merge exactly: the pooled p95 needs no second read
-    threshold = pooled.quantile(0.95) if pooled.n else math.inf
-    windows = aggregate(source, ["arm"], where=filt, window_s=look_every_s, measures=LOOK_MEASURES,
-                        latency_over_s=threshold if math.isfinite(threshold) else 1e300)
+    # one scan for the looks and the latency sketches: sums per arm, look window and latency bucket (a few
+    # thousand rows), rolled up here; the units' first looks are the only other scan
+    fine = aggregate(source, ["arm"], where=filt, window_s=look_every_s, measures=LOOK_MEASURES,
+                     latency_buckets=DEFAULT_ALPHA)
+    by_arm = _arm_sketches(fine)
+    windows = _look_windows(fine, merge_all(by_arm.values()))  # sketches merge exactly: the pooled p95 is free
     cumulative = _cumulative(windows, design.arms)
     srm_looks = _srm_looks(source, filt, design, cumulative, look_every_s)
     report = report_from_cumulative(design, cumulative, by_arm, _units(design, srm_looks), srm_looks)
@@ -256,6 +258,22 @@ def report_from_cumulative(design: Design, cumulative: dict[str, pd.DataFrame],
         adjust(arms, guardrails)
     status, reasons = _status(design, arms, decision, guardrails, srm)
     return ABTestReport(design, arms, decision, guardrails, looks, srm, status, reasons)
+
+
+def _arm_sketches(fine: pd.DataFrame) -> dict[str, LatencySketch]:
+    """Per arm, the latency sketch of all its looks: the latency counts of its buckets, windows added up."""
+    timed = fine[fine["latency_n"] > 0]
+    buckets = timed.groupby(["arm", KEY_COLUMN], sort=False)["latency_n"].sum().rename(COUNT_COLUMN)
+    return {key[0]: sketch for key, sketch in group_sketches(buckets.reset_index(), ["arm"]).items()}
+
+
+def _look_windows(fine: pd.DataFrame, pooled: LatencySketch) -> pd.DataFrame:
+    """Per arm and look window: the sums over its latency buckets, and ``latency_over`` — calls in buckets above
+    the pooled p95's bucket (latency > `LatencySketch.tail_threshold` (0.95), a threshold common to all arms)."""
+    over = fine[KEY_COLUMN] > pooled.quantile_bucket(0.95) if pooled.n else np.zeros(len(fine), dtype=bool)
+    fine = fine.assign(latency_over=np.where(over, fine["latency_n"], 0))
+    sums = [c for c in fine.columns if c not in ("arm", WINDOW_KEY, KEY_COLUMN)]
+    return fine.groupby(["arm", WINDOW_KEY], sort=True)[sums].sum().reset_index()
 
 
 def _cumulative(windows: pd.DataFrame, arms: Sequence[str]) -> dict[str, pd.DataFrame]:
