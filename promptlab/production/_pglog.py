@@ -224,17 +224,9 @@ class _Writer:
     # -- called by the application's threads
     def put(self, rows: list[tuple], *, bounded: bool = True) -> int:
         """Buffer rows (waiting for room when ``bounded``); returns the count to wait for to see them written."""
-        deadline = time.monotonic() + self.block_s
         with self.cond:
-            while bounded and self._full(len(rows)):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise EventLogError(
-                        f"the PostgreSQL event log at {_redact(self.url)!r} is not keeping up: "
-                        f"{len(self.buffer) + self.inflight} events are waiting (max_buffer={self.max_buffer}) "
-                        f"after {self.block_s:g} s{self._why()}; these {len(rows)} events were not logged. "
-                        "Check the server, or raise max_buffer / block_s.")
-                self.cond.wait(left)
+            if bounded and self._full(len(rows)):  # the clock is read only when there is no room
+                self._wait_for_room(len(rows))
             first = not self.buffer
             if first:
                 self.oldest = time.monotonic()
@@ -243,6 +235,19 @@ class _Writer:
             if first or len(self.buffer) >= self.batch_size:  # the writer starts its max_delay_s clock, or writes
                 self.cond.notify_all()
             return self.accepted
+
+    def _wait_for_room(self, adding: int) -> None:
+        """Wait (holding ``cond``) until ``adding`` rows fit; after ``block_s`` raise `EventLogError`."""
+        deadline = time.monotonic() + self.block_s
+        while self._full(adding):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise EventLogError(
+                    f"the PostgreSQL event log at {_redact(self.url)!r} is not keeping up: "
+                    f"{len(self.buffer) + self.inflight} events are waiting (max_buffer={self.max_buffer}) "
+                    f"after {self.block_s:g} s{self._why()}; these {adding} events were not logged. "
+                    "Check the server, or raise max_buffer / block_s.")
+            self.cond.wait(left)
 
     def _full(self, adding: int) -> bool:
         """No room for ``adding`` more rows (a batch bigger than max_buffer still goes in when nothing waits)."""
@@ -421,6 +426,13 @@ class PostgresLog(EventStore):
         rows = [event.row() for event in events]
         self._check_open()
         self._writer.put(rows)
+
+    def append(self, event: Event) -> None:
+        """Buffer one event (blocks while ``max_buffer`` rows are already waiting): `extend` without the
+        iteration, since `record` calls it once per logged call."""
+        row = event.row()
+        self._check_open()
+        self._writer.put([row])
 
     def append_frame(self, frame: pd.DataFrame) -> int:
         """Write a DataFrame of events now (columns from `COLUMN_NAMES`; missing ones are NULL); returns the
