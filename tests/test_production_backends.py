@@ -26,7 +26,7 @@ from promptlab.production import (
     simulate_traffic,
 )
 from promptlab.production._eventlog import conform
-from promptlab.production._query import SUM_COLUMNS, EventFilter, aggregate, latency_sketches
+from promptlab.production._query import SUM_COLUMNS, EventFilter, aggregate, first_seen_units, latency_sketches
 from promptlab.production._schema import COLUMN_NAMES, hash_unit, to_ms
 from promptlab.production._sketch import DEFAULT_ALPHA
 
@@ -138,6 +138,19 @@ def test_one_scan_by_latency_bucket_rolls_up_to_the_sums_and_the_sketches(event_
     sketches = latency_sketches(source, ["arm"], window_s=3600)
     direct = sketches.assign(arm=sketches["arm"].fillna("<none>")).groupby(["arm", "bucket"])["bucket_n"].sum()
     assert timed.to_dict() == direct.to_dict()
+
+
+def test_first_seen_units_match_pandas(event_backend):
+    source = event_backend(traffic())
+    got = first_seen_units(source, ["arm"], window_s=3600)
+    f = conform(traffic()).dropna(subset=["unit_hash"])
+    first = f.groupby(["arm", "unit_hash"], dropna=False)["ts_ms"].min().reset_index()
+    first["window_ms"] = first["ts_ms"] - first["ts_ms"] % HOUR
+    want = first.groupby(["arm", "window_ms"], dropna=False).size()
+    assert want.sum() == f.groupby(["arm", "unit_hash"], dropna=False).ngroups > 100
+    as_dict = lambda frame: {(None if pd.isna(a) else a, int(w)): int(n)  # noqa: E731
+                             for a, w, n in zip(frame["arm"], frame["window_ms"], frame["units"], strict=True)}
+    assert as_dict(got) == as_dict(want.rename("units").reset_index())
 
 
 def test_query_takes_qmark_parameters_and_leaves_literals_alone(event_backend):

@@ -5,7 +5,8 @@ distinct units, latency bucket counts — runs there (`promptlab.production._que
 queries for each warehouse), and only those few rows come back. `analyze` checks that table (columns, types,
 impossible counts, every problem named with a way to fix it) and returns the same `ABTestReport` as
 `analyze_experiment` reading a log: the per-arm table, the always-valid decision at every look, guardrails, the
-sample-ratio check and the status — through the same functions of `promptlab.production._experiment`.
+sample-ratio check and the status — through the same function
+(`promptlab.production._experiment.report_from_cumulative`).
 
 A guardrail whose columns the table lacks is reported as unknown (NaN, never degraded), never as 0.
 """
