@@ -18,6 +18,7 @@ from promptlab.production import (
     Design,
     EventLog,
     Guardrails,
+    LatencySketch,
     ParquetLog,
     PromptABTest,
     analyze_experiment,
@@ -225,6 +226,12 @@ def test_latency_quantiles_and_tail_guardrail(tmp_path):
     tail = report.guardrails.set_index("guardrail").loc["latency_tail"]
     # pooled p95 of both arms = 95th percentile of {lat} ∪ {2·lat}; B has far more calls above it
     assert tail.degraded and report.status == "stop B"
+    # the threshold: the upper edge of the pooled p95's bucket, counted from bucket counts, equals numpy's count
+    pooled = np.r_[lat, lat * 2]
+    threshold = LatencySketch.from_values(pooled).tail_threshold(0.95)
+    exact = np.quantile(pooled, 0.95, method="inverted_cdf")
+    assert exact <= threshold <= exact * gamma ** 2  # the top of the p95's bucket: at most one bucket above it
+    assert (tail.baseline, tail.value) == (np.mean(lat > threshold), np.mean(lat * 2 > threshold))
 
 
 def test_running_minimum_over_looks(tmp_path):

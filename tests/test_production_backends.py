@@ -26,8 +26,9 @@ from promptlab.production import (
     simulate_traffic,
 )
 from promptlab.production._eventlog import conform
-from promptlab.production._query import EventFilter, aggregate
+from promptlab.production._query import SUM_COLUMNS, EventFilter, aggregate, first_seen_units, latency_sketches
 from promptlab.production._schema import COLUMN_NAMES, hash_unit, to_ms
+from promptlab.production._sketch import DEFAULT_ALPHA
 
 T0 = to_ms("2025-01-06T00:00:00")
 HOUR = 3_600_000
@@ -120,6 +121,36 @@ def test_filters_and_tail_counts_agree(event_backend):
     assert got["arm"].tolist() == sorted(f["arm"].unique())
     assert got["n"].tolist() == f.groupby("arm").size().sort_index().tolist()
     assert got["latency_over"].tolist() == (f["latency_s"] > 0.3).groupby(f["arm"]).sum().sort_index().tolist()
+
+
+def test_one_scan_by_latency_bucket_rolls_up_to_the_sums_and_the_sketches(event_backend):
+    source = event_backend(traffic())
+    fine = aggregate(source, ["arm"], window_s=3600, latency_buckets=DEFAULT_ALPHA)
+    assert fine["bucket"].nunique() > 50  # really split by bucket, not one row per window
+    keyed = fine.assign(arm=fine["arm"].fillna("<none>"))
+    sums = [c for c in SUM_COLUMNS if not c.endswith("sumsq")]  # pandas' reference has no cost/latency sumsq
+    rolled = keyed.groupby(["arm", "window_ms"])[sums].sum().reset_index()
+    want = expected_aggregate(traffic(), ["arm"], window_ms=HOUR)
+    want = want.assign(arm=want["arm"].fillna("<none>")).sort_values(["arm", "window_ms"]).reset_index(drop=True)
+    _same_numbers(rolled.sort_values(["arm", "window_ms"]).reset_index(drop=True), want,
+                  [c for c in sums if c in want and c != "output_tokens_sum"])
+    timed = keyed[keyed["latency_n"] > 0].groupby(["arm", "bucket"])["latency_n"].sum()
+    sketches = latency_sketches(source, ["arm"], window_s=3600)
+    direct = sketches.assign(arm=sketches["arm"].fillna("<none>")).groupby(["arm", "bucket"])["bucket_n"].sum()
+    assert timed.to_dict() == direct.to_dict()
+
+
+def test_first_seen_units_match_pandas(event_backend):
+    source = event_backend(traffic())
+    got = first_seen_units(source, ["arm"], window_s=3600)
+    f = conform(traffic()).dropna(subset=["unit_hash"])
+    first = f.groupby(["arm", "unit_hash"], dropna=False)["ts_ms"].min().reset_index()
+    first["window_ms"] = first["ts_ms"] - first["ts_ms"] % HOUR
+    want = first.groupby(["arm", "window_ms"], dropna=False).size()
+    assert want.sum() == f.groupby(["arm", "unit_hash"], dropna=False).ngroups > 100
+    as_dict = lambda frame: {(None if pd.isna(a) else a, int(w)): int(n)  # noqa: E731
+                             for a, w, n in zip(frame["arm"], frame["window_ms"], frame["units"], strict=True)}
+    assert as_dict(got) == as_dict(want.rename("units").reset_index())
 
 
 def test_query_takes_qmark_parameters_and_leaves_literals_alone(event_backend):

@@ -59,6 +59,24 @@ def test_record_hashes_the_unit_and_never_stores_the_raw_id(tmp_path):
     assert b"alice" not in raw and b"pepper" not in raw
 
 
+def test_record_builds_the_same_event_as_the_constructor_and_checks_it_the_same(tmp_path):
+    with EventLog(tmp_path / "e.db") as log:
+        got = log.record("p", unit_id="u1", version="2", latency_s=0.5, success=True, format_ok=False)
+        assert got == Event(prompt="p", unit_hash=hash_unit("u1"), version="2", latency_s=0.5, success=True,
+                            format_ok=False, ts_ms=got.ts_ms)
+        assert abs(got.ts_ms - time.time() * 1000) < 60_000  # stamped now when not given
+        assert log.record("p", ts_ms=T0) == Event(prompt="p", ts_ms=T0)
+        with pytest.raises(AttributeError):
+            got.prompt = "q"  # still frozen
+        for bad, match in (({"latency_s": -1}, "latency_s=-1"), ({"cost_usd": float("nan")}, "cost_usd=nan")):
+            with pytest.raises(EventLogError, match=match):
+                log.record("p", **bad)
+        with pytest.raises(EventLogError, match="prompt"):
+            log.record("")
+        log.flush()
+        assert len(log) == 2
+
+
 def test_record_rejects_unknown_fields(tmp_path):
     with EventLog(tmp_path / "e.db") as log, pytest.raises(EventLogError, match="unknown event fields"):
         log.record("p", latency_ms=3)

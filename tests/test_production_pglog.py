@@ -275,3 +275,28 @@ def test_a_log_used_across_fork_refuses(pg_url):
     log.record("p")
     assert len(log) == 1
     log.close()
+
+
+def test_analysis_reads_run_with_their_own_settings_for_that_read_only(pg_url):
+    import psycopg
+
+    from promptlab.production._pglog import READ_SETTINGS
+
+    with psycopg.connect(pg_url) as conn:
+        server_default = conn.execute("SHOW work_mem").fetchone()[0]
+    assert server_default != READ_SETTINGS["work_mem"]  # else this test could not tell them apart
+    show = "SELECT current_setting('work_mem') AS w"
+    with EventLog(pg_url) as log:
+        assert log.query(show)["w"].iloc[0] == READ_SETTINGS["work_mem"]
+        # set for the read's transaction only: rolled back with it, the session keeps the server's value
+        assert log._reader.execute("SHOW work_mem").fetchone()[0] == server_default
+        log._reader.rollback()
+    with EventLog(pg_url, read_settings={"work_mem": "32MB"}) as log:
+        assert log.query(show)["w"].iloc[0] == "32MB"
+    with EventLog(pg_url, read_settings={"work_mem": None}) as log:
+        assert log.query(show)["w"].iloc[0] == server_default
+    with EventLog(pg_url, read_settings={"work_mem": "lots"}) as log, \
+            pytest.raises(EventLogError, match='invalid value for parameter "work_mem"'):
+        log.query(show)
+    with pytest.raises(EventLogError, match="not PostgreSQL settings"):
+        EventLog(pg_url, read_settings={"work_mem; DROP TABLE events": "1MB"})

@@ -208,7 +208,7 @@ def _warehouse_tables(source):
     experiment = [DESIGN.experiment, *DESIGN.arms]
     latency = run("latency_sketch", experiment)
     pooled = LatencySketch.from_buckets(latency["bucket"].astype(int), latency["bucket_n"].astype(int))
-    looks = run("ab_looks", [pooled.quantile(0.95), *experiment])
+    looks = run("ab_looks", [pooled.tail_threshold(0.95), *experiment])
     units = run("srm_units", experiment)[["arm", "units"]]
     return looks, units, latency
 

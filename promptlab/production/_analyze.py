@@ -5,7 +5,8 @@ distinct units, latency bucket counts — runs there (`promptlab.production._que
 queries for each warehouse), and only those few rows come back. `analyze` checks that table (columns, types,
 impossible counts, every problem named with a way to fix it) and returns the same `ABTestReport` as
 `analyze_experiment` reading a log: the per-arm table, the always-valid decision at every look, guardrails, the
-sample-ratio check and the status — through the same functions of `promptlab.production._experiment`.
+sample-ratio check and the status — through the same function
+(`promptlab.production._experiment.report_from_cumulative`).
 
 A guardrail whose columns the table lacks is reported as unknown (NaN, never degraded), never as 0.
 """
@@ -20,29 +21,22 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ExperimentError
-from ._experiment import (
-    ABTestReport,
-    Design,
-    _arm_table,
-    _cumulative,
-    _decision,
-    _guardrails,
-    _srm,
-    _status,
-)
+from ._experiment import ABTestReport, Design, _cumulative, report_from_cumulative
 from ._query import WINDOW_KEY
 from ._sketch import COUNT_COLUMN, DEFAULT_ALPHA, KEY_COLUMN, LatencySketch, group_sketches
 
 
-def _srm_looks(design: Design, cumulative: dict[str, pd.DataFrame], arms: pd.DataFrame) -> dict[str, np.ndarray]:
+def _srm_looks(design: Design, cumulative: dict[str, pd.DataFrame], units: pd.DataFrame | None
+               ) -> dict[str, np.ndarray]:
     """The looks the sequential SRM reads: cumulative calls per look from the table's windows; distinct units only
     as one final look, since a warehouse's `srm_units` gives each arm's total, not when each unit was first seen
     (one look is a valid read of an always-valid test, just not a watched one)."""
     k = len(design.arms)
     calls = (np.column_stack([cumulative[arm]["n"].to_numpy(dtype=float) for arm in design.arms])
              if len(cumulative[design.arms[0]]) else np.empty((0, k)))
-    units = arms["units"].to_numpy(dtype=float)[None, :] if arms["units"].sum() > 0 else np.empty((0, k))
-    return {"n": calls, "units": units}
+    counts = {} if units is None else dict(zip(units["arm"], units["units"], strict=True))
+    final = np.array([float(int(counts.get(arm, 0))) for arm in design.arms])  # as the arm table reads them
+    return {"n": calls, "units": final[None, :] if final.sum() > 0 else np.empty((0, k))}
 
 
 REQUIRED = ("arm", "n", "successes", "success_n")
@@ -208,10 +202,7 @@ def analyze(frame: pd.DataFrame, design: Design | None = None, *, baseline: str 
     _check_counts(table)
     windows = _windows(table, design)
     cumulative = _cumulative(windows, design.arms)
-    arms = _arm_table(design, cumulative, _latency(latency, alpha), _units(units))
-    srm = _srm(design, arms, _srm_looks(design, cumulative, arms))
-    decision, looks = _decision(design, cumulative)
-    guardrails = _guardrails(design, cumulative)
-    _blank_unknown(guardrails, arms, present)
-    status, reasons = _status(design, arms, decision, guardrails, srm)
-    return ABTestReport(design, arms, decision, guardrails, looks, srm, status, reasons)
+    per_arm = _units(units)
+    return report_from_cumulative(design, cumulative, _latency(latency, alpha), per_arm,
+                                  _srm_looks(design, cumulative, per_arm),
+                                  adjust=lambda arms, guardrails: _blank_unknown(guardrails, arms, present))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,23 @@ class Event:
             if value is not None and not value >= 0:
                 raise EventLogError(f"{name}={value!r} must be >= 0 or None (unknown).")
 
+    @classmethod
+    def _of(cls, values: dict[str, Any]) -> Event:
+        """The event of ``values`` (known field names, ``prompt`` among them), checked like the constructor's.
+
+        `EventStore.record`'s fast path, on the request path: a frozen dataclass's ``__init__`` sets each of the
+        17 fields with its own ``object.__setattr__`` call (3.9 µs per event measured); this fills the instance
+        dict in one update (what ``__init__`` ends up with) and runs the same `__post_init__` checks.
+        """
+        event = object.__new__(cls)
+        state = event.__dict__
+        state.update(_DEFAULTS)
+        state.update(values)
+        if "ts_ms" not in values:
+            state["ts_ms"] = now_ms()
+        event.__post_init__()
+        return event
+
     def row(self) -> tuple:
         """The values in `COLUMN_NAMES` order, booleans as 0/1."""
         # one C-level attrgetter call: this runs once per logged call, on the request path
@@ -78,6 +95,7 @@ class Event:
 
 
 _EVENT_FIELDS = frozenset(f.name for f in fields(Event))
+_DEFAULTS = {f.name: f.default for f in fields(Event) if f.default is not MISSING}
 _ROW = operator.attrgetter(*COLUMN_NAMES)
 _FLAG_AT = tuple(COLUMN_NAMES.index(name) for name in ("success", "format_ok"))
 
@@ -141,8 +159,8 @@ class EventStore:
             unknown = set(values) - _EVENT_FIELDS
             raise EventLogError(f"unknown event fields {sorted(unknown | ({'unit_hash'} & set(values)))!r}; "
                                 f"use unit_id= for the unit and the columns {list(COLUMN_NAMES)!r}.")
-        unit_hash = None if unit_id is None else hash_unit(unit_id, self._salt)
-        event = Event(prompt=prompt, unit_hash=unit_hash, **values)
+        values["prompt"], values["unit_hash"] = prompt, None if unit_id is None else hash_unit(unit_id, self._salt)
+        event = Event._of(values)
         self.append(event)
         return event
 

@@ -18,8 +18,10 @@ always-valid machinery, in the direction that hurts:
 * ``error_rate`` — the share of calls with an error;
 * ``latency_tail`` — the share of calls slower than the p95 of all arms pooled (about 5% in every arm when
   nothing changed), a count-based test of "p95 got worse". The threshold is pooled, not the baseline's own
-  p95, so its estimation error is common to both arms and cancels in the difference (it is read from the arms'
-  merged sketches, within 1%: any threshold common to both arms keeps the test valid);
+  p95, so its estimation error is common to both arms and cancels in the difference. It is the upper edge of
+  the pooled p95's sketch bucket (`LatencySketch.tail_threshold`, within 2% of the p95: any threshold common
+  to both arms keeps the test valid), so the calls above it are counted from the bucket counts of the same
+  scan that gives the looks' sums — no second read of the events;
 * ``cost_per_call_usd`` — the mean cost of calls with a known price.
 
 A guardrail *degrades* when its confidence sequence for B − A lies entirely above its margin.
@@ -32,7 +34,7 @@ fails, no stable call does".
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -45,9 +47,8 @@ from ..stats._sequential import DEFAULT_TUNING, SRMResult, always_valid, always_
 from ..stats._srm import sequential_srm
 from ._experiment_reads import bayesian_option, bayesian_table, cuped_option, cuped_table, extra_tables
 from ._preperiod import PrePeriod
-from ._query import EventFilter, Source, aggregate, latency_sketches, mean_var, quantile_row
-from ._schema import TABLE
-from ._sketch import LatencySketch, group_sketches, merge_all
+from ._query import WINDOW_KEY, EventFilter, Source, aggregate, first_seen_units, mean_var, quantile_row
+from ._sketch import COUNT_COLUMN, DEFAULT_ALPHA, KEY_COLUMN, LatencySketch, group_sketches, merge_all
 
 STATUS_KEEP = "keep running"
 DEFAULT_LOOK_S = 3600.0
@@ -214,26 +215,65 @@ def analyze_experiment(source: Source, design: Design, *, look_every_s: float = 
     base = where or EventFilter()
     filt = EventFilter(experiment=design.experiment, arms=design.arms, since_ms=base.since_ms,
                        until_ms=base.until_ms)
-    by_arm = {key[0]: sketch for key, sketch in group_sketches(latency_sketches(source, ["arm"], where=filt),
-                                                                ["arm"]).items()}
-    pooled = merge_all(by_arm.values())  # sketches merge exactly: the pooled p95 needs no second read
-    threshold = pooled.quantile(0.95) if pooled.n else math.inf
-    windows = aggregate(source, ["arm"], where=filt, window_s=look_every_s, measures=LOOK_MEASURES,
-                        latency_over_s=threshold if math.isfinite(threshold) else 1e300)
+    # one scan for the looks and the latency sketches: sums per arm, look window and latency bucket (a few
+    # thousand rows), rolled up here; the units' first looks are the only other scan
+    fine = aggregate(source, ["arm"], where=filt, window_s=look_every_s, measures=LOOK_MEASURES,
+                     latency_buckets=DEFAULT_ALPHA)
+    by_arm = _arm_sketches(fine)
+    windows = _look_windows(fine, merge_all(by_arm.values()))  # sketches merge exactly: the pooled p95 is free
     cumulative = _cumulative(windows, design.arms)
     srm_looks = _srm_looks(source, filt, design, cumulative, look_every_s)
-    arms = _arm_table(design, cumulative, by_arm, _units(design, srm_looks))
-    srm = _srm(design, arms, srm_looks)
-    decision, looks = _decision(design, cumulative)
-    guardrails = _guardrails(design, cumulative)
-    status, reasons = _status(design, arms, decision, guardrails, srm)
+    report = report_from_cumulative(design, cumulative, by_arm, _units(design, srm_looks), srm_looks)
     finals = {arm: (int(_final(cumulative, arm, "successes")), int(_final(cumulative, arm, "success_n")))
               for arm in design.arms}
     bayes = None if prior is False else bayesian_table(finals, design.challengers, design.baseline, prior,
                                                        1 - design.alpha)
     adjusted = None if pre is None else cuped_table(source, filt, design.challengers, design.baseline, pre,
                                                     1 - _family(design), prior)
-    return ABTestReport(design, arms, decision, guardrails, looks, srm, status, reasons, bayes, adjusted)
+    return replace(report, bayesian=bayes, cuped=adjusted)
+
+
+def report_from_cumulative(design: Design, cumulative: dict[str, pd.DataFrame],
+                           latencies: dict[str, LatencySketch], units: pd.DataFrame | None,
+                           srm_looks: dict[str, np.ndarray], *,
+                           adjust: Callable[[pd.DataFrame, pd.DataFrame], None] | None = None) -> ABTestReport:
+    """The report from the arms' cumulative sums per look: the per-arm table, the sample-ratio check, the
+    always-valid decision, the guardrails and the status. A log's read (`analyze_experiment`) and a warehouse's
+    aggregate table (`promptlab.production.analyze`) both end here, so they cannot drift apart.
+
+    Args:
+        design: the experiment.
+        cumulative: per arm, cumulative sums at the end of every look (`_cumulative`).
+        latencies: per arm, its latency sketch (missing arms have none).
+        units: distinct units per arm (``arm``, ``units``), or None when the events carry no units.
+        srm_looks: cumulative ``n`` and ``units`` per look (rows) and arm (columns) for the sequential SRM.
+        adjust: called with (arm table, guardrails) before the status is decided, to blank what the input
+            could not tell (a warehouse table without a guardrail's columns).
+    """
+    arms = _arm_table(design, cumulative, latencies, units)
+    srm = _srm(design, arms, srm_looks)
+    decision, looks = _decision(design, cumulative)
+    guardrails = _guardrails(design, cumulative)
+    if adjust is not None:
+        adjust(arms, guardrails)
+    status, reasons = _status(design, arms, decision, guardrails, srm)
+    return ABTestReport(design, arms, decision, guardrails, looks, srm, status, reasons)
+
+
+def _arm_sketches(fine: pd.DataFrame) -> dict[str, LatencySketch]:
+    """Per arm, the latency sketch of all its looks: the latency counts of its buckets, windows added up."""
+    timed = fine[fine["latency_n"] > 0]
+    buckets = timed.groupby(["arm", KEY_COLUMN], sort=False)["latency_n"].sum().rename(COUNT_COLUMN)
+    return {key[0]: sketch for key, sketch in group_sketches(buckets.reset_index(), ["arm"]).items()}
+
+
+def _look_windows(fine: pd.DataFrame, pooled: LatencySketch) -> pd.DataFrame:
+    """Per arm and look window: the sums over its latency buckets, and ``latency_over`` — calls in buckets above
+    the pooled p95's bucket (latency > `LatencySketch.tail_threshold` (0.95), a threshold common to all arms)."""
+    over = fine[KEY_COLUMN] > pooled.quantile_bucket(0.95) if pooled.n else np.zeros(len(fine), dtype=bool)
+    fine = fine.assign(latency_over=np.where(over, fine["latency_n"], 0))
+    sums = [c for c in fine.columns if c not in ("arm", WINDOW_KEY, KEY_COLUMN)]
+    return fine.groupby(["arm", WINDOW_KEY], sort=True)[sums].sum().reset_index()
 
 
 def _cumulative(windows: pd.DataFrame, arms: Sequence[str]) -> dict[str, pd.DataFrame]:
@@ -297,13 +337,7 @@ def _srm_looks(source: Source, filt: EventFilter, design: Design, cumulative: di
         return {"n": np.empty((0, len(design.arms))), "units": np.empty((0, len(design.arms)))}
     calls = np.column_stack([cumulative[arm]["n"].to_numpy(dtype=float) for arm in design.arms])
     looks = cumulative[design.arms[0]]["window_ms"].to_numpy()
-    window = int(round(look_every_s * 1000))
-    clause, params = filt.sql()
-    first = source.query(
-        f"SELECT arm, (first_ms - first_ms % {window}) AS window_ms, COUNT(*) AS units FROM ("
-        f"SELECT arm, unit_hash, MIN(ts_ms) AS first_ms FROM {TABLE} WHERE {clause} AND unit_hash IS NOT NULL "
-        f"GROUP BY arm, unit_hash) AS firsts GROUP BY arm, (first_ms - first_ms % {window})", params)
-    first["window_ms"] = pd.to_numeric(first["window_ms"]).astype(np.int64)
+    first = first_seen_units(source, ["arm"], where=filt, window_s=look_every_s)
     table = first.pivot_table(index="window_ms", columns="arm", values="units", aggfunc="sum")
     table = table.reindex(index=looks, columns=list(design.arms)).fillna(0).cumsum()
     return {"n": calls, "units": table.to_numpy(dtype=float).reshape(len(looks), len(design.arms))}

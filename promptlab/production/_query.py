@@ -241,10 +241,15 @@ def _measures(measures: Sequence[str] | None) -> str:
 
 def aggregate_sql(by: Sequence[str] = (), *, where: EventFilter | None = None, window_s: float | None = None,
                   units: bool = False, latency_over_s: float | None = None,
-                  measures: Sequence[str] | None = None) -> tuple[str, list[Any]]:
+                  measures: Sequence[str] | None = None,
+                  latency_buckets: float | None = None) -> tuple[str, list[Any]]:
     """The aggregation query and its parameters (the one SQL text every engine runs, rendered by `render`)."""
     keys, window = _check_keys(by), _window_ms(window_s)
     select, group = _select_keys(keys, window)
+    if latency_buckets is not None:  # one more key: the latency's sketch bucket (NULL latencies: the zero bucket)
+        bucket = key_sql(latency_buckets)
+        select.append(f"{bucket} AS {KEY_COLUMN}")
+        group.append(bucket)
     extra, params = "", []
     if units:
         extra += ",\n    COUNT(DISTINCT unit_hash) AS units"
@@ -260,7 +265,7 @@ def aggregate_sql(by: Sequence[str] = (), *, where: EventFilter | None = None, w
 
 def aggregate(source: Source, by: Sequence[str] = (), *, where: EventFilter | None = None,
               window_s: float | None = None, units: bool = False, latency_over_s: float | None = None,
-              measures: Sequence[str] | None = None) -> pd.DataFrame:
+              measures: Sequence[str] | None = None, latency_buckets: float | None = None) -> pd.DataFrame:
     """Counts and sums per group (and per time window): the sufficient statistics of every analysis.
 
     Args:
@@ -271,15 +276,18 @@ def aggregate(source: Source, by: Sequence[str] = (), *, where: EventFilter | No
         units: also count distinct units (needed by the sample-ratio check).
         latency_over_s: also count events slower than this (a tail share for p95 guardrails).
         measures: compute only these columns of `MEASURES` (and ``n``): fewer sums, a faster scan.
+        latency_buckets: also group by the latency's sketch bucket at this relative accuracy α (column
+            ``bucket``; `promptlab.production._sketch`): each group's ``latency_n`` is then its bucket count, so
+            one scan gives both the sums and the latency sketches (rows without a latency count in no sketch).
 
     Returns:
         One row per group with the columns in this module's docstring, sorted by the keys; no rows when no
         event matched.
     """
     sql, params = aggregate_sql(by, where=where, window_s=window_s, units=units, latency_over_s=latency_over_s,
-                                measures=measures)
+                                measures=measures, latency_buckets=latency_buckets)
     frame = run_sql(source, sql, params)
-    keys = [*by, *([WINDOW_KEY] if window_s is not None else [])]
+    keys = [*by, *([WINDOW_KEY] if window_s is not None else []), *([KEY_COLUMN] if latency_buckets else [])]
     frame = frame[frame["n"].fillna(0) > 0] if "n" in frame else frame
     return _tidy(frame, keys)
 
@@ -292,15 +300,41 @@ def _tidy(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     integral = [c for c in counted if not c.endswith(("_sum", "_sumsq"))]
     for name in integral + [c for c in ("input_tokens_sum", "output_tokens_sum") if c in out]:
         out[name] = out[name].round().astype(np.int64)
-    for name in ("first_ms", "last_ms", *([WINDOW_KEY] if WINDOW_KEY in keys else [])):
+    for name in ("first_ms", "last_ms", *(k for k in (WINDOW_KEY, KEY_COLUMN) if k in keys)):
         if name in out:
             out[name] = pd.to_numeric(out[name]).astype(np.int64)
     for key in keys:
-        if key != WINDOW_KEY:
+        if key not in (WINDOW_KEY, KEY_COLUMN):
             out[key] = out[key].astype(object).where(out[key].notna(), None)
     if keys and len(out):
         out = out.sort_values(keys, na_position="first", kind="stable")
     return out.reset_index(drop=True)
+
+
+def first_seen_sql(by: Sequence[str] = ("arm",), *, where: EventFilter | None = None,
+                   window_s: float = 3600.0) -> tuple[str, list[Any]]:
+    """The first-seen-units query: per group and window, the units whose first event (in the group) falls in
+    that window. Cumulated over the windows it gives the distinct units at every look (what the sequential
+    sample-ratio check reads), and its total is the groups' distinct units."""
+    keys, window = _check_keys(by), _window_ms(window_s)
+    clause, params = (where or EventFilter()).sql()
+    head = ", ".join(keys) + ("," if keys else "")
+    group = ", ".join([*keys, "unit_hash"])
+    bucket = f"(first_ms - first_ms % {window})"
+    return (f"SELECT {head} {bucket} AS {WINDOW_KEY}, COUNT(*) AS units\nFROM (SELECT {head} MIN(ts_ms) AS first_ms "
+            f"FROM {TABLE} WHERE {clause} AND unit_hash IS NOT NULL GROUP BY {group}) AS firsts\n"
+            f"GROUP BY {', '.join([*keys, bucket])}", params)
+
+
+def first_seen_units(source: Source, by: Sequence[str] = ("arm",), *, where: EventFilter | None = None,
+                     window_s: float = 3600.0) -> pd.DataFrame:
+    """New distinct units per group and window (``window_ms``, ``units``): a unit counts in the window of its
+    first event. Computed by the engine (see `first_seen_sql`); only the counts come back."""
+    sql, params = first_seen_sql(by, where=where, window_s=window_s)
+    frame = run_sql(source, sql, params)
+    for name in (WINDOW_KEY, "units"):
+        frame[name] = pd.to_numeric(frame[name]).astype(np.int64)
+    return frame
 
 
 def latency_sketch_sql(by: Sequence[str] = (), *, where: EventFilter | None = None,
@@ -362,7 +396,8 @@ def _warehouse_query(name: str, arms: int, look_every_s: float, alpha: float) ->
     experiment = EventFilter(experiment="?", arms=tuple(f"arm_{i + 1}" for i in range(arms)))
     if name == "ab_looks":
         sql, _ = aggregate_sql(["arm"], where=experiment, window_s=look_every_s, latency_over_s=0.0)
-        return sql, ["latency_over_s (the pooled p95 from latency_sketch)", "experiment", *experiment.arms]
+        return sql, ["latency_over_s (LatencySketch.tail_threshold(0.95) of latency_sketch with arms pooled)",
+                     "experiment", *experiment.arms]
     if name == "srm_units":
         return aggregate_sql(["arm"], where=experiment, units=True)[0], ["experiment", *experiment.arms]
     if name == "latency_sketch":

@@ -190,6 +190,21 @@ class LatencySketch:
         return QuantileInterval(q, estimate, max(low, 0.0) if low_rank is not None else low, high, self.n,
                                 confidence, method)
 
+    def quantile_bucket(self, q: float) -> int:
+        """The key of the bucket holding the q-quantile (the sketch must not be empty)."""
+        if self.n == 0:
+            raise EventLogError("an empty sketch has no quantiles; check LatencySketch.n first.")
+        return self._key_at(self._rank(q))
+
+    def tail_threshold(self, q: float = 0.95) -> float:
+        """The upper edge of the q-quantile's bucket (within 2α of the quantile; NaN when empty). Latencies above
+        it are exactly those in the higher buckets, so a count of them can be read from bucket counts alone —
+        what the A/B read's latency-tail guardrail counts (`promptlab.production._experiment`)."""
+        if self.n == 0:
+            _check_q(q)
+            return math.nan
+        return self.edges(self.quantile_bucket(q))[1]
+
     def count_above(self, x: float) -> int:
         """Latencies certainly above ``x``: those in buckets whose lower edge is ≥ x. The bucket straddling x is
         left out, so this undercounts by at most that bucket (a tail test on it errs towards not firing)."""

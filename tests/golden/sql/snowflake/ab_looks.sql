@@ -1,5 +1,5 @@
 -- promptlab ab_looks: per arm and look window: counts and sums of the decision and guardrails (analyze's table)
--- parameters (?, in order): latency_over_s (the pooled p95 from latency_sketch), experiment, arm_1, arm_2
+-- parameters (?, in order): latency_over_s (LatencySketch.tail_threshold(0.95) of latency_sketch with arms pooled), experiment, arm_1, arm_2
 SELECT
   arm,
   (
