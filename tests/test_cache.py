@@ -340,3 +340,25 @@ def test_rows_queued_on_a_loop_that_closed_early_are_committed_by_the_next_flush
     cache.put_soon("b", "fake", completion("fake:m"))  # no loop now: committed at once, with what was queued
     assert stored_keys(cache.path) == {"a", "b"}
     cache.close()
+
+
+def test_a_provider_that_never_suspends_still_lets_the_cache_commit_during_the_run(tmp_path):
+    import time
+
+    path = tmp_path / "c.sqlite"
+    seen_committed: list[int] = []
+
+    def answer(request: Request) -> str:
+        time.sleep(0.002)  # slow, and synchronous: the call never gives the event loop a turn by itself
+        if len(seen_committed) < 1 and request.messages[-1].content == "case 150":
+            seen_committed.append(len(stored_keys(path)))
+        return "positive"
+
+    many = pl.Suite("many", labels=["positive", "negative"])
+    for i in range(200):
+        many.add_case(f"case {i}", "positive", id=f"c{i}")
+    prompt = pl.Prompt(name="c", version="1", model="fake:m", template="{{ input }}")
+    pl.run(many, prompt, pl.FakeProvider(answer), cache=ResponseCache(path), progress=False, concurrency=1)
+    # 150 calls took > 0.3 s: the commit timer (50 ms) had its turns, so the answers were on disk mid-run
+    assert seen_committed and seen_committed[0] >= 50
+    assert len(stored_keys(path)) == 200

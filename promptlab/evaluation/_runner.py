@@ -273,9 +273,10 @@ async def _drain(state: _Run, jobs: list[Job], rows: RowMaker, sink: RowSink) ->
             outcome = await state.execute(job)
             sink.add(await rows.row(outcome))  # the call's objects go now: only its row is kept
             done[job.order] = 1
-            # a provider that answers without suspending (a fake, a custom one) would otherwise keep the loop from
-            # its timers: the cache's commits, the calls' cancelled timeouts (memory), the progress bar
-            await asyncio.sleep(0)
+            if job.order % _YIELD_EVERY == 0:
+                # a provider that answers without suspending (a fake, a custom one) would otherwise keep the loop
+                # from its timers: the cache's commits, the calls' cancelled timeouts (memory), the progress bar
+                await asyncio.sleep(0)
             if state.too_many_errors():
                 state.stopped_reason = f"error rate past max_error_rate={state.options.max_error_rate}"
 
@@ -285,6 +286,9 @@ async def _drain(state: _Run, jobs: list[Job], rows: RowMaker, sink: RowSink) ->
     for job in jobs:
         if not done[job.order]:
             sink.add(make_row(_not_run(job, state.stopped_reason), None, None))
+
+
+_YIELD_EVERY = 32  # jobs between a worker's explicit yields to the event loop (see `_drain`)
 
 
 def _concurrency(state: _Run, provider_name: str) -> int:

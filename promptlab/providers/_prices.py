@@ -78,10 +78,13 @@ class PriceTable:
 
     def cost(self, model_id: str, input_tokens: int | None, output_tokens: int | None) -> Decimal | None:
         """USD for one call; None when the price or a token count is unknown."""
-        price = self.get(model_id)
-        if price is None or input_tokens is None or output_tokens is None:
-            return None
-        return (price.input * input_tokens + price.output * output_tokens) / PER_TOKENS
+        return _cost(self.get(model_id), input_tokens, output_tokens)
+
+
+def _cost(price: ModelPrice | None, input_tokens: int | None, output_tokens: int | None) -> Decimal | None:
+    if price is None or input_tokens is None or output_tokens is None:
+        return None
+    return (price.input * input_tokens + price.output * output_tokens) / PER_TOKENS
 
 
 @lru_cache(maxsize=1)
@@ -110,4 +113,7 @@ def load_prices(path: str | Path) -> None:
 
 def price_call(model_id: str, input_tokens: int | None, output_tokens: int | None) -> Decimal | None:
     """USD for one call at the prices in force; None when unknown."""
-    return prices().cost(model_id, input_tokens, output_tokens)
+    # read the overrides, then the bundled table, rather than merging both into a new table (`prices`): the
+    # runner prices every call
+    model = canonical_model_id(model_id)
+    return _cost(_overrides.get(model) or _bundled().prices.get(model), input_tokens, output_tokens)
