@@ -414,3 +414,21 @@ def test_the_runner_and_the_production_client_share_one_limiter():
         assert all(a.text for a in answers)
         (stats,) = [s for s in limiter_stats() if s["key"].startswith("openai/http://127.0.0.1")]
     assert stats["admitted"] == 3 + 2 and stats["rpm_source"] == "headers"
+
+
+def test_waiting_for_the_limiter_does_not_count_against_the_call_timeout():
+    import promptlab as pl
+
+    with FakeLLMServer(rpm=600) as server:
+        # 10 calls a second: the last of 12 waits ~1.1 s in line, longer than the 0.6 s each call is allowed
+        provider = OpenAIProvider(api_key="k", base_url=server.openai_base_url, rate_limits={"rpm": 600})
+        provider.limiter("m")._requests.level = 0
+        suite = pl.Suite("queued", labels=["positive", "negative"])
+        for i in range(12):
+            suite.add_case(f"case {i}", "positive", id=f"c{i}")
+        prompt = pl.Prompt(name="q", version="1", model="openai:m", template="{{ input }}")
+        results = pl.run(suite, prompt, providers={"openai": provider}, concurrency=12, timeout_s=0.6,
+                         retries=0, cache=False, progress=False, record=False)
+    assert results.df["error_type"].isna().all(), results.df["error"].dropna().tolist()
+    assert (results.df["attempts"] == 1).all()
+    assert provider.limiter("m").stats()["waited"] >= 5

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from ..errors import PromptlabError, ProviderError
 from ..providers._base import Completion, Provider, Request
+from ..providers._ratelimit import CALL_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,13 @@ async def call_with_retries(provider: Provider, request: Request, policy: RetryP
     for attempt in range(1, policy.retries + 2):
         outcome.attempts = attempt
         try:
-            async with asyncio.timeout(policy.timeout_s):  # no extra task per call, unlike wait_for
-                outcome.completion = await provider.complete(request)
+            async with asyncio.timeout(policy.timeout_s) as timeout:  # no extra task per call, unlike wait_for
+                # a rate limiter that makes the call wait restarts this clock when it admits the call
+                token = CALL_TIMEOUT.set((timeout, policy.timeout_s))
+                try:
+                    outcome.completion = await provider.complete(request)
+                finally:
+                    CALL_TIMEOUT.reset(token)
             return outcome
         except (ProviderError, TimeoutError) as exc:
             error = as_provider_error(exc, policy.timeout_s)

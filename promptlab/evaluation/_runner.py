@@ -61,7 +61,7 @@ class RunOptions:
     repeats: int = 1
     scorer: Scorer | None = None
     concurrency: int | Mapping[str, int] | None = None
-    timeout_s: float = 60.0
+    timeout_s: float = 60.0  # per attempt, from when the rate limiter admits the call (waiting in line is free)
     retries: int = 4
     backoff: bool = True
     fallbacks: tuple[ModelSpec, ...] = ()

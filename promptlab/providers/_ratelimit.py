@@ -35,6 +35,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,6 +94,26 @@ class RateLimits:
                                     "max_in_flight.")
             return cls(**value)
         raise ArgumentError(f"rate limits must be a RateLimits, a mapping with rpm/tpm, or None; got {value!r}.")
+
+
+CALL_TIMEOUT: ContextVar[tuple[asyncio.Timeout, float] | None] = ContextVar("promptlab_call_timeout", default=None)
+"""The timeout the batch runner put around the current call, with its length in seconds (None outside a run)."""
+
+
+def hold_call_timeout() -> None:
+    """Stop the current call's timeout while the limiter makes it wait (`restart_call_timeout` starts it again), so
+    a run queued behind its rate limits does not see its calls time out before they are sent."""
+    current = CALL_TIMEOUT.get()
+    if current is not None:
+        current[0].reschedule(None)
+
+
+def restart_call_timeout() -> None:
+    """Give the current call its whole timeout, from now: the limiter has admitted it."""
+    current = CALL_TIMEOUT.get()
+    if current is not None:
+        timeout, seconds = current
+        timeout.reschedule(asyncio.get_running_loop().time() + seconds)
 
 
 def estimate_input_tokens(request: Request) -> int:
@@ -221,6 +242,7 @@ class RateLimiter:
                 with self._lock:
                     self._window_waiters -= 1
         started = self._clock()
+        hold_call_timeout()  # waiting in line is not the call being slow: its clock starts at admission
         async with lock:
             while True:
                 ticket = self._try_admit(tokens, input_estimate, request.max_tokens)
@@ -228,6 +250,7 @@ class RateLimiter:
                     with self._lock:
                         self.counts["waited"] += 1
                         self.waited_s += self._clock() - started
+                    restart_call_timeout()
                     return ticket
                 if ticket is None:  # the window is full: wait for a call to end
                     freed.clear()  # (a call ending in another thread sets it only after this, on this loop)
