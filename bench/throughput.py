@@ -165,7 +165,10 @@ def promptlab_job(base_url: str, cases: int, concurrency: int, cache_path: str) 
     # it loads after the calls (the scorers and the results frame: pandas, pyarrow)
     import promptlab.evaluation._results  # noqa: F401
     import promptlab.evaluation._runner  # noqa: F401
+    import promptlab.evaluation._scorer_specs  # noqa: F401
     import promptlab.evaluation._scoring  # noqa: F401
+    import promptlab.providers._structured  # noqa: F401
+    import pyarrow.parquet  # noqa: F401 - the run store writes the rows with it at the end
     from promptlab.providers._openai import OpenAIProvider
 
     suite = pl.Suite("bench", labels=["positive", "negative"])
