@@ -42,11 +42,12 @@ def rss_mb() -> float:
 
 def child(args: argparse.Namespace) -> None:
     """One run of ``args.cases`` cases in this process; prints one JSON line."""
+    import pyarrow.parquet  # noqa: F401 - rows spilled past a chunk, and the run store's file, are written with it
+
     import promptlab as pl
     import promptlab.evaluation._results  # noqa: F401 - what the run loads after its calls, loaded untimed
     import promptlab.evaluation._runner  # noqa: F401
     import promptlab.evaluation._scoring  # noqa: F401
-    import pyarrow.parquet  # noqa: F401 - rows spilled past a chunk, and the run store's file, are written with it
 
     tmp = Path(args.tmp)
     os.environ["PROMPTLAB_RUNS_DIR"] = str(tmp / "runs")

@@ -159,6 +159,8 @@ async def bare_run(base_url: str, cases: int, concurrency: int) -> int:
 def promptlab_job(base_url: str, cases: int, concurrency: int, cache_path: str) -> Callable[[], int]:
     """Build the suite, prompt, provider and cache (untimed); returns the timed part: one `pl.run`, giving
     how many rows have no error."""
+    import pyarrow.parquet  # noqa: F401 - the run store writes the rows with it at the end
+
     import promptlab as pl
 
     # pl.run's own imports load before timing, as `import openai` does for the bare client: the runner, and what
@@ -168,7 +170,6 @@ def promptlab_job(base_url: str, cases: int, concurrency: int, cache_path: str) 
     import promptlab.evaluation._scorer_specs  # noqa: F401
     import promptlab.evaluation._scoring  # noqa: F401
     import promptlab.providers._structured  # noqa: F401
-    import pyarrow.parquet  # noqa: F401 - the run store writes the rows with it at the end
     from promptlab.providers._openai import OpenAIProvider
 
     suite = pl.Suite("bench", labels=["positive", "negative"])
