@@ -118,8 +118,9 @@ def test_closed_log_refuses_writes(tmp_path):
     log = EventLog(tmp_path / "e.db")
     log.close()
     log.close()  # twice is fine
-    with pytest.raises(EventLogError, match="closed"):
+    with pytest.raises(EventLogError, match="closed") as raised:
         log.record("p")
+    assert f"EventLog({str(tmp_path / 'e.db')!r})" in str(raised.value)  # names the log to open again
 
 
 def test_concurrent_threads_lose_no_event(tmp_path):

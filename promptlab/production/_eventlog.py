@@ -240,13 +240,6 @@ class EventLog(EventStore, metaclass=_Backends):
             _write_rows(self._conn, self._buffer)
             self._buffer.clear()
 
-    def _check_open(self) -> None:
-        if not self._finalizer.alive:
-            raise EventLogError(f"the event log {str(self.path)!r} is closed; open a new EventLog(path).")
-        if os.getpid() != self._pid:
-            raise EventLogError(f"the event log {str(self.path)!r} was opened in process {self._pid!r}, before a "
-                                "fork; open an EventLog(path) in each process (after forking) instead.")
-
     def close(self) -> None:
         """Flush and close the file (safe to call twice)."""
         self._finalizer()

@@ -10,6 +10,7 @@ Below both backends, so neither imports the other for these.
 from __future__ import annotations
 
 import operator
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -132,6 +133,17 @@ class EventStore:
     dialect = "sqlite"
     """The SQL dialect `query` speaks (the pushed-down aggregations are rendered for it)."""
     _salt = ""
+    _pid = 0  # the process that opened the log (a backend sets it, with its ``_finalizer``, when it opens)
+    _finalizer: Any = None
+
+    def _check_open(self) -> None:
+        """Refuse a closed log, and a log opened in another process (before a fork): its connections are not
+        this process's to use."""
+        if not self._finalizer.alive:
+            raise EventLogError(f"the event log {self.location()!r} is closed; open a new EventLog({self.location()!r}).")
+        if os.getpid() != self._pid:
+            raise EventLogError(f"the event log {self.location()!r} was opened in process {self._pid!r}, before a "
+                                f"fork; open an EventLog({self.location()!r}) in each process (after forking) instead.")
 
     def location(self) -> str:  # pragma: no cover - every backend overrides it
         """Where the events live, safe to print."""

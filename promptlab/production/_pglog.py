@@ -448,13 +448,6 @@ class PostgresLog(EventStore):
         self._check_open()
         self._writer.flush()
 
-    def _check_open(self) -> None:
-        if not self._finalizer.alive:
-            raise EventLogError(f"the event log {self.url!r} is closed; open a new EventLog(url).")
-        if os.getpid() != self._pid:
-            raise EventLogError(f"the event log {self.url!r} was opened in process {self._pid!r}, before a fork; "
-                                "open an EventLog(url) in each process (after forking) instead.")
-
     def close(self) -> None:
         """Flush and close both connections (safe to call twice)."""
         self._finalizer()

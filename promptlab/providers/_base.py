@@ -21,7 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from ..errors import ArgumentError
 
 
-@dataclass(frozen=True, slots=True)  # slots: a 100,000-case plan holds one per case
+@dataclass(frozen=True)
 class Message:
     """One chat turn."""
 
@@ -212,7 +212,7 @@ def _check_regex(pattern: str, text: str) -> tuple[Any, str | None]:
 SAMPLING_PARAMS = ("top_p", "seed", "frequency_penalty", "presence_penalty")
 
 
-@dataclass(frozen=True, slots=True)  # slots: a 100,000-case plan holds one per case
+@dataclass(frozen=True)
 class Request:
     """A provider-neutral model request, built by `Prompt.render`."""
 
