@@ -139,12 +139,13 @@ class EventStore:
     def _check_open(self) -> None:
         """Refuse a closed log, and a log opened in another process (before a fork): its connections are not
         this process's to use."""
+        if self._finalizer.alive and os.getpid() == self._pid:  # every write asks: the check is kept this cheap
+            return
         where = self.location()
         if not self._finalizer.alive:
             raise EventLogError(f"the event log {where!r} is closed; open a new EventLog({where!r}).")
-        if os.getpid() != self._pid:
-            raise EventLogError(f"the event log {where!r} was opened in process {self._pid!r}, before a fork; open "
-                                f"an EventLog({where!r}) in each process (after forking) instead.")
+        raise EventLogError(f"the event log {where!r} was opened in process {self._pid!r}, before a fork; open an "
+                            f"EventLog({where!r}) in each process (after forking) instead.")
 
     def location(self) -> str:  # pragma: no cover - every backend overrides it
         """Where the events live, safe to print."""
