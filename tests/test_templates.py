@@ -126,3 +126,47 @@ def test_normal_templates_render_exactly_as_plain_jinja2(template, variables):
 def test_a_long_but_reasonable_render_is_allowed():
     document = "lorem ipsum " * 100_000  # 1.2M characters: a long document in one prompt
     assert len(make("Summarise:\n{{ input }}").render_user(document)) == len(document) + len("Summarise:\n")
+
+
+# ---- the substitution fast path (issue 20: rendering is on every call's path) ---------------------------------
+# Reference: a plain jinja2 environment with the sandbox's options renders each template; the fast path must give
+# byte-identical text, and every template it does not cover must still render through jinja.
+_REFERENCE = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=False, autoescape=False)
+_SUBSTITUTION_TEMPLATES = [
+    "Text: {{ input }}", "{{ input }}", "", "plain text, no variables", "{{input}}{{ other }}",
+    "Review:\n{{ input }}\n", "  {{- input -}}  \n tail", "{# a comment #}A {{ input }} B{# another #}",
+    "{% raw %}{{ not a variable }}{% endraw %} {{ input }}", "{{ input }}\n\n", "é {{ input }} ✓\r\n{{ other }}",
+]
+_VALUES = ["positive", "", "line\nbreak", 3, 2.5, None, True, ["a", 1], {"k": "v"}, "{{ input }}", "é✓"]
+
+
+@pytest.mark.parametrize("template", _SUBSTITUTION_TEMPLATES)
+@pytest.mark.parametrize("value", _VALUES, ids=repr)
+def test_the_substitution_fast_path_renders_exactly_what_jinja_renders(template, value):
+    variables = {"input": value, "other": value}
+    assert templates_module._substitutions(template) is not None  # the fast path is taken
+    assert render_template(template, variables) == _REFERENCE.from_string(template).render(**variables)
+
+
+@pytest.mark.parametrize("template", ["{{ input | upper }}", "{{ input.upper() }}", "{{ input[0] }}",
+                                      "{{ input ~ 'x' }}", "{% if input %}y{% endif %}",
+                                      "{% for c in input %}{{ c }}{% endfor %}", "{% set x = input %}{{ x }}",
+                                      "{{ 'lit' }}"])
+def test_templates_beyond_substitution_render_through_the_sandbox(template):
+    assert templates_module._substitutions(template) is None
+    assert render_template(template, {"input": "ab"}) == _REFERENCE.from_string(template).render(input="ab")
+
+
+def test_the_fast_path_leaves_errors_and_limits_to_jinja():
+    with pytest.raises(Exception, match="'other' is undefined"):  # a missing variable: jinja's StrictUndefined
+        render_template("{{ input }} {{ other }}", {"input": "x"})
+
+    class Unprintable:
+        def __str__(self):
+            raise ValueError("no text for this value")
+
+    with pytest.raises(ValueError, match="no text for this value"):
+        render_template("{{ input }}", {"input": Unprintable()})
+    with pytest.raises(TemplateLimitError) as info:
+        render_template("{{ input }}", {"input": "a" * 11}, RenderLimits(max_chars=10))
+    assert info.value.limit == "max_chars" and "10" in str(info.value)

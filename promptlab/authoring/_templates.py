@@ -341,6 +341,42 @@ def _compiled(template: str) -> Any:
     return _JINJA.from_string(template)
 
 
+@lru_cache(maxsize=256)
+def _substitutions(template: str) -> tuple[str, ...] | None:
+    """A template that is only literal text and ``{{ name }}`` substitutions, as its parsed pieces — literal, name,
+    literal, ..., literal — or None for any other template (filters, attributes, tags, expressions).
+
+    Read from jinja's own parse tree, so whitespace control, comments, raw blocks and the trailing newline are
+    exactly jinja's. Such a template renders to the literals joined with ``str()`` of each variable, which is the
+    code jinja compiles for it (no autoescape, no finalize); `render_template` then skips the sandbox's machinery,
+    a tenth of the cost on the per-call path (the usual ``"Text: {{ input }}"`` prompt is one)."""
+    pieces = [""]
+    for node in _JINJA.parse(template).body:
+        if not isinstance(node, nodes.Output):
+            return None
+        for child in node.nodes:
+            if isinstance(child, nodes.TemplateData):
+                pieces[-1] += child.data
+            elif isinstance(child, nodes.Name) and child.ctx == "load":
+                pieces += [child.name, ""]
+            else:
+                return None
+    return tuple(pieces)
+
+
+def _substituted(pieces: tuple[str, ...], variables: dict[str, Any], max_chars: int) -> str | None:
+    """`_substitutions` pieces filled from ``variables``; None when jinja must render instead (a variable is
+    missing, its ``str()`` raises, or the text is past ``max_chars``), so every error is jinja's own."""
+    filled = list(pieces)
+    try:
+        for index in range(1, len(pieces), 2):
+            filled[index] = str(variables[pieces[index]])
+    except Exception:  # noqa: BLE001 - the sandboxed render reports it, with jinja's message
+        return None
+    text = "".join(filled)
+    return text if len(text) <= max_chars else None
+
+
 def render_template(template: str, variables: dict[str, Any], limits: RenderLimits | None = None) -> str:
     """Render a template in the limited sandbox, streaming so an oversized output stops as soon as it passes.
 
@@ -348,7 +384,11 @@ def render_template(template: str, variables: dict[str, Any], limits: RenderLimi
         TemplateLimitError: a limit of ``limits`` (default `RENDER_LIMITS`) was reached.
         Exception: whatever the template raises (undefined variables, sandbox violations ...).
     """
-    budget = _Budget(limits or RENDER_LIMITS)
+    limits = limits or RENDER_LIMITS
+    pieces = _substitutions(template)
+    if pieces is not None and (text := _substituted(pieces, variables, limits.max_chars)) is not None:
+        return text
+    budget = _Budget(limits)
     token = _BUDGET.set(budget)
     try:
         chunks, size = [], 0

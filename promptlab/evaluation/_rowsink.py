@@ -18,6 +18,7 @@ import asyncio
 import math
 import shutil
 import tempfile
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -166,12 +167,16 @@ class RowSink:
             self.discard()
         if parts:
             release_arrow_memory()  # what reading the chunks left in Arrow's allocator
+        else:  # the rows alone: put them in plan order before the frame is built (no frame to sort)
+            self.rows.sort(key=itemgetter(_ORDER))
         parts.append(build_frame(self.rows, self.run_id))
         self.rows = []
         frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
         parts.clear()  # the chunks' frames go before sorting copies the whole: two frames at most, never three
         if _ORDER in frame:
-            frame = frame.sort_values(_ORDER, kind="stable").drop(columns=_ORDER).reset_index(drop=True)
+            if len(frame) and not frame[_ORDER].is_monotonic_increasing:
+                frame = frame.sort_values(_ORDER, kind="stable").reset_index(drop=True)
+            frame = frame.drop(columns=_ORDER)
         return frame
 
     def discard(self) -> None:
