@@ -88,6 +88,9 @@ def default_cache_path() -> Path:
     return project_folder("cache") / "responses.sqlite"
 
 
+_KEY_JSON = json.JSONEncoder(sort_keys=True, default=str)  # `json.dumps(..., sort_keys=True, default=str)`, built once
+
+
 def cache_key(identity: Mapping[str, Any], request: Request, repeat: int, namespace: str = "") -> str:
     """The content address of one call.
 
@@ -100,8 +103,7 @@ def cache_key(identity: Mapping[str, Any], request: Request, repeat: int, namesp
     if not isinstance(identity, Mapping) or "provider" not in identity:
         raise ArgumentError(f"cache_key needs a provider's cache_identity() mapping with a 'provider' entry, got "
                             f"{identity!r}. Pass provider.cache_identity().")
-    material = json.dumps([dict(identity), request.model, request.fingerprint(), repeat, namespace],
-                          sort_keys=True, default=str)
+    material = _KEY_JSON.encode([dict(identity), request.model, request.fingerprint(), repeat, namespace])
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 
 

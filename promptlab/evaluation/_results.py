@@ -102,9 +102,12 @@ def _as_stored(frame: pd.DataFrame) -> pd.DataFrame:
     stored = frame.copy(deep=False)  # whole columns are replaced below: the frame's own data is never written
     for column in _JSON_COLUMNS:
         # NA (a column the rows did not fill) stays a Parquet null; None is JSON null (an expected of None)
-        stored[column] = stored[column].map(lambda v: None if v is pd.NA else json.dumps(v, ensure_ascii=False),
-                                            na_action=None)
+        stored[column] = pd.Series([None if value is pd.NA else _to_json(value) for value in frame[column].tolist()],
+                                   index=frame.index, dtype=object)
     return stored
+
+
+_to_json = json.JSONEncoder(ensure_ascii=False).encode  # `json.dumps(value, ensure_ascii=False)`, built once
 
 
 def _typed_rows(frame: pd.DataFrame) -> list[int]:

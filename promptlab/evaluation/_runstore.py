@@ -90,7 +90,7 @@ class RunRecorder:
         """One journal line for a finished call (called per call: kept to a dumps and a buffered write)."""
         if self._journal is not None:
             try:
-                self._journal.write(json.dumps(_journal_row(outcome), default=_plain, ensure_ascii=False) + "\n")
+                self._journal.write(_journal_json(_journal_row(outcome)) + "\n")
                 if (now := time.monotonic()) - self._flushed_at >= JOURNAL_FLUSH_S:
                     self._journal.flush()  # in the OS's hands: survives the process dying
                     self._flushed_at = now
@@ -451,6 +451,12 @@ def _relative(path: str | None) -> str | None:
         return path
 
 
+def _journal_json(row: dict[str, Any]) -> str:
+    """One journal line's JSON (`json.dumps` with `_plain` for Decimals and the like; the encoder is built once, not
+    per call)."""
+    return _JOURNAL_ENCODER.encode(row)
+
+
 def _journal_row(outcome: Any) -> dict[str, Any]:
     """A call's row as the journal keeps it: what the call gave, before scoring (no pandas needed)."""
     job, done = outcome.job, outcome.completion
@@ -486,18 +492,21 @@ def _tally(results: Results) -> dict[str, Any]:
     """Counts the list shows: rows, failed calls, and per variant × model the calls and the passed verdicts
     (counts only: intervals would load scipy on every run; `Results.accuracy` gives them)."""
     df = results.df
-    verdicts = df["passed"].astype("boolean")
-    groups = _group_counts(df, verdicts)
-    return {"rows": len(df), "errors": int(df["error_type"].notna().sum()), "passed": groups}
+    return {"rows": len(df), "errors": int(df["error_type"].notna().sum()),
+            "passed": _group_counts(df["variant"].tolist(), df["model"].tolist(), df["passed"].tolist())}
 
 
-def _group_counts(df: Any, verdicts: Any) -> list[dict[str, Any]]:
-    """``[{variant, model, calls, passed, scored}]`` in the order the groups first appear."""
-    frame = df[["variant", "model"]].astype(object).assign(passed=verdicts.fillna(False).astype(int),
-                                                            scored=verdicts.notna().astype(int), calls=1)
-    summed = frame.groupby(["variant", "model"], sort=False, dropna=False)[["calls", "passed", "scored"]].sum()
-    return [{"variant": variant, "model": model, **{k: int(v) for k, v in row.items()}}
-            for (variant, model), row in summed.iterrows()]
+def _group_counts(variants: list, models: list, verdicts: list) -> list[dict[str, Any]]:
+    """``[{variant, model, calls, passed, scored}]`` in the order the groups first appear (a verdict is True,
+    False or NA). Counted in Python: on a run's few groups that is a tenth of a pandas groupby."""
+    counts: dict[tuple, list[int]] = {}
+    for variant, model, verdict in zip(variants, models, verdicts, strict=True):
+        group = counts.setdefault((variant, model), [0, 0, 0])
+        group[0] += 1
+        group[1] += verdict is True
+        group[2] += verdict is True or verdict is False
+    return [{"variant": variant, "model": model, "calls": calls, "passed": passed, "scored": scored}
+            for (variant, model), (calls, passed, scored) in counts.items()]
 
 
 def _save_rows(results: Results, path: Path) -> None:
@@ -533,3 +542,6 @@ def _plain(value: Any) -> Any:
     if type(value).__name__ == "NAType":
         return None
     return str(value)
+
+
+_JOURNAL_ENCODER = json.JSONEncoder(default=_plain, ensure_ascii=False)

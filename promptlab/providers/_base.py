@@ -208,6 +208,10 @@ def _check_regex(pattern: str, text: str) -> tuple[Any, str | None]:
     return (match.group(1) if match.re.groups else match.group(0)), None
 
 
+# `json.dumps(..., sort_keys=True, ensure_ascii=False, separators=(",", ":"))`, built once: fingerprints are taken on
+# every call's path.
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
 # Sampling parameters a Request may carry beyond temperature; each joins the fingerprint only when set.
 SAMPLING_PARAMS = ("top_p", "seed", "frequency_penalty", "presence_penalty")
 
@@ -242,7 +246,7 @@ class Request:
         if self.output is not None:
             fields["output"] = self.output.identity()
         fields.update(self.sampling_params())
-        canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        canonical = _CANONICAL_JSON.encode(fields)
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def sampling_params(self) -> dict[str, float | int]:
